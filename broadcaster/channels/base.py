@@ -1,0 +1,121 @@
+"""What every channel adapter declares and returns.
+
+A channel module opens with its declarations (``type_name``, its pydantic
+``Config`` with secret fields marked, its size ``limit`` and its ``rate_limits``),
+then implements two things:
+
+- ``render(markdown, title=..., mention_all=...) -> list[Part]``: the one
+  Markdown source turned into this platform's dialect, split into numbered
+  parts that each fit the platform's limit as the platform counts it;
+- ``send(part) -> SendResult``: one HTTP request (or file append), classified.
+
+Adapters never raise for a platform's answer: a failure belongs to one
+delivery, so it comes back as a ``SendResult``. Dispatch decides what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Outcome = Literal["sent", "transient", "permanent"]
+
+# Every HTTP request has both timeouts (seconds): connect, read.
+DEFAULT_TIMEOUT = (5.0, 15.0)
+
+
+class ChannelConfig(BaseModel):
+    """Base of every channel's config model. Secret fields are listed in ``secret_fields``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    def secrets(self) -> list[str]:
+        """Secret strings of this config, to be redacted everywhere (see broadcaster.redact)."""
+        out = []
+        for name in self.secret_fields:
+            value = getattr(self, name, None)
+            if value:
+                out.append(str(value))
+        return out
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` messages per ``per_seconds`` seconds, for one robot key."""
+
+    count: int
+    per_seconds: float
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A platform's size limit for one message: ``size`` in ``unit``."""
+
+    size: int
+    unit: Literal["bytes", "chars", "body_bytes"]
+
+
+@dataclass
+class Part:
+    """One message as it will be sent: the request body (or text for ``file``)."""
+
+    payload: Any
+    text: str          # the platform-dialect text, for previews
+    size: int          # measured the way the platform counts
+    limit: int
+
+
+@dataclass
+class SendResult:
+    outcome: Outcome
+    reason: str = ""                 # the platform's own words when it refused
+    http_status: int | None = None
+    code: str | None = None          # platform error code (errcode, code, error_code...)
+    retry_after: float | None = None  # seconds the platform asked us to wait
+    latency_ms: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "sent"
+
+
+class Channel:
+    """Base class. Subclasses set the ClassVars and implement render/send."""
+
+    type_name: ClassVar[str]
+    Config: ClassVar[type[ChannelConfig]]
+    limit: ClassVar[Limit]
+
+    def __init__(self, config: ChannelConfig, group_id: str, session=None):
+        self.config = config
+        self.group_id = group_id
+        self.session = session  # a shared requests.Session (pooled per host), or None
+
+    # -- declarations -------------------------------------------------------
+    def robot_key(self) -> str:
+        """A stable, secret-free identity of the robot this group posts through."""
+        ident = repr(sorted(self.config.model_dump().items()))
+        return f"{self.type_name}:{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
+
+    def rate_limits(self) -> list[tuple[str, RateLimit]]:
+        """(key, limit) pairs this send counts against; several robots may share a key."""
+        return []
+
+    # -- behaviour ----------------------------------------------------------
+    def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
+        raise NotImplementedError
+
+    def send(self, part: Part) -> SendResult:
+        raise NotImplementedError
+
+
+def timed() -> float:
+    return time.monotonic()

@@ -1,0 +1,1 @@
+"""Config as data, validated once at the edge (pydantic), errors as ``file:line: field: message``."""

@@ -1,0 +1,284 @@
+"""``groups.yaml``: the groups, their robots, tags, locations, quiet hours and overrides."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from broadcaster import channels
+from broadcaster.channels.base import ChannelConfig
+from broadcaster.errors import ConfigError, Problem
+from broadcaster.yamlfile import display_path, line_of, load_yaml, pydantic_problems
+
+GROUP_ID = re.compile(r"^[a-z0-9_-]+$")
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A daily window (may cross midnight) in which non-urgent messages wait."""
+
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, text: str) -> QuietHours:
+        parts = str(text).split("-")
+        if len(parts) != 2 or not all(_HHMM.match(p.strip()) for p in parts):
+            raise ValueError(f"quiet hours must look like 22:00-07:00, got {text!r}")
+        start, end = (time.fromisoformat(p.strip().zfill(5)) for p in parts)
+        if start == end:
+            raise ValueError("quiet hours start and end must differ")
+        return cls(start, end)
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+    def contains(self, local: datetime) -> bool:
+        t = local.timetz().replace(tzinfo=None)
+        if self.start < self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end
+
+    def window_end(self, local: datetime) -> datetime:
+        """When the window that contains ``local`` ends (``local`` itself if outside)."""
+        if not self.contains(local):
+            return local
+        end = local.replace(hour=self.end.hour, minute=self.end.minute, second=0, microsecond=0)
+        if end <= local:
+            end = (local + timedelta(days=1)).replace(
+                hour=self.end.hour, minute=self.end.minute, second=0, microsecond=0
+            )
+        # re-localize across DST changes
+        return end.astimezone(local.tzinfo)
+
+
+def _zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {name!r}") from None
+    return name
+
+
+def _quiet(value: Any) -> QuietHours | None:
+    if value in (None, "", False):
+        return None
+    return QuietHours.parse(value)
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    lat: float | None = None
+    lon: float | None = None
+    qweather_id: str | None = None  # a QWeather location id, when known
+
+    @field_validator("lat")
+    @classmethod
+    def _lat(cls, v):
+        if v is not None and not -90 <= v <= 90:
+            raise ValueError("latitude must be between -90 and 90")
+        return v
+
+    @field_validator("lon")
+    @classmethod
+    def _lon(cls, v):
+        if v is not None and not -180 <= v <= 180:
+            raise ValueError("longitude must be between -180 and 180")
+        return v
+
+
+class Defaults(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timezone: str = DEFAULT_TIMEZONE
+    quiet_hours: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v):
+        return _zone(v)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_ok(cls, v):
+        _quiet(v)
+        return v
+
+
+class GroupSpec(BaseModel):
+    """A group as written in the file (channel still a plain mapping)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    tags: list[str] = []
+    channel: dict[str, Any]
+    location: Location | None = None
+    templates: dict[str, str] = {}
+    timezone: str | None = None
+    quiet_hours: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v):
+        if not GROUP_ID.match(v):
+            raise ValueError("group id may hold only lowercase letters, digits, - and _")
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v):
+        for tag in v:
+            if not tag or "," in tag or tag != tag.strip() or tag in ("all",) or tag.startswith("id:"):
+                raise ValueError(f"invalid tag {tag!r}")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v):
+        return None if v is None else _zone(v)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_ok(cls, v):
+        _quiet(v)
+        return v
+
+
+@dataclass(frozen=True)
+class Group:
+    """One resident chat group, fully resolved against the defaults."""
+
+    id: str
+    name: str
+    tags: tuple[str, ...]
+    channel: ChannelConfig
+    location: Location | None
+    templates: dict[str, str]
+    timezone: str
+    quiet_hours: QuietHours | None
+    line: int | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def channel_type(self) -> str:
+        return self.channel.type
+
+    def context(self) -> dict[str, Any]:
+        """What templates see as ``group``."""
+        loc = self.location.model_dump() if self.location else None
+        return {"id": self.id, "name": self.name, "tags": list(self.tags), "location": loc}
+
+
+@dataclass
+class GroupsConfig:
+    path: Path
+    defaults: Defaults
+    groups: list[Group]
+
+    @cached_property
+    def by_id(self) -> dict[str, Group]:
+        return {g.id: g for g in self.groups}
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.defaults.timezone)
+
+    def secrets(self) -> list[str]:
+        out: list[str] = []
+        for g in self.groups:
+            out.extend(g.channel.secrets())
+        return out
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    defaults: Defaults = Defaults()
+    groups: list[dict[str, Any]]
+
+
+def load_groups(root: Path, environ: dict[str, str] | None = None) -> GroupsConfig:
+    """Load and validate ``<root>/groups.yaml``; raise ConfigError listing every problem."""
+    path = root / "groups.yaml"
+    shown = display_path(path)
+    data, lines = load_yaml(path, environ=environ)
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(shown, 1, None, "expected a mapping with a 'groups:' list")])
+    try:
+        top = _File.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(pydantic_problems(exc, shown, lines)) from None
+
+    problems: list[Problem] = []
+    groups: list[Group] = []
+    seen: dict[str, int | None] = {}
+    for i, raw in enumerate(top.groups):
+        where = ("groups", i)
+        try:
+            spec = GroupSpec.model_validate(raw)
+        except ValidationError as exc:
+            problems.extend(pydantic_problems(exc, shown, lines, where))
+            continue
+        line = line_of(lines, where)
+        if spec.id in seen:
+            problems.append(
+                Problem(shown, line, f"groups.{i}.id",
+                        f"duplicate group id {spec.id!r} (first at line {seen[spec.id]})")
+            )
+            continue
+        seen[spec.id] = line
+        channel = _channel(spec.channel, shown, lines, (*where, "channel"), problems)
+        if channel is None:
+            continue
+        groups.append(
+            Group(
+                id=spec.id,
+                name=spec.name,
+                tags=tuple(spec.tags),
+                channel=channel,
+                location=spec.location,
+                templates=dict(spec.templates),
+                timezone=spec.timezone or top.defaults.timezone,
+                quiet_hours=_quiet(
+                    spec.quiet_hours if "quiet_hours" in raw else top.defaults.quiet_hours
+                ),
+                line=line,
+            )
+        )
+    if problems:
+        raise ConfigError(problems)
+    return GroupsConfig(path=path, defaults=top.defaults, groups=groups)
+
+
+def _channel(raw: dict, shown: str, lines, where: tuple, problems: list[Problem]):
+    kind = raw.get("type")
+    try:
+        cls = channels.get(kind)
+    except KeyError:
+        known = ", ".join(channels.channel_types())
+        problems.append(
+            Problem(shown, line_of(lines, (*where, "type")), ".".join(map(str, (*where, "type"))),
+                    f"unknown channel type {kind!r} (known: {known})")
+        )
+        return None
+    try:
+        return cls.Config.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(pydantic_problems(exc, shown, lines, where))
+        return None

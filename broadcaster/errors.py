@@ -1,0 +1,53 @@
+"""Errors that reach the user.
+
+Library code raises these; only the CLI turns them into messages and exit codes
+(see ``broadcaster.cli``). Every config problem carries where it was found, so
+that the user reads ``file:line: field: message`` and can go straight there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 75
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with one place in one file."""
+
+    file: str
+    line: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class BroadcasterError(Exception):
+    """An error the user can fix: invalid input or config. Exit code 1."""
+
+    exit_code = EXIT_INVALID
+
+
+class ConfigError(BroadcasterError):
+    """One or more problems in the user's files, all reported together."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(set(problems), key=lambda p: (p.file, p.line or 0, str(p)))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class InputError(BroadcasterError):
+    """A bad command-line value (``--at``, a selector, an id...)."""
+
+
+class LockHeld(BroadcasterError):
+    """Another process holds the dispatch lock."""
+
+    exit_code = EXIT_LOCKED
