@@ -243,7 +243,10 @@ def load_groups(root: Path, environ: dict[str, str] | None = None) -> GroupsConf
             )
             continue
         seen[spec.id] = line
-        channel = _channel(spec.channel, shown, lines, (*where, "channel"), problems)
+        raw_channel = dict(spec.channel)
+        if raw_channel.get("type") == "file" and isinstance(raw_channel.get("path"), str):
+            raw_channel["path"] = str(root / raw_channel["path"])  # relative to the root
+        channel = _channel(raw_channel, shown, lines, (*where, "channel"), problems)
         if channel is None:
             continue
         groups.append(

@@ -1,0 +1,106 @@
+"""From what staff typed to per-group messages: targeting, rendering, previews."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from broadcaster.errors import InputError
+from broadcaster.outbox import Message, title_of
+from broadcaster.targeting import select
+
+MAX_TEXT_BYTES = 64 * 1024  # an announcement is a chat message, not a document
+
+
+def read_text(text: str | None, file: str | None, stdin) -> str | None:
+    """TEXT, ``--file F`` or ``--file -`` (stdin); at most one of them."""
+    if text is not None and file is not None:
+        raise InputError("give the text either as TEXT or with --file, not both")
+    if file is not None:
+        if file == "-":
+            raw = stdin.buffer.read(MAX_TEXT_BYTES + 1)
+            where = "stdin"
+        else:
+            path = Path(file)
+            try:
+                with path.open("rb") as fh:
+                    raw = fh.read(MAX_TEXT_BYTES + 1)
+            except OSError as exc:
+                raise InputError(f"--file {file}: {exc.strerror or exc}") from None
+            where = file
+        if len(raw) > MAX_TEXT_BYTES:
+            raise InputError(f"{where}: larger than {MAX_TEXT_BYTES // 1024} KiB; "
+                             "an announcement must fit in a chat")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if text is not None:
+        if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
+            raise InputError(f"TEXT is larger than {MAX_TEXT_BYTES // 1024} KiB")
+        text = text.strip()
+        if not text:
+            raise InputError("the announcement text is empty")
+    return text
+
+
+def parse_vars(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise InputError(f"--var {pair!r}: expected NAME=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+@dataclass
+class Draft:
+    groups: list
+    messages: list[Message]
+
+
+def compose(
+    app,
+    *,
+    text: str | None,
+    template: str | None,
+    variables: dict[str, str],
+    to: list[str],
+    exclude: list[str],
+    urgent: bool,
+    sender: str | None = None,
+) -> Draft:
+    """Target and render: one Markdown message per group, or an error before anything is queued."""
+    if text is None and template is None:
+        raise InputError("nothing to announce: give TEXT, --file or --template")
+    groups = select(app.groups, to, exclude)
+    now = app.now()
+    name = template or "announcement"
+    messages = []
+    for g in groups:
+        data = {"text": text or "", "urgent": urgent, "sender": sender, "vars": variables}
+        markdown = app.templates.render(name, group=g, data=data, now=now.astimezone(g.tz))
+        if not markdown.strip():
+            raise InputError(f"template {name!r} renders an empty message for group {g.id}")
+        messages.append(Message(g.id, markdown))
+    return Draft(groups, messages)
+
+
+def previews(app, draft: Draft, *, mention_all: bool) -> list[dict]:
+    """Per group: the parts exactly as they would be sent, and their sizes against the limit."""
+    from broadcaster import channels
+
+    out = []
+    for g, m in zip(draft.groups, draft.messages, strict=True):
+        ch = channels.get(g.channel_type)(g.channel, g.id)
+        parts = ch.render(m.markdown, title=title_of(m.markdown), mention_all=mention_all)
+        out.append({
+            "group": g.id,
+            "channel": g.channel_type,
+            "parts": [app.redact(p.text) for p in parts],
+            "sizes": [p.size for p in parts],
+            "limit": ch.limit.size,
+            "unit": ch.limit.unit,
+        })
+    return out

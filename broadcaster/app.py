@@ -1,0 +1,53 @@
+"""The application context: where the files are, loaded once and on demand.
+
+Commands and the daemon build one ``App`` and hand it to the library. Nothing
+here is global; every attribute is loaded lazily so that a pass which needs
+little (``run-once`` with nothing due) loads little.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from broadcaster.redact import Redactor
+from broadcaster.store import Store
+
+
+class App:
+    def __init__(self, root: Path | str | None = None, state_dir: Path | str | None = None):
+        self.root = Path(root or os.environ.get("BROADCASTER_ROOT") or ".").resolve()
+        state = state_dir or os.environ.get("BROADCASTER_STATE_DIR") or self.root / "var"
+        self.state_dir = Path(state).resolve()
+        self.redactor = Redactor()
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.state_dir)
+
+    @cached_property
+    def groups(self):
+        from broadcaster.config.groups import load_groups
+
+        config = load_groups(self.root)
+        self.redactor.add(config.secrets())
+        return config
+
+    @cached_property
+    def templates(self):
+        from broadcaster.templating import Templates
+
+        return Templates(self.root)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.groups.tz
+
+    def now(self) -> datetime:
+        return datetime.now(self.tz)
+
+    def redact(self, text: object) -> str:
+        return self.redactor(text)

@@ -1,0 +1,23 @@
+"""``check``: every problem in every file, at once, as ``file:line: message``."""
+
+from __future__ import annotations
+
+from broadcaster.errors import ConfigError, Problem
+
+
+def check_all(app) -> list[Problem]:
+    problems: list[Problem] = []
+    try:
+        groups = app.groups
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        groups = None
+
+    from broadcaster.config.feeds import check_feeds
+    from broadcaster.config.schedules import check_schedules
+
+    problems.extend(check_feeds(app.root, groups))
+    problems.extend(check_schedules(app.root, groups))
+    if groups is not None:
+        problems.extend(app.templates.check(groups.groups))
+    return sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.message))

@@ -1,0 +1,73 @@
+"""``announce``: staff queue a message to many groups."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from broadcaster import announce as lib
+from broadcaster import outbox
+from broadcaster.cli.common import JsonOpt, console, emit_json, get_app, table
+from broadcaster.timeparse import iso, parse_at, parse_duration
+
+Selectors = Annotated[list[str], typer.Option("--to", help="Selector (repeatable, OR): all, "
+                                              "id:GROUP, a tag, or tags joined by ',' (AND).")]
+
+
+def announce(
+    ctx: typer.Context,
+    text: Annotated[str | None, typer.Argument(help="Markdown text of the announcement.")] = None,
+    file: Annotated[str | None, typer.Option("--file", help="Read the text from a file, "
+                                             "or - for stdin.")] = None,
+    template: Annotated[str | None, typer.Option(help="Render this template instead.")] = None,
+    var: Annotated[list[str], typer.Option("--var", help="K=V for --template (repeatable).")] = [],  # noqa: B006
+    to: Selectors = [],  # noqa: B006
+    exclude: Annotated[list[str], typer.Option("--exclude", help="Selector to leave out "
+                                               "(repeatable).")] = [],  # noqa: B006
+    at: Annotated[str | None, typer.Option("--at", help="'YYYY-MM-DD HH:MM', 'HH:MM' or "
+                                           "+30m/+2h/+1d.")] = None,
+    urgent: Annotated[bool, typer.Option("--urgent", help="Ignore quiet hours.")] = False,
+    mention_all: Annotated[bool, typer.Option("--mention-all", help="@all where the "
+                                              "platform allows it.")] = False,
+    expires: Annotated[str, typer.Option(help="Give up after this long, e.g. 24h.")] = "24h",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Queue nothing; show what each "
+                                          "group would get.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Queue an announcement.
+
+    Example: announce "明天9:00-17:00宁海路停水" --to street:ninghai-road --urgent
+    """
+    a = get_app(ctx)
+    body = lib.read_text(text, file, sys.stdin)
+    variables = lib.parse_vars(var)
+    expiry = parse_duration(expires, option="--expires")
+    now = a.now()
+    when = parse_at(at, now, a.tz) if at else None
+    draft = lib.compose(a, text=body, template=template, variables=variables, to=to,
+                        exclude=exclude, urgent=urgent)
+    if dry_run:
+        previews = lib.previews(a, draft, mention_all=mention_all)
+        if json_:
+            emit_json({"targets": len(previews), "scheduled_for": iso(when or now),
+                       "previews": previews})
+            return
+        for p in previews:
+            console().rule(f"{p['group']} ({p['channel']})")
+            for i, (part, size) in enumerate(zip(p["parts"], p["sizes"], strict=True), 1):
+                console().print(f"[dim]part {i}/{len(p['parts'])}: {size}/{p['limit']} "
+                                f"{p['unit']}[/dim]")
+                console().print(part, markup=False, highlight=False)
+        return
+    ann_id = outbox.enqueue(a, draft.messages, source="cli", urgent=urgent,
+                            mention_all=mention_all, scheduled_for=when, expires=expiry)
+    ann = outbox.get(a, ann_id)
+    out = {"id": ann_id, "targets": len(draft.messages), "scheduled_for": ann.meta["scheduled_for"],
+           "expires_at": ann.meta["expires_at"], "status": ann.status}
+    if json_:
+        emit_json(out)
+        return
+    table(None, ["id", "targets", "scheduled for", "status"],
+          [[out["id"], out["targets"], out["scheduled_for"], out["status"]]])

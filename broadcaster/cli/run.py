@@ -1,0 +1,73 @@
+"""``run-once``, ``daemon`` and ``status``: driving the engine."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from broadcaster.cli.common import JsonOpt, emit_json, get_app, progress_bar, setup_logging
+
+
+def run_once(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """One pass, for cron: fire due schedules, send every due delivery, exit.
+
+    Example (crontab): * * * * * cd /srv/broadcaster && broadcaster run-once
+    """
+    from broadcaster.dispatch import Dispatcher
+    from broadcaster.passes import run_pass
+
+    a = get_app(ctx)
+    with a.store.dispatch_lock(wait=0):
+        update, bar = progress_bar(not json_)
+        try:
+            fired, result = run_pass(a, Dispatcher(a, progress=update))
+        finally:
+            if bar is not None:
+                bar.stop()
+    out = {"fired": fired, **result.as_json()}
+    if json_:
+        emit_json(out)
+    else:
+        typer.echo(f"fired {', '.join(fired) or 'nothing'}; sent {result.sent}, "
+                   f"failed {result.failed}, pending {result.pending}")
+    for err in result.errors:
+        typer.echo(f"error: {err}", err=True)
+
+
+def daemon(
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Run schedules and dispatch until SIGTERM/SIGINT.  Example: broadcaster daemon"""
+    import logging
+
+    from broadcaster.daemon import Daemon, validate
+
+    a = get_app(ctx)
+    setup_logging(a, logging.DEBUG if verbose else logging.INFO)
+    validate(a)
+    d = Daemon(a)
+    d.install_signals()
+    raise typer.Exit(d.run())
+
+
+def status(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """Daemon heartbeat, queue depth, last run, recent failures.  Example: status --json"""
+    from broadcaster.status import collect
+
+    data = collect(get_app(ctx))
+    if json_:
+        emit_json(data)
+        return
+    d = data["daemon"]
+    typer.echo(f"daemon: {d['state']}" + (f" (pid {d['pid']}, heartbeat {d['heartbeat']})"
+                                          if d.get("pid") else ""))
+    q = data["queue"]
+    typer.echo(f"queue: {q['announcements']} announcements, {q['pending']} deliveries pending")
+    last = data.get("last_run")
+    typer.echo(f"last run: {last['at']} sent {last['sent']} failed {last['failed']}"
+               if last else "last run: never")
+    for f in data["recent_failures"]:
+        typer.echo(f"  failed {f['updated_at']} {f['announcement']} {f['group']}: {f['last_error']}")
+

@@ -1,0 +1,31 @@
+"""One pass of the engine, shared by ``run-once`` and each daemon tick.
+
+Under the dispatch lock: fire the schedules that are due, queue the welcomes
+whose gathering window has closed, send every due delivery, record the run.
+"""
+
+from __future__ import annotations
+
+from broadcaster.dispatch import Dispatcher, PassResult
+from broadcaster.timeparse import iso
+
+RUNS_STATE = "runs"
+
+
+def run_pass(app, dispatcher: Dispatcher) -> tuple[list[str], PassResult]:
+    """The caller holds the dispatch lock."""
+    from broadcaster import members, scheduler
+
+    now = app.now()
+    fired = scheduler.fire_due(app, now)
+    members.flush_welcomes(app, now)
+    result = dispatcher.run()
+    with app.store.state(RUNS_STATE) as st:
+        st["last_run"] = {
+            "at": iso(now),
+            "finished_at": iso(app.now()),
+            "fired": fired,
+            **result.as_json(),
+            "errors": result.errors[-10:],
+        }
+    return fired, result

@@ -1,0 +1,49 @@
+"""``status``: is the daemon alive, how deep is the queue, what failed lately."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from broadcaster import deliverylog, outbox
+from broadcaster.daemon import HEARTBEAT_EVERY
+from broadcaster.daemon import STATE_NAME as DAEMON_STATE
+from broadcaster.passes import RUNS_STATE
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def collect(app) -> dict:
+    now = app.now()
+    beat = app.store.read_state(DAEMON_STATE)
+    state = "never started"
+    if beat:
+        age = (now - datetime.fromisoformat(beat["heartbeat"])).total_seconds()
+        if beat.get("stopped_at"):
+            state = "stopped"
+        elif age > 3 * HEARTBEAT_EVERY or not _alive(beat.get("pid")):
+            state = "dead (no heartbeat)"
+        else:
+            state = "running"
+    anns = outbox.active(app)
+    pending = sum(a.counts()[outbox.PENDING] for a in anns)
+    failures = deliverylog.query(app, status=outbox.FAILED, since=now - timedelta(days=1),
+                                 limit=10)
+    return {
+        "daemon": {"state": state, **{k: beat.get(k) for k in
+                                      ("pid", "host", "started_at", "heartbeat", "stopped_at")}},
+        "queue": {"announcements": len(anns), "pending": pending},
+        "last_run": app.store.read_state(RUNS_STATE).get("last_run"),
+        "recent_failures": failures,
+        "now": now.isoformat(timespec="seconds"),
+    }

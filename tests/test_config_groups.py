@@ -1,0 +1,108 @@
+"""groups.yaml: validation, ${ENV} interpolation, every problem reported with file:line."""
+
+from __future__ import annotations
+
+import pytest
+
+from broadcaster.config.groups import QuietHours, load_groups
+from broadcaster.errors import ConfigError
+from tests.conftest import write_groups
+
+GOOD = """
+defaults:
+  timezone: Asia/Shanghai
+  quiet_hours: "22:00-07:00"
+groups:
+  - id: g1
+    name: 第1网格群
+    tags: [district:gulou, kind:grid]
+    channel: {type: wecom, url: "${WECOM_G1}"}
+    location: {name: 鼓楼区, lat: 32.066, lon: 118.778}
+    templates: {welcome: welcome_elderly}
+  - id: g2
+    name: 第2网格群
+    tags: [district:gulou]
+    channel: {type: file, path: out}
+    quiet_hours: ""
+"""
+
+
+def test_loads_and_interpolates(tmp_path):
+    write_groups(tmp_path, GOOD)
+    cfg = load_groups(tmp_path, environ={"WECOM_G1": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc-123"})
+    g1, g2 = cfg.groups
+    assert g1.channel.url.endswith("key=abc-123")
+    assert g1.quiet_hours == QuietHours.parse("22:00-07:00")
+    assert g2.quiet_hours is None  # explicitly switched off
+    assert g1.templates == {"welcome": "welcome_elderly"}
+    assert str(tmp_path) in g2.channel.path  # file paths are relative to the root
+    assert "abc-123" in " ".join(cfg.secrets())
+
+
+def test_missing_env_names_file_line_and_variable(tmp_path):
+    write_groups(tmp_path, GOOD)
+    with pytest.raises(ConfigError) as info:
+        load_groups(tmp_path, environ={})
+    [p] = info.value.problems
+    assert p.file.endswith("groups.yaml") and p.line == 8
+    assert "WECOM_G1" in p.message
+
+
+def test_every_problem_at_once(tmp_path):
+    write_groups(tmp_path, """
+        groups:
+          - id: Bad_ID
+            name: x
+            channel: {type: file, path: out}
+          - id: dup
+            name: a
+            channel: {type: carrier-pigeon}
+          - id: dup
+            name: b
+            channel: {type: file, path: out}
+          - id: dup2
+            name: c
+            channel: {type: file, path: out}
+            quiet_hours: "25:00-07:00"
+          - id: ok
+            name: d
+            channel: {type: wecom, url: "http://evil.example.com/send?key=x"}
+    """)
+    with pytest.raises(ConfigError) as info:
+        load_groups(tmp_path, environ={})
+    text = str(info.value)
+    lines = {p.line for p in info.value.problems}
+    assert "lowercase" in text and "carrier-pigeon" in text and "duplicate group id" in text
+    assert "quiet hours" in text and "https" in text
+    assert len(info.value.problems) == 5
+    assert {2, 6, 8, 12, 16} <= lines | {None} or len(lines) >= 4
+
+
+def test_malformed_yaml(tmp_path):
+    (tmp_path / "groups.yaml").write_text("groups:\n  - id: a\n   name: [\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_groups(tmp_path)
+    [p] = info.value.problems
+    assert p.line is not None and "invalid YAML" in p.message
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_groups(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("window", "hhmm", "inside"),
+    [("22:00-07:00", "23:30", True), ("22:00-07:00", "06:59", True),
+     ("22:00-07:00", "07:00", False), ("12:00-13:00", "12:30", True),
+     ("12:00-13:00", "13:30", False)],
+)
+def test_quiet_hours(window, hhmm, inside):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    q = QuietHours.parse(window)
+    t = datetime.fromisoformat(f"2026-11-22T{hhmm}").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert q.contains(t) is inside
+    end = q.window_end(t)
+    assert (end > t) is inside and not q.contains(end)

@@ -1,0 +1,63 @@
+"""The sender-side rate limiter: sliding windows, several keys, platform back-off, persistence."""
+
+from __future__ import annotations
+
+from broadcaster.channels.base import RateLimit
+from broadcaster.ratelimit import RateLimiter
+
+
+class Clock:
+    def __init__(self, t=1000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+def test_window_of_twenty_per_minute():
+    clock = Clock()
+    rl = RateLimiter(clock)
+    lim = [("wecom:a", RateLimit(20, 60))]
+    slots = [rl.reserve(lim, max_wait=0)[0] for _ in range(21)]
+    assert slots.count(True) == 20 and slots[-1] is False
+    ok, t = rl.reserve(lim, max_wait=0)
+    assert not ok and t == 1060.0
+    clock.t = 1060.0
+    assert rl.reserve(lim, max_wait=0)[0]
+
+
+def test_inline_wait_books_a_future_slot():
+    clock = Clock()
+    rl = RateLimiter(clock)
+    lim = [("feishu:a", RateLimit(5, 1))]
+    times = [rl.reserve(lim, max_wait=5)[1] for _ in range(12)]
+    assert times[:5] == [1000.0] * 5 and times[5:10] == [1001.0] * 5 and times[10] == 1002.0
+
+
+def test_two_keys_both_respected():
+    clock = Clock()
+    rl = RateLimiter(clock)
+    per_chat = ("tg:chat", RateLimit(20, 60))
+    per_bot = ("tg:bot", RateLimit(30, 1))
+    other_chat = ("tg:chat2", RateLimit(20, 60))
+    for _ in range(20):
+        assert rl.reserve([per_chat, per_bot], max_wait=0)[0]
+    assert not rl.reserve([per_chat, per_bot], max_wait=0)[0]
+    for _ in range(10):
+        assert rl.reserve([other_chat, per_bot], max_wait=0)[0]
+    assert not rl.reserve([other_chat, per_bot], max_wait=0)[0]  # bot-wide 30/s reached
+
+
+def test_block_and_persist_round_trip():
+    clock = Clock()
+    rl = RateLimiter(clock)
+    lim = [("dt:a", RateLimit(20, 60))]
+    for _ in range(3):
+        rl.reserve(lim, max_wait=0)
+    rl.block(["dt:a"], 1600.0)
+    again = RateLimiter(clock)
+    again.load(rl.dump())
+    ok, t = again.reserve(lim, max_wait=0)
+    assert not ok and t == 1600.0
+    clock.t = 1600.0
+    assert again.reserve(lim, max_wait=0)[0]
