@@ -85,7 +85,7 @@ def new_id(now: datetime) -> str:
 
 
 _MD_PREFIX = re.compile(r"^\s*(#{1,6}\s+|>\s*|[-*+]\s+|\d+\.\s+)")
-_MD_MARKS = re.compile(r"[*_`~]|<[^>]+>|\[([^\]]*)\]\([^)]*\)")
+_MD_MARKS = re.compile(r"[*_`~]|</?[a-zA-Z][^>]*>|\[([^\]]*)\]\([^)]*\)")
 
 
 def title_of(markdown: str, limit: int = 40) -> str:

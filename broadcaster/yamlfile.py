@@ -30,8 +30,15 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def load_yaml(path: Path, *, environ: dict[str, str] | None = None) -> tuple[Any, Lines]:
-    """Parse ``path``; interpolate ``${NAME}`` from ``environ`` (default: os.environ)."""
+def load_yaml(
+    path: Path, *, environ: dict[str, str] | None = None, problems: list[Problem] | None = None
+) -> tuple[Any, Lines]:
+    """Parse ``path``; interpolate ``${NAME}`` from ``environ`` (default: os.environ).
+
+    A missing variable is a problem; given a ``problems`` list, they are added to
+    it and loading goes on (so that validation can report the rest at once),
+    otherwise ConfigError is raised.
+    """
     env = os.environ if environ is None else environ
     shown = display_path(path)
     try:
@@ -48,10 +55,12 @@ def load_yaml(path: Path, *, environ: dict[str, str] | None = None) -> tuple[Any
         reason = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([Problem(shown, line, None, f"invalid YAML: {reason}")]) from None
     lines: Lines = {}
-    problems: list[Problem] = []
-    data = _build(node, (), lines, problems, shown, env) if node is not None else None
-    if problems:
-        raise ConfigError(problems)
+    found: list[Problem] = []
+    data = _build(node, (), lines, found, shown, env) if node is not None else None
+    if problems is not None:
+        problems.extend(found)
+    elif found:
+        raise ConfigError(found)
     return data, lines
 
 

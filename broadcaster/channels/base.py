@@ -31,7 +31,8 @@ DEFAULT_TIMEOUT = (5.0, 15.0)
 class ChannelConfig(BaseModel):
     """Base of every channel's config model. Secret fields are listed in ``secret_fields``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a validation error must not print a URL holding a key
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     type: str
     secret_fields: ClassVar[tuple[str, ...]] = ()

@@ -217,7 +217,8 @@ def load_groups(root: Path, environ: dict[str, str] | None = None) -> GroupsConf
     """Load and validate ``<root>/groups.yaml``; raise ConfigError listing every problem."""
     path = root / "groups.yaml"
     shown = display_path(path)
-    data, lines = load_yaml(path, environ=environ)
+    env_problems: list[Problem] = []
+    data, lines = load_yaml(path, environ=environ, problems=env_problems)
     if not isinstance(data, dict):
         raise ConfigError([Problem(shown, 1, None, "expected a mapping with a 'groups:' list")])
     try:
@@ -225,7 +226,7 @@ def load_groups(root: Path, environ: dict[str, str] | None = None) -> GroupsConf
     except ValidationError as exc:
         raise ConfigError(pydantic_problems(exc, shown, lines)) from None
 
-    problems: list[Problem] = []
+    problems: list[Problem] = list(env_problems)
     groups: list[Group] = []
     seen: dict[str, int | None] = {}
     for i, raw in enumerate(top.groups):
@@ -236,18 +237,18 @@ def load_groups(root: Path, environ: dict[str, str] | None = None) -> GroupsConf
             problems.extend(pydantic_problems(exc, shown, lines, where))
             continue
         line = line_of(lines, where)
-        if spec.id in seen:
+        duplicate = spec.id in seen
+        if duplicate:
             problems.append(
                 Problem(shown, line, f"groups.{i}.id",
                         f"duplicate group id {spec.id!r} (first at line {seen[spec.id]})")
             )
-            continue
-        seen[spec.id] = line
+        seen.setdefault(spec.id, line)
         raw_channel = dict(spec.channel)
         if raw_channel.get("type") == "file" and isinstance(raw_channel.get("path"), str):
             raw_channel["path"] = str(root / raw_channel["path"])  # relative to the root
         channel = _channel(raw_channel, shown, lines, (*where, "channel"), problems)
-        if channel is None:
+        if channel is None or duplicate:
             continue
         groups.append(
             Group(
@@ -265,7 +266,10 @@ def load_groups(root: Path, environ: dict[str, str] | None = None) -> GroupsConf
             )
         )
     if problems:
-        raise ConfigError(problems)
+        # a missing variable also makes its field invalid: say it once
+        unset = {(p.line, p.field) for p in env_problems}
+        raise ConfigError([p for p in problems if p in env_problems
+                           or (p.line, p.field) not in unset])
     return GroupsConfig(path=path, defaults=top.defaults, groups=groups)
 
 

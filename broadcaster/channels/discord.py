@@ -1,0 +1,66 @@
+"""Discord webhook: ``POST https://discord.com/api/webhooks/{id}/{token}``.
+
+Body ``{"content": markdown}`` (at most 2000 characters) → 204. 429 carries
+``retry_after`` (seconds) in JSON and ``Retry-After``; 404 code 10015 means the
+webhook was deleted (permanent). Mentions are off unless ``mention_all``, which
+prefixes ``@everyone`` and allows exactly that mention.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from broadcaster.channels import register
+from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
+from broadcaster.channels.http import HttpChannel, HttpsUrl, http_status_result, response_json
+from broadcaster.markdown import to_discord, utf16_len
+from broadcaster.splitting import render_parts
+
+type_name = "discord"
+LIMIT = Limit(2000, "chars")
+RATE = RateLimit(5, 2.0)
+
+
+class Config(ChannelConfig):
+    type: Literal["discord"] = "discord"
+    url: HttpsUrl
+
+    secret_fields = ("url",)
+
+
+@register(type_name)
+class DiscordChannel(HttpChannel):
+    type_name = type_name
+    Config = Config
+    limit = LIMIT
+
+    def robot_key(self) -> str:
+        return f"discord:{self.hashed(self.config.url)}"
+
+    def rate_limits(self) -> list[tuple[str, RateLimit]]:
+        return [(self.robot_key(), RATE)]
+
+    def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
+        return render_parts(markdown, self._part, LIMIT.size, mention_all=mention_all)
+
+    def _part(self, md: str, mention_all: bool) -> Part:
+        text = to_discord(md)
+        if mention_all:
+            text = f"@everyone\n{text}"  # own line: a heading must start its line
+        payload = {"content": text,
+                   "allowed_mentions": {"parse": ["everyone"] if mention_all else []}}
+        return Part(payload, text, utf16_len(text), LIMIT.size)
+
+    def send(self, part: Part) -> SendResult:
+        response, latency, error = self.post(self.config.url, part.payload)
+        if error:
+            return self.clean(error)
+        data = response_json(response) if response.content else None
+        if not isinstance(data, dict):
+            return self.clean(http_status_result(response, latency))
+        code = str(data["code"]) if "code" in data else None
+        reason = str(data.get("message") or f"HTTP {response.status_code}")
+        result = http_status_result(response, latency, reason=reason, code=code)
+        if response.status_code == 429 and isinstance(data.get("retry_after"), int | float):
+            result.retry_after = float(data["retry_after"])
+        return self.clean(result)

@@ -1,0 +1,89 @@
+"""File channel: append each message to ``<path>/<group-id>.md`` (offline demo, archives).
+
+Each part becomes one entry: a separator line, an HTML comment with the time
+(ISO 8601 with offset), the title and whether everyone was mentioned, then the
+Markdown itself. The directory is created if needed; files are created mode
+0600 and written with one ``write`` on an ``O_APPEND`` descriptor, so
+concurrent writers never interleave within an entry.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import field_validator
+
+from broadcaster.channels import register
+from broadcaster.channels.base import Channel, ChannelConfig, Limit, Part, SendResult
+from broadcaster.markdown import utf8_len
+from broadcaster.splitting import render_parts
+
+type_name = "file"
+LIMIT = Limit(1_000_000, "bytes")
+SEPARATOR = "---"
+TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EAGAIN, errno.EINTR, errno.EIO, errno.EDQUOT}
+
+
+class Config(ChannelConfig):
+    type: Literal["file"] = "file"
+    path: str  # a directory
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("path must name a directory")
+        return value
+
+
+@register(type_name)
+class FileChannel(Channel):
+    type_name = type_name
+    Config = Config
+    limit = LIMIT
+
+    def __init__(self, config: Config, group_id: str, session=None, **_ignored):
+        super().__init__(config, group_id, session)
+        if Path(group_id).name != group_id or group_id.startswith("."):
+            raise ValueError("a group id cannot be used as a file name")
+
+    def target(self) -> Path:
+        return Path(self.config.path) / f"{self.group_id}.md"
+
+    def robot_key(self) -> str:
+        return f"file:{self.target()}"
+
+    def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
+        def build(md: str, mention: bool) -> Part:
+            meta = {"title": title, "mention_all": mention}
+            return Part({"markdown": md, **meta}, md, utf8_len(md), LIMIT.size)
+
+        return render_parts(markdown, build, LIMIT.size, mention_all=mention_all)
+
+    def send(self, part: Part) -> SendResult:
+        start = time.monotonic()
+        stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+        meta = json.dumps({"title": part.payload.get("title", ""),
+                           "mention_all": part.payload.get("mention_all", False)},
+                          ensure_ascii=False)
+        entry = f"{SEPARATOR}\n<!-- {stamp} {meta} -->\n{part.text.rstrip()}\n\n"
+        try:
+            target = self.target()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, entry.encode("utf-8"))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            outcome = "transient" if exc.errno in TRANSIENT_ERRNOS else "permanent"
+            return SendResult(outcome, reason=f"cannot write {self.target()}: {exc.strerror}",
+                              code=errno.errorcode.get(exc.errno or 0),
+                              latency_ms=(time.monotonic() - start) * 1000)
+        return SendResult("sent", latency_ms=(time.monotonic() - start) * 1000)

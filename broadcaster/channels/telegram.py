@@ -1,0 +1,101 @@
+"""Telegram Bot API: ``POST {api_base}/bot<TOKEN>/sendMessage`` with ``parse_mode=HTML``.
+
+Text is at most 4096 characters *after entity parsing* (the visible text,
+counted here in UTF-16 units, which is never less). Errors carry the HTTP
+status in ``error_code``; 429 says how long to wait in ``parameters.retry_after``.
+Telegram has no @all: ``mention_all`` is accepted and does nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import field_validator
+
+from broadcaster.channels import register
+from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
+from broadcaster.channels.http import (
+    HttpChannel,
+    HttpsUrl,
+    http_status_result,
+    parse_retry_after,
+    response_json,
+)
+from broadcaster.markdown import telegram_visible_text, to_telegram_html, utf16_len
+from broadcaster.splitting import render_parts
+
+type_name = "telegram"
+LIMIT = Limit(4096, "chars")
+PER_CHAT = RateLimit(20, 60.0)
+PER_BOT = RateLimit(30, 1.0)
+_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+
+
+class Config(ChannelConfig):
+    type: Literal["telegram"] = "telegram"
+    token: str
+    chat_id: int | str
+    api_base: HttpsUrl = "https://api.telegram.org"
+
+    secret_fields = ("token",)
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: str) -> str:
+        if not _TOKEN.match(value):
+            raise ValueError("a bot token looks like 123456789:AA…")
+        return value
+
+
+@register(type_name)
+class TelegramChannel(HttpChannel):
+    type_name = type_name
+    Config = Config
+    limit = LIMIT
+
+    def robot_key(self) -> str:
+        return f"telegram:{self.hashed(self.config.token)}:{self.config.chat_id}"
+
+    def rate_limits(self) -> list[tuple[str, RateLimit]]:
+        return [(self.robot_key(), PER_CHAT),
+                (f"telegram:{self.hashed(self.config.token)}", PER_BOT)]
+
+    def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
+        return render_parts(markdown, lambda md, _mention: self._part(md), LIMIT.size)
+
+    def _part(self, md: str) -> Part:
+        text = to_telegram_html(md)
+        payload = {
+            "chat_id": self.config.chat_id,
+            "text": text,
+            "parse_mode": "HTML",
+            "link_preview_options": {"is_disabled": True},
+        }
+        return Part(payload, text, utf16_len(telegram_visible_text(text)), LIMIT.size)
+
+    def send(self, part: Part) -> SendResult:
+        url = f"{self.config.api_base.rstrip('/')}/bot{self.config.token}/sendMessage"
+        response, latency, error = self.post(url, part.payload)
+        if error:
+            return self.clean(error)
+        data = response_json(response)
+        if not isinstance(data, dict) or "ok" not in data:
+            return self.clean(http_status_result(response, latency))
+        if data["ok"]:
+            return SendResult("sent", http_status=response.status_code, latency_ms=latency)
+        status = int(data.get("error_code") or response.status_code)
+        reason = str(data.get("description") or f"HTTP {status}")
+        params = data.get("parameters") or {}
+        if "migrate_to_chat_id" in params:
+            reason += f" (the group is now chat_id {params['migrate_to_chat_id']})"
+        if status == 429 or status >= 500:
+            retry = params.get("retry_after")
+            if isinstance(retry, int | float):
+                retry = float(retry)
+            else:
+                retry = parse_retry_after(response.headers.get("Retry-After"))
+            return self.clean(SendResult("transient", reason=reason, http_status=status,
+                                         code=str(status), retry_after=retry, latency_ms=latency))
+        return self.clean(SendResult("permanent", reason=reason, http_status=status,
+                                     code=str(status), latency_ms=latency))

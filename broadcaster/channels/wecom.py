@@ -1,0 +1,76 @@
+"""WeCom (企业微信) group robot: ``POST …/cgi-bin/webhook/send?key=KEY``.
+
+The key in the URL is the only credential. Markdown content is at most 4096
+UTF-8 bytes, text content 2048. Markdown cannot mention @all, so a message
+that must notify everyone is followed by a short text part that does.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from broadcaster.channels import register
+from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
+from broadcaster.channels.http import HttpChannel, json_code_result, query_param, robot_url
+from broadcaster.markdown import strip_markdown, to_wecom, utf8_len
+from broadcaster.splitting import render_parts
+
+type_name = "wecom"
+MARKDOWN_LIMIT = Limit(4096, "bytes")
+TEXT_LIMIT = Limit(2048, "bytes")  # some servers allow 5120; the documented 2048 is safe
+RATE = RateLimit(20, 60.0)         # per robot
+TRANSIENT = {45009: 60.0, -1: None}  # api freq out of limit; system busy
+MENTION_TEXT = "请大家查看上方消息"
+
+
+class Config(ChannelConfig):
+    type: Literal["wecom"] = "wecom"
+    url: robot_url("key")
+    format: Literal["markdown", "text"] = "markdown"
+
+    secret_fields = ("url",)
+
+
+@register(type_name)
+class WeComChannel(HttpChannel):
+    type_name = type_name
+    Config = Config
+    limit = MARKDOWN_LIMIT
+
+    def __init__(self, config: Config, group_id: str, session=None, **kwargs):
+        super().__init__(config, group_id, session, **kwargs)
+        if config.format == "text":
+            self.limit = TEXT_LIMIT
+
+    def robot_key(self) -> str:
+        return f"wecom:{self.hashed(query_param(self.config.url, 'key'))}"
+
+    def rate_limits(self) -> list[tuple[str, RateLimit]]:
+        return [(self.robot_key(), RATE)]
+
+    def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
+        if self.config.format == "text":
+            return render_parts(markdown,
+                                lambda md, mention: self._text(strip_markdown(md), mention),
+                                TEXT_LIMIT.size, mention_all=mention_all)
+        parts = render_parts(markdown, lambda md, _mention: self._markdown(md), MARKDOWN_LIMIT.size)
+        if mention_all:
+            parts.append(self._text(f"{MENTION_TEXT}：{title}" if title else MENTION_TEXT, True))
+        return parts
+
+    def _markdown(self, md: str) -> Part:
+        content = to_wecom(md)
+        payload = {"msgtype": "markdown", "markdown": {"content": content}}
+        return Part(payload, content, utf8_len(content), MARKDOWN_LIMIT.size)
+
+    def _text(self, content: str, mention_all: bool) -> Part:
+        text: dict = {"content": content}
+        if mention_all:
+            text["mentioned_list"] = ["@all"]
+        return Part({"msgtype": "text", "text": text}, content, utf8_len(content), TEXT_LIMIT.size)
+
+    def send(self, part: Part) -> SendResult:
+        response, latency, error = self.post(self.config.url, part.payload)
+        if error:
+            return self.clean(error)
+        return self.clean(json_code_result(response, latency, transient=TRANSIENT))

@@ -1,0 +1,92 @@
+"""``templates list`` and ``templates preview``: what editors use before anything is sent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from broadcaster.cli.common import get_app, table
+from broadcaster.templating.preview import PreviewResult, preview
+from broadcaster.templating.usage import list_templates
+
+app = typer.Typer(
+    help="See the message templates and exactly what a group will receive.",
+    no_args_is_help=True,
+)
+
+SHOWN_GROUPS = 3
+
+
+@app.command("list")
+def list_command(ctx: typer.Context) -> None:
+    """Each template file, its kind, and the groups and schedules that use it.
+
+    Example: broadcaster templates list
+    """
+    infos, problems = list_templates(get_app(ctx).templates)
+    rows = []
+    for info in infos:
+        shown = ", ".join(info.groups[:SHOWN_GROUPS])
+        if len(info.groups) > SHOWN_GROUPS:
+            shown += f" … ({len(info.groups)} groups)"
+        rows.append([info.path.name, info.kind, shown or "-",
+                     ", ".join(info.schedules + info.used_by) or "-"])
+    table(None, ["template", "kind", "groups", "schedules / used by"], rows)
+    for p in problems:
+        typer.echo(f"warning: {p}", err=True)
+
+
+@app.command("preview")
+def preview_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Template name, e.g. weather or welcome.")],
+    group: Annotated[str | None, typer.Option(
+        "--group", help="Render as this group gets it (its overrides, location, channel).")] = None,
+    channel: Annotated[str | None, typer.Option(
+        "--channel", help="Channel type to show (default: the group's; without --group: all).")
+    ] = None,
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="JSON or YAML file with the kind's variables (default: sample data).",
+        exists=True, dir_okay=False)] = None,
+    festival: Annotated[str | None, typer.Option(
+        "--festival", help="For holiday templates: the festival key, e.g. chunjie.")] = None,
+) -> None:
+    """Render a template with real group context and show the payloads each channel would send.
+
+    Example: broadcaster templates preview welcome --group gulou-hlz-g01 --channel wecom
+    """
+    a = get_app(ctx)
+    result = preview(a.templates, name, group_id=group, channel=channel, data_file=data,
+                     festival=festival)
+    typer.echo(a.redact(format_preview(result)))
+
+
+def format_preview(result: PreviewResult) -> str:
+    g = result.group
+    who = "a sample group" if result.sample_group else f"group {g.id}"
+    lines = [
+        f"template: {result.name}  (kind: {result.kind})",
+        f"as: {who} — {g.name} ({g.channel_type})",
+        f"data: {result.data_source}; now: {result.now.isoformat(timespec='minutes')}",
+    ]
+    for cp in result.channels:
+        lines += ["", f"=== {cp.channel} ===", "resolution:"]
+        lines += [f"  {i}. {step}" for i, step in enumerate(cp.resolution.describe(), 1)]
+        size = len(cp.markdown.encode("utf-8"))
+        lines += [f"--- rendered Markdown ({size} bytes) ---", cp.markdown]
+        verdict = "fits in one message" if cp.fits else f"split into {len(cp.parts)} messages"
+        limit = f"limit {cp.limit} {cp.unit} per message"
+        lines.append(f"--- {cp.channel} payload: {verdict} ({limit}) ---")
+        for i, part in enumerate(cp.parts, 1):
+            lines.append(f"[part {i}/{len(cp.parts)}: {part.size} / {part.limit} {cp.unit}]")
+            lines.append(_payload(part.payload))
+    return "\n".join(lines)
+
+
+def _payload(payload) -> str:
+    if isinstance(payload, str):
+        return payload
+    return json.dumps(payload, ensure_ascii=False, indent=2, default=str)

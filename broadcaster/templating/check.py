@@ -1,0 +1,186 @@
+"""``check`` for templates: every problem an editor could ship, found at their desk.
+
+For every file of ``templates/``:
+
+- its name (``<name>[.<channel>].md.j2`` with a known channel type);
+- its syntax (``file:line``), its declared kind (``{# kind: … #}``);
+- every variable it uses must be one its kind receives — for a channel variant
+  this is what catches an override left behind when its base changed;
+- it renders with its kind's sample data (undefined fields, sandbox, size);
+- it renders for every group that uses it (``group.location`` may be missing...);
+- the message fits the channel of each of those groups in one message.
+
+And every group's ``templates:`` override must name an existing template of the
+same kind.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, time
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import TemplateSyntaxError, meta, nodes
+
+from broadcaster.config.groups import Group
+from broadcaster.errors import Problem
+from broadcaster.templating import kinds
+from broadcaster.templating.context import local_now
+from broadcaster.templating.errors import TemplateError
+from broadcaster.templating.resolve import SUFFIX, TemplateFile
+from broadcaster.yamlfile import display_path
+
+if TYPE_CHECKING:
+    from broadcaster.templating.templates import Templates
+
+
+def check_templates(
+    templates: Templates, groups: list[Group], *, now: datetime | None = None
+) -> list[Problem]:
+    from broadcaster.templating.preview import sample_group
+
+    checker = _Checker(templates, now)
+    problems = list(templates.bad_files())
+    problems += checker.overrides(groups)
+    usage = templates.usage(groups)
+    by_id = {g.id: g for g in groups}
+    sample = sample_group()
+    for partial in templates.partials():
+        problems += templates.compile_problems(partial)
+    for key, tf in sorted(templates.files().items()):
+        static = checker.static(tf)
+        problems += static
+        if static:
+            continue  # rendering would only repeat the same problem
+        problems += checker.render(tf, sample, " (with sample data)")
+        users = [by_id[i] for i in usage.get(key, []) if i in by_id]
+        problems += checker.render_for_groups(tf, users)
+    return sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.message))
+
+
+class _Checker:
+    def __init__(self, templates: Templates, now: datetime | None):
+        self.t = templates
+        self.now = now
+        self._samples: dict[tuple, dict[str, Any]] = {}
+
+    # -- groups.yaml overrides ----------------------------------------------------
+    def overrides(self, groups: list[Group]) -> list[Problem]:
+        shown = display_path(self.t.root / "groups.yaml")
+        names = set(self.t.names())
+        problems = []
+        for group in groups:
+            for asked, target in sorted(group.templates.items()):
+                field = f"{group.id}.templates.{asked}"
+                if target not in names:
+                    problems.append(Problem(
+                        shown, group.line, field,
+                        f"no template {target!r} (no file templates/{target}{SUFFIX})"))
+                elif asked in kinds.KINDS and self.t.kind_of(target) != asked:
+                    problems.append(Problem(
+                        shown, group.line, field,
+                        f"{target!r} is a {self.t.kind_of(target)} template, not {asked}"))
+        return problems
+
+    # -- what can be seen without rendering -----------------------------------------
+    def static(self, tf: TemplateFile) -> list[Problem]:
+        shown = display_path(tf.path)
+        problems = self.t.compile_problems(tf)
+        if problems:
+            return problems
+        source = tf.path.read_text(encoding="utf-8")
+        declared = kinds.declared_kind(source)
+        if declared is not None and declared not in kinds.KINDS:
+            return [Problem(shown, 1, None, f"unknown kind {declared!r} "
+                                            f"(known: {', '.join(kinds.KINDS)})")]
+        kind = self.t.kind_of(tf.name)
+        if declared is not None and declared != kind:
+            return [Problem(shown, 1, None, f"declares kind {declared!r} but its base "
+                                            f"{tf.name}{SUFFIX} is a {kind} template")]
+        return self._unknown_names(tf, source, kind)
+
+    def _unknown_names(self, tf: TemplateFile, source: str, kind: str) -> list[Problem]:
+        try:
+            ast = self.t.env.parse(source, name=tf.filename, filename=str(tf.path))
+        except TemplateSyntaxError:  # already reported by compile_problems
+            return []
+        known = set(kinds.variables(kind)) | set(self.t.env.globals)
+        # a name set anywhere in the file (set, for, macro argument) counts as the
+        # file's own; using it too early shows when it is rendered
+        local = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+        unknown = sorted(meta.find_undeclared_variables(ast) - known - local)
+        if not unknown:
+            return []
+        first_line = {}
+        for node in ast.find_all(nodes.Name):
+            if node.ctx == "load" and node.name in unknown:
+                first_line.setdefault(node.name, node.lineno)
+        base = f" (its base {tf.name}{SUFFIX} receives: " if tf.channel else " (it receives: "
+        receives = base + ", ".join(kinds.variables(kind)) + ")"
+        return [
+            Problem(display_path(tf.path), first_line.get(name), None,
+                    f"uses {name!r}, which {kind} templates do not receive{receives}")
+            for name in unknown
+        ]
+
+    # -- rendering --------------------------------------------------------------------
+    def render(self, tf: TemplateFile, group: Group, context: str) -> list[Problem]:
+        try:
+            self._render(tf, group)
+        except TemplateError as exc:
+            return [_with_context(p, context) for p in exc.problems]
+        return []
+
+    def render_for_groups(self, tf: TemplateFile, groups: list[Group]) -> list[Problem]:
+        """Render for each group; each distinct problem once, naming a group that has it."""
+        from broadcaster.templating.preview import channel_parts
+
+        failures: dict[Problem, list[str]] = defaultdict(list)
+        size_checked: set[str] = set()
+        problems = []
+        for group in groups:
+            try:
+                markdown = self._render(tf, group)
+            except TemplateError as exc:
+                for p in exc.problems:
+                    failures[p].append(group.id)
+                continue
+            if group.channel_type not in size_checked:
+                size_checked.add(group.channel_type)
+                parts = channel_parts(markdown, group.channel_type, group)
+                if len(parts) > 1:
+                    problems.append(Problem(
+                        display_path(tf.path), None, None,
+                        f"with sample data the message does not fit one {group.channel_type} "
+                        f"message ({max(p.limit for p in parts)} per message): group {group.id} "
+                        f"would get it in {len(parts)} parts"))
+        for p, ids in failures.items():
+            more = f" and {len(ids) - 1} more" if len(ids) > 1 else ""
+            problems.append(_with_context(p, f" (for group {ids[0]}{more})"))
+        return problems
+
+    def _render(self, tf: TemplateFile, group: Group) -> str:
+        kind = self.t.kind_of(tf.name)
+        now = local_now(group, self.now or datetime.now(group.tz))
+        festival = None
+        if kind == "holiday" and tf.name.startswith("holiday_"):
+            festival = tf.name[len("holiday_"):]
+        data = self._sample(kind, now, group, festival)
+        if kind == "holiday":
+            day = data["festival"]["date"]
+            now = datetime.combine(day, time(8, 0), tzinfo=now.tzinfo)
+        return self.t.render_file(tf, kind=kind, group=group, data=data, now=now)
+
+    def _sample(self, kind: str, now: datetime, group: Group, festival: str | None):
+        location = group.location.name if group.location else None
+        key = (kind, now.date(), str(now.tzinfo), location, festival)
+        if key not in self._samples:
+            try:
+                self._samples[key] = self.t.sample_data(kind, now, group=group, festival=festival)
+            except KeyError:  # holiday_<name> where <name> is no festival: use the default
+                self._samples[key] = self.t.sample_data(kind, now, group=group)
+        return self._samples[key]
+
+
+def _with_context(p: Problem, context: str) -> Problem:
+    return Problem(p.file, p.line, p.field, p.message + context)

@@ -1,0 +1,188 @@
+"""``templates preview``: exactly what a group would receive, per channel, before it is sent."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from broadcaster import channels
+from broadcaster.channels.base import Part
+from broadcaster.config.groups import Group, Location, load_groups
+from broadcaster.errors import InputError
+from broadcaster.outbox import title_of
+from broadcaster.templating.context import local_now
+from broadcaster.templating.resolve import Resolution
+from broadcaster.templating.samples import DEFAULT_FESTIVAL, festival_data
+from broadcaster.templating.templates import Templates
+
+# Placeholder robots, to show a channel type that no real group is given here.
+PREVIEW_CONFIGS: dict[str, dict[str, Any]] = {
+    "wecom": {"url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=preview"},
+    "dingtalk": {"url": "https://oapi.dingtalk.com/robot/send?access_token=preview"},
+    "feishu": {"url": "https://open.feishu.cn/open-apis/bot/v2/hook/preview"},
+    "lark": {"url": "https://open.larksuite.com/open-apis/bot/v2/hook/preview"},
+    "telegram": {"token": "123456:preview", "chat_id": "-1000000000000"},
+    "slack": {"url": "https://hooks.slack.com/services/T0000/B0000/preview"},
+    "discord": {"url": "https://discord.com/api/webhooks/0/preview"},
+    "webhook": {"url": "https://example.org/broadcaster/preview"},
+    "file": {"path": "var/preview"},
+}
+
+SAMPLE_GROUP_ID = "sample-group"
+
+
+def sample_group(timezone: str = "Asia/Shanghai") -> Group:
+    """A typical grid group, for previews and checks without a real one."""
+    return Group(
+        id=SAMPLE_GROUP_ID,
+        name="汇林绿洲社区第1网格群",
+        tags=("district:gulou", "street:ninghai-road", "community:huilinlvzhou", "kind:grid"),
+        channel=channels.get("file").Config.model_validate({"type": "file", "path": "var/out"}),
+        location=Location(name="鼓楼区", lat=32.066, lon=118.778),
+        templates={},
+        timezone=timezone,
+        quiet_hours=None,
+    )
+
+
+def channel_parts(markdown: str, channel_type: str, group: Group) -> list[Part]:
+    """The parts ``channel_type`` would send for ``markdown``: the group's own robot
+    if it uses that type, else a placeholder one."""
+    cls = channels.get(channel_type)
+    if group.channel_type == channel_type:
+        config = group.channel
+    else:
+        config = cls.Config.model_validate({"type": channel_type, **PREVIEW_CONFIGS[channel_type]})
+    return cls(config, group.id).render(markdown, title=title_of(markdown), mention_all=False)
+
+
+@dataclass
+class ChannelPreview:
+    channel: str
+    resolution: Resolution
+    markdown: str
+    parts: list[Part]
+    unit: str            # how the channel counts: bytes, chars, body_bytes
+
+    @property
+    def limit(self) -> int:
+        return max((p.limit for p in self.parts), default=0)
+
+    @property
+    def fits(self) -> bool:
+        return len(self.parts) == 1
+
+
+@dataclass
+class PreviewResult:
+    name: str
+    kind: str
+    group: Group
+    sample_group: bool
+    data_source: str        # "sample data" or the file given
+    now: datetime
+    channels: list[ChannelPreview]
+
+
+def load_data_file(path: Path) -> dict[str, Any]:
+    """A ``--data`` file: JSON (``.json``) or YAML, a mapping of the kind's names."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise InputError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+                         f"{exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping of variable names to values")
+    return _parse_times(data)
+
+
+def _parse_times(value: Any) -> Any:
+    """ISO 8601 strings in JSON become dates and datetimes, as the real data has them."""
+    if isinstance(value, dict):
+        return {k: _parse_times(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_parse_times(v) for v in value]
+    if isinstance(value, str) and len(value) >= 10 and value[4:5] == "-" and value[7:8] == "-":
+        try:
+            return datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
+def preview(
+    templates: Templates,
+    name: str,
+    *,
+    group_id: str | None = None,
+    channel: str | None = None,
+    data_file: Path | None = None,
+    festival: str | None = None,
+    now: datetime | None = None,
+) -> PreviewResult:
+    """Render ``name`` as ``group_id`` (or a sample group) would get it, on ``channel``
+    (default: the group's channel type; without a group, every channel type).
+
+    Data: the kind's sample data, with the top-level names of ``data_file`` laid
+    over it. A holiday template is shown as on its festival's next day.
+    """
+    if channel is not None and channel not in channels.channel_types():
+        raise InputError(f"unknown channel type {channel!r} "
+                         f"(known: {', '.join(channels.channel_types())})")
+    group, is_sample = _group(templates.root, group_id)
+    moment = local_now(group, now or datetime.now(group.tz))
+    resolution = templates.resolve(name, group=group, channel=channel)
+    kind = resolution.kind
+    given = load_data_file(data_file) if data_file else {}
+    if kind == "holiday":
+        festival = (festival or _festival_of(given) or _festival_of_name(resolution.name, name)
+                    or DEFAULT_FESTIVAL)
+        fest = given.get("festival") or festival_data(festival, moment.date())
+        day = fest.get("date") if isinstance(fest, dict) else None
+        if isinstance(day, date):
+            moment = datetime.combine(day, time(8, 0), tzinfo=moment.tzinfo)
+    data = {**templates.sample_data(kind, moment, group=group, festival=festival), **given}
+    types = [channel] if channel else ([group.channel_type] if not is_sample
+                                       else channels.channel_types())
+    out = []
+    for ch in types:
+        res = templates.resolve(name, group=group, channel=ch, festival=festival)
+        markdown = templates.render_resolved(res, group=group, data=data, now=moment)
+        out.append(ChannelPreview(ch, res, markdown, channel_parts(markdown, ch, group),
+                                  channels.get(ch).limit.unit))
+    return PreviewResult(
+        name=name, kind=kind, group=group, sample_group=is_sample,
+        data_source=str(data_file) if data_file else "sample data", now=moment, channels=out,
+    )
+
+
+def _group(root: Path, group_id: str | None) -> tuple[Group, bool]:
+    if group_id is None:
+        return sample_group(), True
+    config = load_groups(root)
+    if group_id not in config.by_id:
+        raise InputError(f"no group {group_id!r} in groups.yaml")
+    return config.by_id[group_id], False
+
+
+def _festival_of(data: dict[str, Any]) -> str | None:
+    fest = data.get("festival")
+    return fest.get("key") if isinstance(fest, dict) else None
+
+
+def _festival_of_name(resolved: str, requested: str) -> str | None:
+    """``holiday_chunjie`` -> ``chunjie`` (a per-festival file previewed by its name)."""
+    for name in (resolved, requested):
+        if name.startswith("holiday_"):
+            return name[len("holiday_"):]
+    return None
+

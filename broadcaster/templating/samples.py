@@ -1,0 +1,158 @@
+"""Realistic sample data for every kind, for ``check`` and ``templates preview``.
+
+Dates are relative to ``now`` so that a preview reads naturally ("明天上午9:00");
+with a fixed ``now`` the samples are fixed (golden files rely on it).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from broadcaster.templating import calendar, kinds
+
+DEFAULT_LOCATION = "鼓楼区"
+DEFAULT_FESTIVAL = "zhongqiu"
+
+
+def sample_data(
+    kind: str,
+    now: datetime,
+    *,
+    location: str | None = None,
+    festival: str | None = None,
+) -> dict[str, Any]:
+    """Sample data of ``kind`` (a key of ``kinds.KINDS``) as of ``now`` (aware)."""
+    if kind not in kinds.KINDS:
+        raise KeyError(f"unknown template kind {kind!r}")
+    place = location or DEFAULT_LOCATION
+    builders = {
+        "announcement": lambda: _announcement(),
+        "weather": lambda: _weather(now, place),
+        "weather_alert": lambda: _weather_alert(now, place),
+        "news": lambda: _news(now),
+        "events": lambda: _events(now),
+        "holiday": lambda: _holiday(now, festival or DEFAULT_FESTIVAL),
+        "welcome": lambda: {"members": ["张阿姨", "李师傅", "小王"]},
+        "template": lambda: {"vars": {}},
+    }
+    return builders[kind]()
+
+
+def festival_data(key: str, after: date) -> dict[str, Any]:
+    """The ``festival`` variable for festival ``key`` on its first day on or after ``after``.
+
+    Built by the holiday source itself, so it has exactly the shape the daily
+    greeting job passes (with the statutory days-off arrangement, if any).
+    """
+    from broadcaster.sources.holidays import festivals_on
+
+    if key in calendar.FESTIVALS:
+        days = [calendar.next_festival_date(key, after)]
+    else:  # a festival or solar term only the holiday source knows: look a year ahead
+        days = [after + timedelta(days=i) for i in range(400)]
+    for day in days:
+        for fest in festivals_on(day):
+            if fest["key"] == key:
+                return fest
+    raise KeyError(f"unknown festival {key!r}")
+
+
+def _at(now: datetime, days: int, hour: int, minute: int = 0) -> datetime:
+    day = now.date() + timedelta(days=days)
+    return datetime.combine(day, time(hour, minute), tzinfo=now.tzinfo)
+
+
+def _announcement() -> dict[str, Any]:
+    return {
+        "text": (
+            "**停水通知**\n\n"
+            "因供水管道维修，明天 9:00—17:00 宁海路 12—36 号停水，请大家提前储水。\n\n"
+            "如有困难请联系社区：025-8371 2345"
+        ),
+        "urgent": False,
+        "sender": "汇林绿洲社区居委会",
+    }
+
+
+def _weather(now: datetime, place: str) -> dict[str, Any]:
+    days = [
+        {"date": now.date(), "text": "多云转小雨", "code": 61, "temp_max": 14.0,
+         "temp_min": 6.0, "precip_prob": 60},
+        {"date": now.date() + timedelta(days=1), "text": "小雨", "code": 61, "temp_max": 10.0,
+         "temp_min": 4.0, "precip_prob": 80},
+        {"date": now.date() + timedelta(days=2), "text": "晴", "code": 0, "temp_max": 12.0,
+         "temp_min": 1.0, "precip_prob": None},
+    ]
+    return {
+        "weather": {
+            "location": place,
+            "provider": "open-meteo",
+            "current": {"temp": 9.4, "text": "多云", "code": 3},
+            "today": dict(days[0]),
+            "days": days,
+        }
+    }
+
+
+def _weather_alert(now: datetime, place: str) -> dict[str, Any]:
+    return {
+        "alert": {
+            "id": "10132010020260101091500",
+            "title": "南京市气象台发布大风蓝色预警",
+            "severity": "蓝色",
+            "type": "大风",
+            "text": (
+                "南京市气象台今天 9 时发布大风蓝色预警：预计今天下午到夜里，"
+                "我市将出现 6 级左右偏北风，阵风 7—8 级。请关好门窗，收好阳台花盆和晾晒衣物，"
+                "外出注意远离广告牌和临时搭建物。"
+            ),
+            "sender": "南京市气象台",
+            "pub_time": _at(now, 0, 9, 15),
+        },
+        "location": place,
+    }
+
+
+def _news(now: datetime) -> dict[str, Any]:
+    feed = {"feed_id": "gulou-gov", "feed_title": "鼓楼区人民政府"}
+    return {
+        "items": [
+            {"title": "鼓楼区新增 3 处社区食堂 老人就餐可享优惠",
+             "link": "https://example.gov.cn/gulou/news/1001.html",
+             "summary": "宁海路、湖南路、华侨路街道的 3 处社区食堂本周开业，"
+                        "60 岁以上老人凭身份证就餐每餐优惠 2 元。",
+             "published": _at(now, 0, 7, 30), **feed},
+            {"title": "冬季供暖设备安全检查开始预约",
+             "link": "https://example.gov.cn/gulou/news/1002.html",
+             "summary": "即日起可通过社区网格员预约上门检查燃气热水器和取暖设备。",
+             "published": _at(now, -1, 16, 0), **feed},
+            {"title": "鼓楼区图书馆周末开展亲子阅读活动",
+             "link": "https://example.gov.cn/gulou/news/1003.html",
+             "summary": "",
+             "published": None, **feed},
+        ]
+    }
+
+
+def _events(now: datetime) -> dict[str, Any]:
+    saturday = (5 - now.weekday()) % 7 or 7
+    return {
+        "events": [
+            {"title": "免费测血压、血糖", "start": _at(now, 1, 9), "end": _at(now, 1, 11),
+             "place": "社区卫生服务站", "description": "请带上医保卡，空腹测血糖更准确。",
+             "all_day": False},
+            {"title": "垃圾分类宣传活动", "start": _at(now, saturday, 9, 30),
+             "end": _at(now, saturday, 11, 30), "place": "社区广场",
+             "description": None, "all_day": False},
+            {"title": "旧衣物回收日", "start": _at(now, saturday + 1, 0), "end": None,
+             "place": None, "description": "干净衣物请打包好放到各单元门口回收箱。",
+             "all_day": True},
+        ],
+        "days_ahead": 7,
+        "reminder": False,
+    }
+
+
+def _holiday(now: datetime, key: str) -> dict[str, Any]:
+    return {"festival": festival_data(key, now.date())}

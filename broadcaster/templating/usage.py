@@ -1,0 +1,131 @@
+"""Who uses which template: groups (through resolution) and schedules (by name)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from broadcaster.config.groups import Group, load_groups
+from broadcaster.errors import Problem
+from broadcaster.templating import calendar, kinds
+from broadcaster.yamlfile import display_path
+
+if TYPE_CHECKING:
+    from broadcaster.templating.templates import Templates
+
+# A schedule's ``content:`` and the template it renders.
+CONTENT_TEMPLATES = {"weather": "weather", "news": "news", "events": "events",
+                     "holidays": "holiday"}
+
+# Templates rendered by something other than a schedule.
+OTHER_USERS = {
+    "announcement": "announce",
+    "welcome": "members join",
+    "weather_alert": "weather alerts (feeds/weather.yaml)",
+}
+
+
+def requested_names(templates: Templates, extra: tuple[str, ...] = ()) -> list[str]:
+    """The names content asks for: each kind's own, every ``template``-kind name, ``extra``."""
+    names = [k for k in kinds.KINDS if k != "template"]
+    names += [n for n in templates.names() if templates.kind_of(n) == "template"]
+    names += [n for n in extra if n not in names]
+    return names
+
+
+def group_usage(
+    templates: Templates, groups: list[Group], extra: tuple[str, ...] = ()
+) -> dict[str, list[str]]:
+    """Template key (``weather``, ``weather.telegram``) -> ids of the groups it renders for.
+
+    A ``template``-kind name counts as used by every group: which groups a
+    schedule targets is the schedule's business (see ``schedule_usage``).
+    """
+    names = requested_names(templates, extra)
+    used: dict[str, list[str]] = {key: [] for key in templates.files()}
+    memo: dict[tuple, set[str]] = {}
+    for group in groups:
+        signature = (group.channel_type, tuple(sorted(group.templates.items())))
+        if signature not in memo:
+            memo[signature] = _keys_for(templates, group, names)
+        for key in sorted(memo[signature]):
+            used.setdefault(key, []).append(group.id)
+    return used
+
+
+def _keys_for(templates: Templates, group: Group, names: list[str]) -> set[str]:
+    keys: set[str] = set()
+    for name in names:
+        resolution = templates.resolve(name, group=group)
+        if resolution.file is not None:
+            keys.add(resolution.file.key)
+        if resolution.kind == "holiday":
+            for festival in calendar.FESTIVALS:
+                res = templates.resolve(name, group=group, festival=festival)
+                if res.file is not None:
+                    keys.add(res.file.key)
+    return keys
+
+
+def schedule_usage(root: Path) -> tuple[dict[str, list[str]], list[Problem]]:
+    """Template name -> ids of the schedule jobs that render it, and unreadable files.
+
+    Read with plain YAML: validating schedules is the schedules module's job.
+    """
+    used: dict[str, list[str]] = defaultdict(list)
+    problems: list[Problem] = []
+    directory = root / "schedules"
+    for path in sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml")):
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            problems.append(Problem(display_path(path), None, None, f"cannot read: {exc}"))
+            continue
+        jobs = doc.get("jobs") if isinstance(doc, dict) else None
+        for i, job in enumerate(jobs if isinstance(jobs, list) else []):
+            if not isinstance(job, dict):
+                continue
+            name = job.get("template") or CONTENT_TEMPLATES.get(str(job.get("content")))
+            if name:
+                used[str(name)].append(str(job.get("id") or f"{path.stem}#{i + 1}"))
+    return dict(used), problems
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    """One line of ``templates list``."""
+
+    key: str                 # weather, weather.telegram
+    name: str
+    channel: str | None
+    kind: str
+    path: Path
+    groups: list[str]        # ids of the groups it renders for
+    schedules: list[str]     # ids of the jobs that name it
+    used_by: list[str]       # other users: announce, members join, weather alerts
+
+
+def list_templates(templates: Templates) -> tuple[list[TemplateInfo], list[Problem]]:
+    """Every template file of ``templates`` with its kind and users, and the problems met.
+
+    Loads ``groups.yaml`` (a ConfigError if it is invalid) and reads ``schedules/``.
+    """
+    root = templates.root
+    groups = load_groups(root).groups if (root / "groups.yaml").exists() else []
+    by_schedule, problems = schedule_usage(root)
+    by_group = templates.usage(groups, tuple(by_schedule))
+    infos = []
+    for key, tf in sorted(templates.files().items()):
+        kind = templates.kind_of(tf.name)
+        names = {tf.name} if kind == "template" else {tf.name, kind}
+        infos.append(TemplateInfo(
+            key=key, name=tf.name, channel=tf.channel, kind=kind, path=tf.path,
+            groups=by_group.get(key, []),
+            schedules=sorted({job for n in names for job in by_schedule.get(n, [])}),
+            used_by=[OTHER_USERS[kind]] if kind in OTHER_USERS else [],
+        ))
+    return infos, problems + templates.bad_files()

@@ -1,0 +1,119 @@
+"""One Markdown source into every dialect (broadcaster.markdown)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from broadcaster import markdown as md
+from tests.simulator import parse_telegram_html
+
+SOURCE = """# 停水通知
+
+**明天** 9:00–17:00 *汇林绿洲* 停水，详见[公告](https://example.org/a?x=1&y=2)。
+> 请提前储水 <注意> & 关好水龙头
+- 一号楼
+- 二号楼
+1. 第一步"""
+
+
+@pytest.mark.parametrize(
+    ("dialect", "expected"),
+    [
+        ("wecom", "# 停水通知\n\n**明天** 9:00–17:00 汇林绿洲 停水，详见"
+                  "[公告](https://example.org/a?x=1&y=2)。\n> 请提前储水 <注意> & 关好水龙头\n"
+                  "• 一号楼\n• 二号楼\n1. 第一步"),
+        ("dingtalk", "# 停水通知\n\n**明天** 9:00–17:00 *汇林绿洲* 停水，详见"
+                     "[公告](https://example.org/a?x=1&y=2)。  \n"
+                     "> 请提前储水 <注意> & 关好水龙头  \n"
+                     "- 一号楼  \n- 二号楼  \n1. 第一步"),
+        ("lark_md", "**停水通知**\n\n**明天** 9:00–17:00 *汇林绿洲* 停水，详见"
+                    "[公告](https://example.org/a?x=1&y=2)。\n▎请提前储水 <注意> & 关好水龙头\n"
+                    "• 一号楼\n• 二号楼\n1. 第一步"),
+        ("telegram", "<b>停水通知</b>\n\n<b>明天</b> 9:00–17:00 <i>汇林绿洲</i> 停水，详见"
+                     '<a href="https://example.org/a?x=1&amp;y=2">公告</a>。\n'
+                     "<blockquote>请提前储水 &lt;注意&gt; &amp; 关好水龙头</blockquote>\n"
+                     "• 一号楼\n• 二号楼\n1. 第一步"),
+        ("slack", "*停水通知*\n\n*明天* 9:00–17:00 _汇林绿洲_ 停水，详见"
+                  "<https://example.org/a?x=1&amp;y=2|公告>。\n"
+                  "> 请提前储水 &lt;注意&gt; &amp; 关好水龙头\n"
+                  "• 一号楼\n• 二号楼\n1. 第一步"),
+        ("discord", "# 停水通知\n\n**明天** 9:00–17:00 *汇林绿洲* 停水，详见"
+                    "[公告](<https://example.org/a?x=1&y=2>)。\n> 请提前储水 <注意> & 关好水龙头\n"
+                    "- 一号楼\n- 二号楼\n1. 第一步"),
+        ("plain", "停水通知\n\n明天 9:00–17:00 汇林绿洲 停水，详见公告 (https://example.org/a?x=1&y=2)。\n"
+                  "> 请提前储水 <注意> & 关好水龙头\n• 一号楼\n• 二号楼\n1. 第一步"),
+    ],
+)
+def test_dialects(dialect, expected):
+    assert md.render(SOURCE, dialect) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "plain"),
+    [
+        ("snake_case_name stays", "snake_case_name stays"),
+        ("5 * 3 = 15", "5 * 3 = 15"),
+        ("**unclosed bold", "**unclosed bold"),
+        ("\\*not italic\\*", "*not italic*"),
+        ("`a**b**c`", "a**b**c"),
+        ("[https://x.org](https://x.org)", "https://x.org"),
+        ("~~gone~~ here", "gone here"),
+        ('<font color="warning">红色</font>预警', "红色预警"),
+        ("---", "————————"),
+    ],
+)
+def test_inline_edge_cases(source, plain):
+    assert md.strip_markdown(source) == plain
+
+
+def test_font_colour_kept_where_supported():
+    source = '<font color="warning">暴雨预警</font>'
+    assert md.to_wecom(source) == source
+    assert md.to_telegram_html(source) == "暴雨预警"
+
+
+def test_code_block_per_dialect():
+    source = "```\nif a < b:\n\n    go()\n```"
+    assert md.to_telegram_html(source) == "<pre>if a &lt; b:\n\n    go()</pre>"
+    assert md.to_slack(source) == "```\nif a &lt; b:\n\n    go()\n```"
+    assert md.to_wecom(source) == "if a < b:\n\n    go()"
+
+
+def test_unclosed_fence_ends_with_the_message():
+    assert md.to_telegram_html("```\ncode <x>") == "<pre>code &lt;x&gt;</pre>"
+
+
+def test_dingtalk_rule_does_not_make_a_heading():
+    assert md.to_dingtalk("上文\n---\n下文") == "上文\n\n---\n\n下文"
+
+
+def test_telegram_link_without_web_scheme_is_text():
+    assert md.to_telegram_html("[点我](ftp://x)") == "点我"
+
+
+def test_visible_length_counts_after_entity_parsing():
+    html = md.to_telegram_html("**a < b** & c")
+    assert html == "<b>a &lt; b</b> &amp; c"
+    assert md.telegram_visible_text(html) == "a < b & c"
+    assert md.utf16_len("汉字😀") == 4
+
+
+def test_unknown_dialect():
+    with pytest.raises(ValueError, match="unknown dialect"):
+        md.render("x", "irc")
+
+
+_ATOMS = ["**", "*", "_", "__", "~~", "`", "[", "]", "(", ")", "<", ">", "&", "&amp;", "\n",
+          "\n\n", "> ", "# ", "- ", "1. ", "```", "https://x.org/?a=1&b=2", "文字", " ", "<b>",
+          "</i>", "&lt", "\\", "[t](https://t.org)", "😀"]
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_telegram_html_is_always_well_formed(seed):
+    rnd = random.Random(seed)
+    source = "".join(rnd.choice(_ATOMS) for _ in range(rnd.randint(1, 40)))
+    html = md.to_telegram_html(source)
+    # the simulator parses as Telegram does and raises on broken markup
+    parse_telegram_html(html)
