@@ -1,0 +1,7 @@
+"""``python -m benchmarks`` (``make bench``): every benchmark, one after the other."""
+
+from benchmarks import bench_content, bench_fanout
+
+if __name__ == "__main__":
+    bench_fanout.main()
+    bench_content.main()

@@ -1,0 +1,165 @@
+"""Fan-out benchmarks (issue: the delivery spine), each printing ratios measured in one run.
+
+1. One announcement to 2,000 WeCom groups on the loopback simulator with 50 ms
+   latency per request: the whole pipeline (``announce`` + ``run-once``, processes
+   included) vs a bare ``requests`` 64-thread loop posting the same payloads.
+   Target <= 1.5x.
+2. The same fan-out with 1,000,000 historical delivery rows in the store vs an
+   empty store. Target <= 1.3x.
+3. ``run-once`` with nothing due vs ``python -c pass``. Target <= 0.5 s wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+GROUPS = 2000
+LATENCY_MS = 50
+HISTORY_ROWS = 1_000_000
+ROWS_PER_FILE = 2000
+TEXT = "# 停水通知\n\n明天（11月23日）9:00-17:00 宁海路片区因管网维修停水，请提前储水。\n\n如有困难请联系网格员。"
+
+
+def start_simulator() -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.simulator", "--port", "0", "--latency-ms", str(LATENCY_MS),
+         "--no-rate-limits"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    base = proc.stdout.readline().strip().split()[-1]
+    return proc, base
+
+
+def make_root(base: str, where: Path) -> Path:
+    root = where / "root"
+    root.mkdir()
+    shutil.copytree(REPO / "templates", root / "templates")
+    (root / "feeds").mkdir()
+    shutil.copytree(REPO / "schedules", root / "schedules")
+    for demo in (root / "schedules").glob("demo*.yaml"):
+        demo.unlink()
+    for f in (REPO / "feeds").glob("*.yaml"):
+        shutil.copy(f, root / "feeds")
+    shutil.copytree(REPO / "feeds" / "samples", root / "feeds" / "samples")
+    groups = [{"id": f"g{i:04d}", "name": f"第{i}网格群", "tags": ["district:gulou", "kind:grid"],
+               "channel": {"type": "wecom",
+                           "url": f"{base}/cgi-bin/webhook/send?key=bench-{i:04d}"},
+               "location": {"name": "鼓楼区", "lat": 32.066, "lon": 118.778}}
+              for i in range(GROUPS)]
+    doc = {"defaults": {"timezone": "Asia/Shanghai", "quiet_hours": None}, "groups": groups}
+    (root / "groups.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return root
+
+
+def cli(root: Path, state: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "BROADCASTER_STATE_DIR": str(state)}
+    return subprocess.run([sys.executable, str(REPO / "main.py"), "--root", str(root), *args],
+                          capture_output=True, text=True, env=env, check=True)
+
+
+def pipeline(root: Path, state: Path) -> float:
+    t0 = time.perf_counter()
+    cli(root, state, "announce", TEXT, "--to", "all", "--json")
+    out = json.loads(cli(root, state, "run-once", "--json").stdout)
+    elapsed = time.perf_counter() - t0
+    assert out["sent"] == GROUPS, out
+    return elapsed
+
+
+def bare_loop(base: str, body: str) -> float:
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
+    session.mount("http://", adapter)
+    payload = json.dumps({"msgtype": "markdown", "markdown": {"content": body}},
+                         ensure_ascii=False).encode()
+    urls = [f"{base}/cgi-bin/webhook/send?key=bench-{i:04d}" for i in range(GROUPS)]
+
+    def post(url):
+        r = session.post(url, data=payload, headers={"Content-Type": "application/json"},
+                         timeout=(5, 15))
+        assert r.json()["errcode"] == 0
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(64) as pool:
+        list(pool.map(post, urls))
+    return time.perf_counter() - t0
+
+
+def fill_history(state: Path, rows: int) -> None:
+    """Write ``rows`` finished delivery rows as archived announcements (TinyDB files)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    month = state / "archive" / f"{now:%Y-%m}"
+    month.mkdir(parents=True, exist_ok=True)
+    stamp = now.isoformat(timespec="seconds")
+    row = {"body": "b", "status": "sent", "attempts": 1, "parts_sent": 1,
+           "next_attempt_at": None, "updated_at": stamp, "sent_at": stamp, "last_error": None,
+           "http_status": 200, "code": "0", "latency_ms": 50.0,
+           "history": [{"at": stamp, "outcome": "sent", "http_status": 200, "code": "0",
+                        "latency_ms": 50.0, "error": None}]}
+    for n in range(rows // ROWS_PER_FILE):
+        ann_id = f"{now:%Y%m%d}-{n:06d}-{n:06x}"[:22]
+        ann_id = f"{now:%Y%m%d}-{n:06d}-{n % 0xFFFFFF:06x}"
+        meta = {"id": ann_id, "created_at": stamp, "scheduled_for": stamp, "expires_at": stamp,
+                "status": "done", "source": "history", "urgent": False, "mention_all": False,
+                "title": "历史通知", "bodies": {"b": TEXT}, "updated_at": stamp}
+        doc = {"_default": {"1": meta},
+               "deliveries": {str(i + 1): {**row, "group": f"g{i:04d}"}
+                              for i in range(ROWS_PER_FILE)}}
+        (month / f"{ann_id}.json").write_text(json.dumps(doc, ensure_ascii=False))
+
+
+def wall(cmd: list[str], env: dict | None = None) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=REPO)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    sim, base = start_simulator()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            root = make_root(base, tmp)
+            empty_state, history_state = tmp / "empty", tmp / "history"
+            pipeline(root, empty_state)  # warm-up: imports, page cache, simulator threads
+            bare = statistics.median(bare_loop(base, TEXT) for _ in range(3))
+            empty = statistics.median(pipeline(root, empty_state) for _ in range(3))
+            print(f"fan-out to {GROUPS} groups, {LATENCY_MS} ms latency:")
+            print(f"  bare requests loop, 64 threads : {bare:6.2f} s")
+            print(f"  announce + run-once (processes): {empty:6.2f} s   ratio {empty / bare:.2f}x"
+                  f" (target <= 1.5x)")
+            t0 = time.perf_counter()
+            fill_history(history_state, HISTORY_ROWS)
+            print(f"  wrote {HISTORY_ROWS:,} historical delivery rows in "
+                  f"{time.perf_counter() - t0:.1f} s")
+            hist = statistics.median(pipeline(root, history_state) for _ in range(3))
+            print(f"  same with 1M rows of history   : {hist:6.2f} s   ratio {hist / empty:.2f}x"
+                  f" vs empty store (target <= 1.3x)")
+            env = {**os.environ, "BROADCASTER_STATE_DIR": str(empty_state)}
+            cmd = [sys.executable, str(REPO / "main.py"), "--root", str(root), "run-once", "--json"]
+            wall(cmd, env)
+            idle = statistics.median(wall(cmd, env) for _ in range(5))
+            bare_py = statistics.median(wall([sys.executable, "-c", "pass"]) for _ in range(5))
+            print(f"run-once with nothing due: {idle:.3f} s vs python -c pass {bare_py:.3f} s "
+                  f"(+{idle - bare_py:.3f} s; target <= 0.5 s)")
+    finally:
+        sim.terminate()
+        sim.wait()
+
+
+if __name__ == "__main__":
+    main()

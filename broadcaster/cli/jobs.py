@@ -1,0 +1,48 @@
+"""``jobs list`` and ``jobs run JOB_ID``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from broadcaster.cli.common import JsonOpt, emit_json, get_app, table
+from broadcaster.timeparse import iso
+
+app = typer.Typer(help="The scheduled jobs of schedules/.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_jobs(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """List jobs with their next fire time.  Example: jobs list --json"""
+    from broadcaster import scheduler
+
+    a = get_app(ctx)
+    jobs = scheduler.load_jobs(a)
+    nxt = scheduler.next_fire_times(a, a.now(), jobs=jobs)
+    rows = [{"id": j.id, "cron": j.cron, "timezone": j.timezone, "content": j.content,
+             "template": j.template, "to": list(j.to), "exclude": list(j.exclude),
+             "catch_up": j.catch_up, "enabled": j.enabled, "next_fire": iso(nxt[j.id])}
+            for j in jobs]
+    if json_:
+        emit_json(rows)
+        return
+    table(f"{len(rows)} jobs", ["id", "cron", "timezone", "content", "to", "next fire"],
+          [[r["id"], r["cron"], r["timezone"], r["template"] or r["content"], " ".join(r["to"]),
+            r["next_fire"] or "disabled"] for r in rows])
+
+
+@app.command("run")
+def run_job(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="The job's id (see: jobs list).")],
+    json_: JsonOpt = False,
+) -> None:
+    """Fire one job now, outside its schedule.  Example: jobs run morning-weather"""
+    from broadcaster import scheduler
+
+    ids = scheduler.run_job(get_app(ctx), job_id)
+    if json_:
+        emit_json({"job": job_id, "announcements": ids})
+    else:
+        typer.echo(f"{job_id}: queued {len(ids)} announcement(s) {' '.join(ids)}".rstrip())

@@ -1,0 +1,277 @@
+"""``schedules/*.yaml``: jobs — when what content is posted to whom.
+
+A job is a 5-field crontab line in its timezone (``defaults.timezone`` of
+groups.yaml unless ``timezone:`` says otherwise), a content kind, selectors,
+options for that kind, and a catch-up policy for times missed while nothing ran.
+Ids are unique across all files. Every problem is reported at once as
+``file:line: field: message``.
+
+Crontab day-of-week follows cron (0 or 7 = Sunday, 1 = Monday; names ``mon``…
+work too). A line restricting both day-of-month and day-of-week is refused:
+cron ORs them, APScheduler ANDs them, and a resident should not get the wrong one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from broadcaster.errors import ConfigError, Problem
+from broadcaster.yamlfile import display_path, line_of, load_yaml, pydantic_problems
+
+JOB_ID = re.compile(r"^[a-z0-9_-]+$")
+CONTENT = ("weather", "news", "events", "holidays", "template")
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+# Options each content kind understands, with their types (``template`` takes any: its vars).
+OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "weather": {"forecast": bool, "alerts": bool},
+    "news": {"max_items": int, "feeds": list},
+    "events": {"days_ahead": int, "reminder": bool, "feeds": list},
+    "holidays": {},
+}
+
+
+def parse_grace(value: Any) -> timedelta:
+    """``30m``, ``2h``, ``1d``, ``90s`` or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("grace must be a duration like 30m, 1h or 2h")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    m = _DURATION.match(str(value).strip())
+    if not m:
+        raise ValueError(f"invalid duration {value!r} (use e.g. 30m, 1h, 2h)")
+    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+
+
+def _dow_field(text: str) -> str:
+    """Cron day-of-week (0/7 = Sunday) → APScheduler names (its numbers start at Monday)."""
+    if text == "*":
+        return text
+    days: list[str] = []
+    for item in text.split(","):
+        part, _, step_text = item.partition("/")
+        step = int(step_text) if step_text.isdigit() else None
+        if step_text and step is None:
+            raise ValueError(f"invalid step in day-of-week {item!r}")
+        if re.fullmatch(r"[a-zA-Z]{3}(-[a-zA-Z]{3})?", part) and step is None:
+            days.append(part.lower())
+            continue
+        if part == "*":
+            lo, hi = 0, 6
+        elif re.fullmatch(r"\d", part):
+            lo = hi = int(part)
+            if step is not None:
+                hi = 6
+        elif re.fullmatch(r"\d-\d", part):
+            lo, hi = int(part[0]), int(part[2])
+        else:
+            raise ValueError(f"invalid day-of-week {item!r} (use 0-7 or mon..sun)")
+        if hi > 7 or lo > hi:
+            raise ValueError(f"invalid day-of-week range {item!r}")
+        days.extend(_DOW_NAMES[d % 7] for d in range(lo, hi + 1, step or 1))
+    return ",".join(dict.fromkeys(days))
+
+
+def make_trigger(cron: str, tz: ZoneInfo) -> CronTrigger:
+    """A CronTrigger for a 5-field crontab line; ValueError with a readable reason."""
+    fields = cron.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"cron needs 5 fields (minute hour day month weekday), got {len(fields)}: {cron!r}"
+        )
+    minute, hour, day, month, dow = fields
+    if day not in ("*", "?") and dow not in ("*", "?"):
+        raise ValueError("cron restricts both day-of-month and day-of-week; use one of them")
+    try:
+        return CronTrigger(
+            minute=minute, hour=hour, day=day.replace("?", "*"), month=month,
+            day_of_week=_dow_field(dow.replace("?", "*")), timezone=tz,
+        )
+    except ValueError as exc:
+        raise ValueError(f"invalid cron {cron!r}: {exc}") from None
+
+
+class JobSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    cron: str
+    content: Literal["weather", "news", "events", "holidays", "template"]
+    to: list[str]
+    exclude: list[str] = []
+    template: str | None = None
+    timezone: str | None = None
+    options: dict[str, Any] = {}
+    catch_up: Literal["once", "skip"] = "once"
+    grace: Any = "1h"
+    enabled: bool = True
+    description: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v):
+        if not JOB_ID.match(v):
+            raise ValueError("job id may hold only lowercase letters, digits, - and _")
+        return v
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, v):
+        if not v:
+            raise ValueError("give at least one selector (e.g. [all])")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v):
+        if v is None:
+            return v
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {v!r}") from None
+        return v
+
+    @field_validator("grace")
+    @classmethod
+    def _grace(cls, v):
+        parse_grace(v)
+        return v
+
+    @model_validator(mode="after")
+    def _content(self):
+        if self.content == "template":
+            if not self.template:
+                raise ValueError("content: template needs `template: <name>`")
+            return self
+        if self.template:
+            raise ValueError(f"`template` is only for content: template (this is {self.content})")
+        known = OPTIONS[self.content]
+        for name, value in self.options.items():
+            if name not in known:
+                allowed = ", ".join(known) or "none"
+                raise ValueError(f"unknown option {name!r} for {self.content} (known: {allowed})")
+            kind = known[name]
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ValueError(f"option {name!r} must be a {kind.__name__}")
+            if kind is int and not 1 <= value <= 366:
+                raise ValueError(f"option {name!r} must be between 1 and 366")
+        return self
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    cron: str
+    timezone: str
+    content: str
+    to: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    template: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    catch_up: str = "once"
+    grace: timedelta = timedelta(hours=1)
+    enabled: bool = True
+    file: str = ""                  # where it was written, for messages
+    line: int | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def trigger(self) -> CronTrigger:
+        return make_trigger(self.cron, self.tz)
+
+
+def schedule_files(root: Path) -> list[Path]:
+    folder = root / "schedules"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def load_schedules(
+    root: Path, default_tz: str = "Asia/Shanghai", environ: dict[str, str] | None = None
+) -> list[Job]:
+    """Every job of every ``schedules/*.yaml``; ConfigError listing every problem."""
+    problems: list[Problem] = []
+    jobs: list[Job] = []
+    seen: dict[str, str] = {}
+    for path in schedule_files(root):
+        shown = display_path(path)
+        try:
+            data, lines = load_yaml(path, environ=environ)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        if data is None:
+            continue
+        if not isinstance(data, dict) or not isinstance(data.get("jobs", []), list):
+            problems.append(Problem(shown, 1, None, "expected a mapping with a 'jobs:' list"))
+            continue
+        for key in data:
+            if key != "jobs":
+                problems.append(Problem(shown, line_of(lines, (key,)), str(key),
+                                        "unknown key (a schedules file holds `jobs:`)"))
+        for i, raw in enumerate(data.get("jobs") or []):
+            where = ("jobs", i)
+            try:
+                spec = JobSpec.model_validate(raw)
+            except ValidationError as exc:
+                problems.extend(pydantic_problems(exc, shown, lines, where))
+                continue
+            here = f"{shown}:{line_of(lines, where)}"
+            if spec.id in seen:
+                problems.append(Problem(shown, line_of(lines, (*where, "id")), f"jobs.{i}.id",
+                                        f"duplicate job id {spec.id!r} (first at {seen[spec.id]})"))
+                continue
+            seen[spec.id] = here
+            tz = spec.timezone or default_tz
+            try:
+                make_trigger(spec.cron, ZoneInfo(tz))
+            except ValueError as exc:
+                problems.append(Problem(shown, line_of(lines, (*where, "cron")),
+                                        f"jobs.{i}.cron", str(exc)))
+                continue
+            jobs.append(Job(
+                id=spec.id, cron=spec.cron, timezone=tz, content=spec.content,
+                to=tuple(spec.to), exclude=tuple(spec.exclude), template=spec.template,
+                options=dict(spec.options), catch_up=spec.catch_up,
+                grace=parse_grace(spec.grace), enabled=spec.enabled,
+                file=shown, line=line_of(lines, where),
+            ))
+    if problems:
+        raise ConfigError(problems)
+    return jobs
+
+
+def check_schedules(root: Path, groups) -> list[Problem]:
+    """Every problem of ``schedules/`` (for ``check``): file errors, then selectors
+    that match no group when ``groups`` (a GroupsConfig) loaded."""
+    from broadcaster.targeting import validate
+
+    tz = groups.defaults.timezone if groups is not None else "Asia/Shanghai"
+    try:
+        jobs = load_schedules(root, tz)
+    except ConfigError as exc:
+        return list(exc.problems)
+    problems = []
+    if groups is not None:
+        for job in jobs:
+            for message in validate(groups, [*job.to, *job.exclude]):
+                problems.append(Problem(job.file, job.line, f"{job.id}.to", message))
+    return problems

@@ -1,0 +1,266 @@
+"""When jobs fire: cron times (APScheduler's CronTrigger), catch-up, at most once.
+
+``fire_due(app, now)`` is the whole contract for ``run-once`` and the daemon:
+for each job it computes the scheduled times since the job's last recorded
+pass, decides (catch-up policy) whether the latest of them fires, and records
+that decision in the ``schedule`` state *under the store lock, before* running
+the job — so two processes (a daemon and a cron ``run-once``) never fire the
+same scheduled time twice. A job whose content then fails is logged and
+recorded as failed; it is not retried for that time (at most once).
+
+- ``catch_up: once`` (default): the latest missed time fires if it is at most
+  ``grace`` (default 1h) old; ``skip``: only a time at most ``ON_TIME`` old
+  fires (cron's own latency), older ones are recorded as skipped.
+- A job seen for the first time does not catch up the past, except a time at
+  most ``NEW_JOB_LOOKBACK`` old (the minute cron itself runs in).
+- Times are instants; wall-clock times repeated by a DST fall-back fire once,
+  times skipped by a spring-forward fire at the first instant after the gap.
+
+``ScheduleRunner`` is the daemon's alarm clock: an APScheduler
+BackgroundScheduler with one CronTrigger per job that calls ``on_due`` at the
+right moments; the daemon then runs its pass (which calls ``fire_due``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from broadcaster.config.feeds import FeedsConfig, load_feeds
+from broadcaster.config.schedules import Job, load_schedules
+from broadcaster.errors import ConfigError, InputError
+from broadcaster.timeparse import from_iso, iso
+
+log = logging.getLogger(__name__)
+
+STATE = "schedule"
+ON_TIME = timedelta(minutes=5)
+NEW_JOB_LOOKBACK = timedelta(seconds=60)
+FORGET_AFTER = timedelta(days=400)     # records of jobs gone from the config this long are dropped
+_TICK = timedelta(microseconds=1)
+
+
+def load_jobs(app) -> list[Job]:
+    return load_schedules(app.root, app.groups.defaults.timezone)
+
+
+def _wall(dt: datetime, job: Job) -> str:
+    return dt.astimezone(job.tz).replace(tzinfo=None).isoformat()
+
+
+def next_after(trigger: CronTrigger, after: datetime) -> datetime | None:
+    """The first fire time strictly after ``after``, in UTC.
+
+    Everything is compared in UTC: Python compares and subtracts two datetimes
+    of the same zone by wall clock, which is wrong across a DST change. A loop
+    guard covers APScheduler answering the same repeated (fall-back) time again.
+    """
+    after = after.astimezone(UTC)
+    probe = after + _TICK
+    for _ in range(180):
+        t = trigger.get_next_fire_time(None, probe)
+        if t is not None:
+            t = _existing(t)
+        if t is None or t > after:
+            return t
+        probe += timedelta(minutes=1)   # stuck on a repeated (fall-back) wall time
+    return None
+
+
+def _existing(t: datetime) -> datetime:
+    """``t`` in UTC; a wall time that a spring-forward skipped becomes the gap's end."""
+    utc = t.astimezone(UTC)
+    if utc.astimezone(t.tzinfo).replace(tzinfo=None) == t.replace(tzinfo=None):
+        return utc
+    lo = t.replace(fold=1).astimezone(UTC)           # both readings of the missing time
+    hi = t.replace(fold=0).astimezone(UTC)
+    lo, hi = min(lo, hi), max(lo, hi)
+    after = hi.astimezone(t.tzinfo).utcoffset()
+    while hi - lo > timedelta(seconds=1):            # the instant the offset changed
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(t.tzinfo).utcoffset() == after:
+            hi = mid
+        else:
+            lo = mid
+    return hi.replace(microsecond=0) if hi.microsecond == 0 else hi
+
+
+def plan(job: Job, record: dict | None, now: datetime) -> tuple[dict, datetime | None]:
+    """Pure: the new record for ``job`` and the scheduled time to fire now (or None)."""
+    record = dict(record or {})
+    now = now.astimezone(UTC)
+    last = from_iso(record.get("last")) or now - NEW_JOB_LOOKBACK
+    if last >= now:       # already processed up to now (or the clock went back)
+        return record, None
+    tolerance = max(job.grace, ON_TIME) if job.catch_up == "once" else ON_TIME
+    trigger = job.trigger()
+    last_wall = record.get("wall") if record.get("tz") == job.timezone else None
+    first = next_after(trigger, last)
+    latest = None
+    # only times within the tolerance can fire: walk those, jump over a long downtime
+    t = next_after(trigger, max(last, now - tolerance - _TICK))
+    while t is not None and t <= now:
+        if last_wall is None or _wall(t, job) > last_wall:
+            latest = t
+        t = next_after(trigger, t)
+    missed = first is not None and first <= now and (latest is None or first < latest)
+    record["last"] = iso(now) if now.microsecond == 0 else now.isoformat()
+    record["tz"] = job.timezone
+    if missed and latest is None:
+        record["skipped"] = iso(now)
+    if latest is not None:
+        latest = latest.astimezone(job.tz)
+        record["fired"] = iso(latest)
+        record["wall"] = _wall(latest, job)
+    return record, latest
+
+
+def fire_due(
+    app,
+    now: datetime | None = None,
+    *,
+    jobs: list[Job] | None = None,
+    feeds: FeedsConfig | None = None,
+) -> list[str]:
+    """Fire every job that is due at ``now``; return the ids of the jobs that fired.
+
+    The caller holds the dispatch lock; the claim itself is made under the store
+    lock, so concurrent callers still fire each scheduled time once. ``jobs`` and
+    ``feeds`` default to what is on disk (a daemon passes its last good config).
+    """
+    from broadcaster.jobs import execute
+
+    now = now or app.now()
+    jobs = load_jobs(app) if jobs is None else jobs
+    feeds = feeds or load_feeds(app.root)     # a broken feeds/ fails before anything is claimed
+    due: list[tuple[Job, datetime]] = []
+    with app.store.state(STATE) as st:
+        for job in jobs:
+            if not job.enabled:
+                continue
+            record, when = plan(job, st.get(job.id), now)
+            if when is not None:
+                record["status"] = "firing"
+                due.append((job, when))
+            st[job.id] = record
+        known = {j.id for j in jobs}
+        cutoff = iso(now - FORGET_AFTER)
+        for job_id in [k for k, v in st.items() if k not in known and v.get("last", "") < cutoff]:
+            del st[job_id]
+    if not due:
+        return []
+    fired = []
+    for job, when in due:
+        status: dict = {"status": "done", "error": None}
+        try:
+            run = execute(app, job, now, scheduled_for=when, feeds=feeds)
+            status["announcements"] = run.announcements
+            status["problems"] = [app.redact(p) for p in run.problems][:10]
+            fired.append(job.id)
+            log.info("job %s fired for %s: %d announcement(s)", job.id, iso(when),
+                     len(run.announcements))
+        except Exception as exc:   # one job's failure must not stop the others or dispatch
+            status = {"status": "failed", "error": app.redact(f"{type(exc).__name__}: {exc}")}
+            log.error("job %s (%s) failed for %s: %s", job.id, job.where, iso(when),
+                      status["error"])
+        with app.store.state(STATE) as st:
+            st.setdefault(job.id, {}).update(status)
+    return fired
+
+
+def next_fire_times(
+    app, now: datetime | None = None, *, jobs: list[Job] | None = None
+) -> dict[str, datetime | None]:
+    """Each enabled job's next scheduled time after ``now`` (None for a disabled job)."""
+    now = now or app.now()
+    jobs = load_jobs(app) if jobs is None else jobs
+    return {j.id: _local(next_after(j.trigger(), now), j) if j.enabled else None for j in jobs}
+
+
+def _local(t: datetime | None, job: Job) -> datetime | None:
+    return None if t is None else t.astimezone(job.tz)
+
+
+def find_job(jobs: list[Job], job_id: str) -> Job:
+    for job in jobs:
+        if job.id == job_id:
+            return job
+    close = difflib.get_close_matches(job_id, [j.id for j in jobs], n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else " (see: jobs list)"
+    raise InputError(f"no job with id {job_id!r}{hint}")
+
+
+def run_job(app, job_id: str, now: datetime | None = None) -> list[str]:
+    """Fire ``job_id`` now, outside its schedule (``jobs run``); its announcement ids.
+
+    The schedule record is untouched; the content's own once-only records
+    (seen news, greeted festivals, sent alerts) still apply.
+    """
+    from broadcaster.jobs import execute
+
+    now = now or app.now()
+    job = find_job(load_jobs(app), job_id)
+    return execute(app, job, now).announcements
+
+
+class ScheduleRunner:
+    """Wakes the daemon when a job is due; keeps the last good config across reloads.
+
+    ``on_due()`` is called (no arguments, from APScheduler's thread) at each
+    job's cron time; the daemon then runs its pass, whose ``fire_due`` decides
+    what fires. The daemon should still run a pass every minute or so: the
+    alarm is a latency optimisation, ``fire_due`` is the truth. ``app`` is an
+    App or a callable returning one (called at each reload).
+    """
+
+    def __init__(self, app, on_due: Callable[[], object]):
+        self.app_factory: Callable[[], object] = app if callable(app) else (lambda: app)
+        self.on_due = on_due
+        self.jobs: list[Job] = []
+        self.feeds: FeedsConfig | None = None
+        self._lock = threading.Lock()
+        self._scheduler = BackgroundScheduler(daemon=True)
+
+    def start(self) -> list[str]:
+        """Load the config and start the alarms; returns problems (empty when all is well)."""
+        problems = self.reload()
+        self._scheduler.start()
+        return problems
+
+    def reload(self) -> list[str]:
+        """Re-read schedules and feeds; a broken edit keeps the old config and says why."""
+        try:
+            app = self.app_factory()
+            jobs = load_jobs(app)
+            feeds = load_feeds(app.root)
+        except ConfigError as exc:
+            problems = [str(p) for p in exc.problems]
+            for p in problems:
+                log.error("config not reloaded: %s", p)
+            return problems
+        with self._lock:
+            self.jobs, self.feeds = jobs, feeds
+            self._scheduler.remove_all_jobs()
+            for job in jobs:
+                if job.enabled:
+                    self._scheduler.add_job(
+                        self.on_due, trigger=job.trigger(), id=job.id,
+                        name=job.id, coalesce=True, max_instances=1, misfire_grace_time=None,
+                        replace_existing=True,
+                    )
+        log.info("schedules loaded: %d job(s)", len(jobs))
+        return []
+
+    def next_wake(self) -> datetime | None:
+        times = [j.next_run_time for j in self._scheduler.get_jobs() if j.next_run_time]
+        return min(times) if times else None
+
+    def shutdown(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)

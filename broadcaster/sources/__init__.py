@@ -1,0 +1,233 @@
+"""Content sources: news feeds, weather, event calendars, holidays.
+
+Each source is one module (``news``, ``weather``, ``events``, ``holidays``) that
+opens with what it declares (config it reads, state it keeps, its limits), then
+a small class with ``fetch()`` returning plain data for templates.
+
+This package holds what they share:
+
+- ``fetch_bytes``: one GET of a URL, a ``file:`` URL or a path relative to the
+  root, with connect/read timeouts, a streamed size cap and conditional GET;
+- ``safe_text`` / ``safe_url``: untrusted text (feed titles, calendar entries,
+  member names) turned into inert Markdown: no raw HTML, Markdown specials
+  escaped, platform mentions (``@all``, ``<@user>``, ``<at …>``) neutralised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+import requests
+
+TIMEOUT = (5.0, 20.0)            # seconds: connect, read (per chunk)
+MAX_BYTES = 5 * 1024 * 1024      # a feed, calendar or forecast larger than this is refused
+USER_AGENT = "broadcaster/0.1 (+community announcements)"
+
+
+class SourceError(Exception):
+    """A source could not be read: unreachable, refused, too large, malformed.
+
+    The message is safe to log (no keys or tokens): it names the source, not the URL
+    query string.
+    """
+
+
+@dataclass
+class Fetched:
+    """One answer: ``status`` 200 with a body, or 304 (not modified) without one."""
+
+    status: int
+    body: bytes = b""
+    etag: str | None = None
+    last_modified: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def is_local(url: str) -> bool:
+    """A ``file:`` URL or a plain path (no scheme) rather than http(s)."""
+    scheme = urlsplit(url).scheme.lower()
+    return scheme in ("", "file") or (len(scheme) == 1 and url[1:2] == ":")  # C:\ paths
+
+
+def local_path(url: str, root: Path) -> Path:
+    """``file:///abs``, ``file:rel/dir`` or ``rel/path`` → a path (relative ones under root)."""
+    if url.lower().startswith("file:"):
+        rest = url[5:]
+        if rest.startswith("//"):
+            rest = urlsplit(url).path
+        url = unquote(rest)
+    path = Path(url)
+    return path if path.is_absolute() else root / path
+
+
+def shown_url(url: str) -> str:
+    """A URL as it may appear in logs: scheme, host and path, never the query (keys live there)."""
+    parts = urlsplit(url)
+    if not parts.scheme or parts.scheme == "file":
+        return url
+    return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
+
+
+def fetch_bytes(
+    url: str,
+    *,
+    root: Path,
+    session: requests.Session | None = None,
+    params: dict | None = None,
+    headers: dict | None = None,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    timeout: tuple[float, float] = TIMEOUT,
+    max_bytes: int = MAX_BYTES,
+) -> Fetched:
+    """GET ``url`` (or read the file it names), refusing more than ``max_bytes``.
+
+    Raises SourceError for anything but 200 / 304. Conditional GET is used when
+    ``etag`` or ``last_modified`` is given; a 304 comes back with an empty body.
+    """
+    if is_local(url):
+        path = local_path(url, root)
+        try:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise SourceError(f"{path}: larger than {max_bytes} bytes")
+            return Fetched(200, path.read_bytes())
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    hdrs = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
+    hdrs.update(headers or {})
+    if etag:
+        hdrs["If-None-Match"] = etag
+    if last_modified:
+        hdrs["If-Modified-Since"] = last_modified
+    http = session or requests
+    where = shown_url(url)
+    try:
+        with http.get(url, params=params, headers=hdrs, timeout=timeout, stream=True) as resp:
+            if resp.status_code == 304:
+                return Fetched(304, b"", etag, last_modified, dict(resp.headers))
+            declared = resp.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise SourceError(f"{where}: response of {declared} bytes exceeds {max_bytes}")
+            chunks: list[bytes] = []
+            total = 0
+            for chunk in resp.iter_content(64 * 1024):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise SourceError(f"{where}: response exceeds {max_bytes} bytes, cut")
+                chunks.append(chunk)
+            body = b"".join(chunks)
+            if resp.status_code != 200:
+                raise HTTPStatusError(where, resp.status_code, body)
+            return Fetched(
+                200,
+                body,
+                resp.headers.get("ETag"),
+                resp.headers.get("Last-Modified"),
+                dict(resp.headers),
+            )
+    except requests.Timeout:
+        raise SourceError(f"{where}: timed out") from None
+    except requests.RequestException as exc:
+        raise SourceError(f"{where}: {type(exc).__name__}") from None
+
+
+class HTTPStatusError(SourceError):
+    """A non-200 answer; ``body`` is kept so a source can read the platform's error JSON."""
+
+    def __init__(self, where: str, status: int, body: bytes):
+        self.status = status
+        self.body = body
+        super().__init__(f"{where}: HTTP {status}")
+
+
+def content_hash(*parts: str | None) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update((part or "").encode("utf-8", "replace"))
+        h.update(b"\0")
+    return h.hexdigest()[:24]
+
+
+# --- untrusted text → inert Markdown -------------------------------------------------
+
+_DROP_CONTENT = {"script", "style", "noscript", "template", "iframe", "object", "svg", "head"}
+_BREAKS = {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"}
+
+
+class _TextOnly(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _DROP_CONTENT:
+            self.skip += 1
+        elif tag in _BREAKS:
+            self.out.append(" ")
+
+    def handle_endtag(self, tag):
+        if tag in _DROP_CONTENT and self.skip:
+            self.skip -= 1
+        elif tag in _BREAKS:
+            self.out.append(" ")
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.out.append(data)
+
+
+def strip_html(text: str) -> str:
+    """Visible text of an HTML fragment; script/style bodies dropped; entities decoded."""
+    parser = _TextOnly()
+    try:
+        parser.feed(text)
+        parser.close()
+    except Exception:  # HTMLParser is lenient; still, never let odd input escape raw
+        return html.unescape(re.sub(r"<[^>]*>", " ", text))
+    return "".join(parser.out)
+
+
+# Characters with a Markdown meaning in any of the dialects the channels speak.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
+_SPACES = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_text(text: str | None, *, limit: int | None = None, html_input: bool = True) -> str:
+    """Untrusted text as one line of inert Markdown.
+
+    HTML is reduced to its visible text, whitespace collapsed, control and bidi
+    characters removed, every ``@`` replaced by the full-width ``＠`` (no platform
+    reads it as a mention, residents read it the same), Markdown specials escaped
+    with a backslash, and the result cut to ``limit`` characters with an ellipsis.
+    """
+    if not text:
+        return ""
+    plain = strip_html(text) if html_input else text
+    plain = _CONTROL.sub("", plain)
+    plain = _SPACES.sub(" ", plain).strip()
+    if limit is not None and len(plain) > limit:
+        plain = plain[: max(limit - 1, 0)].rstrip() + "…"
+    plain = plain.replace("@", "＠")
+    plain = _MD_SPECIAL.sub(r"\\\1", plain)
+    # a leading list/heading/quote marker would change the line's meaning
+    return re.sub(r"^([-+=]|\d+\.)(\s)", r"\\\1\2", plain)
+
+
+def safe_url(url: str | None) -> str | None:
+    """An http(s) link safe inside ``[text](url)``; anything else (javascript:, data:…) → None."""
+    if not url:
+        return None
+    url = _CONTROL.sub("", url.strip())
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return quote(url, safe="/:?&=#%+,;~.-_!$'*@")

@@ -1,0 +1,219 @@
+"""News: RSS 0.9x/1.0/2.0 and Atom feeds, read with feedparser.
+
+Declares:
+- config: ``feeds/*.yaml`` ``news:`` entries (``id``, ``url`` — http(s), ``file:`` or a
+  path under the root —, ``to`` selectors, optional ``title``); see config/feeds.py;
+- state: ``news-<feed id>`` — the conditional-GET validators (ETag / Last-Modified),
+  the newest items last read (so a 304 still lets a second job see them) and, per
+  job, the keys of the items that job has already seen;
+- limits: ``MAX_BYTES`` per response (streamed and cut), ``TIMEOUT`` connect/read,
+  ``CACHE_ITEMS`` items remembered per feed, seen keys kept ``SEEN_DAYS`` days.
+
+An item is identified by its guid, then its link, then a hash of its content,
+and it is new only if *none* of those was seen before — so a feed that changes
+every guid does not repost its items. The first time a job reads a feed, the
+feed's back catalogue is marked seen and nothing is posted. Titles and summaries
+become inert Markdown (see ``broadcaster.sources.safe_text``).
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import feedparser
+import requests
+
+from broadcaster.config.feeds import NewsFeed
+from broadcaster.sources import (
+    MAX_BYTES,
+    TIMEOUT,
+    SourceError,
+    content_hash,
+    fetch_bytes,
+    safe_text,
+    safe_url,
+)
+
+log = logging.getLogger(__name__)
+
+CACHE_ITEMS = 100        # newest items kept per feed
+SEEN_DAYS = 400          # a seen key no longer in the feed is forgotten after this
+SEEN_MAX = 5000          # and at most this many keys per job and feed
+TITLE_LIMIT = 120
+SUMMARY_LIMIT = 200
+WORKERS = 8
+
+
+def state_name(feed_id: str) -> str:
+    return f"news-{feed_id}"
+
+
+@dataclass
+class FeedResult:
+    feed: NewsFeed
+    status: int = 0              # 200, 304, or 0 when it failed
+    error: str | None = None
+
+
+def parse(body: bytes, feed: NewsFeed) -> tuple[str, list[dict]]:
+    """The feed's title and its items as inert, JSON-ready dicts (newest first as given)."""
+    parsed = feedparser.parse(body, sanitize_html=True, resolve_relative_uris=False)
+    if parsed.bozo and not parsed.entries:
+        reason = getattr(parsed, "bozo_exception", None) or "not a feed"
+        raise SourceError(f"news feed {feed.id}: malformed feed: {reason}")
+    if not parsed.entries and not parsed.feed:
+        raise SourceError(f"news feed {feed.id}: not an RSS or Atom feed")
+    title = feed.title or safe_text(parsed.feed.get("title"), limit=60) or feed.id
+    items = []
+    for entry in parsed.entries[:CACHE_ITEMS]:
+        raw_title = entry.get("title") or ""
+        raw_summary = entry.get("summary") or ""
+        link = safe_url(entry.get("link"))
+        when = entry.get("published_parsed") or entry.get("updated_parsed")
+        published = (
+            datetime.fromtimestamp(calendar.timegm(when), UTC).isoformat() if when else None
+        )
+        keys = [f"h:{content_hash(raw_title, raw_summary)}"]
+        if link:
+            keys.insert(0, f"l:{link}")
+        if entry.get("id"):
+            keys.insert(0, f"g:{str(entry.get('id'))[:500]}")
+        item_title = safe_text(raw_title, limit=TITLE_LIMIT)
+        if not item_title:
+            continue
+        items.append({
+            "keys": keys,
+            "title": item_title,
+            "link": link,
+            "summary": safe_text(raw_summary, limit=SUMMARY_LIMIT),
+            "published": published,
+        })
+    return title, items
+
+
+class NewsSource:
+    """Reads feeds (concurrently), keeping each feed's cache and validators in ``cache``."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = TIMEOUT,
+        max_bytes: int = MAX_BYTES,
+    ):
+        self.root = root
+        self.session = session or requests.Session()
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+
+    def fetch(self, feed: NewsFeed, cache: dict) -> FeedResult:
+        """One (conditional) GET of ``feed``; on 200 the new items replace ``cache['items']``."""
+        same_url = cache.get("url") == feed.url
+        try:
+            got = fetch_bytes(
+                feed.url, root=self.root, session=self.session, timeout=self.timeout,
+                max_bytes=self.max_bytes,
+                etag=cache.get("etag") if same_url else None,
+                last_modified=cache.get("last_modified") if same_url else None,
+            )
+            if got.status == 304:
+                return FeedResult(feed, 304)
+            title, items = parse(got.body, feed)
+        except SourceError as exc:
+            return FeedResult(feed, 0, f"news feed {feed.id}: {exc}")
+        cache.update(url=feed.url, etag=got.etag, last_modified=got.last_modified,
+                     title=title, items=items)
+        return FeedResult(feed, 200)
+
+    def fetch_all(self, feeds: list[NewsFeed], caches: dict[str, dict]) -> list[FeedResult]:
+        """Fetch every feed once, ``WORKERS`` at a time; ``caches[feed.id]`` updated in place."""
+        if not feeds:
+            return []
+        with ThreadPoolExecutor(max_workers=min(WORKERS, len(feeds))) as pool:
+            return list(pool.map(lambda f: self.fetch(f, caches.setdefault(f.id, {})), feeds))
+
+
+# --- what is new, and for whom ---------------------------------------------------------
+
+def unseen(items: list[dict], seen: dict[str, str]) -> list[dict]:
+    """Items none of whose keys is in ``seen``, each once."""
+    out, keys_now = [], set()
+    for item in items:
+        keys = item["keys"]
+        if any(k in seen or k in keys_now for k in keys):
+            continue
+        keys_now.update(keys)
+        out.append(item)
+    return out
+
+
+def mark_seen(seen: dict[str, str], items: list[dict], current: list[dict], now: datetime) -> None:
+    """Record ``items`` as seen, then forget old keys no longer in the feed (``current``)."""
+    stamp = now.astimezone(UTC).isoformat(timespec="seconds")
+    for item in items:
+        for key in item["keys"]:
+            seen.setdefault(key, stamp)
+    live = {k for item in current for k in item["keys"]}
+    cutoff = (now - timedelta(days=SEEN_DAYS)).astimezone(UTC).isoformat(timespec="seconds")
+    for key in [k for k, t in seen.items() if t < cutoff and k not in live]:
+        del seen[key]
+    if len(seen) > SEEN_MAX:
+        for key, _ in sorted(seen.items(), key=lambda kv: kv[1])[: len(seen) - SEEN_MAX]:
+            if key not in live:
+                del seen[key]
+
+
+def for_template(item: dict, feed: NewsFeed, feed_title: str, tz) -> dict:
+    """The ``items`` entry templates receive (see templates/README.md)."""
+    published = item["published"] and datetime.fromisoformat(item["published"]).astimezone(tz)
+    return {
+        "title": item["title"],
+        "link": item["link"],
+        "summary": item["summary"],
+        "published": published or None,
+        "feed_id": feed.id,
+        "feed_title": feed_title,
+    }
+
+
+def digest(
+    new_by_feed: dict[str, list[dict]],
+    groups_by_feed: dict[str, list[str]],
+    max_items: int,
+) -> dict[str, list[dict]]:
+    """Per group, the newest ``max_items`` template items of the feeds that target it.
+
+    ``new_by_feed`` holds template items (``for_template``) in feed order;
+    items without a date rank after dated ones, in feed order; a link that two
+    feeds share is listed once.
+    """
+    per_group: dict[str, list[tuple[int, dict]]] = {}
+    order = 0
+    for feed_id, items in new_by_feed.items():
+        for item in items:
+            order += 1
+            for group_id in groups_by_feed.get(feed_id, ()):
+                per_group.setdefault(group_id, []).append((order, item))
+    out: dict[str, list[dict]] = {}
+    for group_id, entries in per_group.items():
+        entries.sort(key=lambda e: (
+            e[1]["published"] is None,
+            -(e[1]["published"].timestamp() if e[1]["published"] else 0),
+            e[0],
+        ))
+        chosen, links = [], set()
+        for _, item in entries:
+            if item["link"] and item["link"] in links:
+                continue
+            links.add(item["link"])
+            chosen.append(item)
+            if len(chosen) == max_items:
+                break
+        out[group_id] = chosen
+    return out

@@ -1,0 +1,348 @@
+"""Weather: Open-Meteo (default, no key) or QWeather (和风天气, key), plus alerts.
+
+Declares:
+- config: ``feeds/*.yaml`` ``weather:`` (``provider``, ``base_url`` / ``host``, ``key``
+  — secret —, ``alerts``, ``heat_c``, ``cold_c``); see config/feeds.py;
+- requests: Open-Meteo one GET per distinct location (current + 3-day daily in one
+  answer); QWeather ``/v7/weather/now`` + ``/v7/weather/3d`` (+ ``/v7/warning/now``
+  with alerts) per distinct location; both timeouts on every request;
+- offline base: ``base_url: file:DIR`` (or a path) reads recorded answers instead of
+  calling the API — ``DIR/forecast.json`` for Open-Meteo, ``DIR/weather-now.json``,
+  ``DIR/weather-3d.json`` and ``DIR/warning-now.json`` for QWeather — the same file
+  for every location;
+- alerts: QWeather's official warnings (id as given); for Open-Meteo, which has no
+  warnings, thresholds on today's and tomorrow's forecast — thunderstorm (WMO 95/96/99),
+  heavy rain (65/82), heavy snow (75/86), heat (max ≥ ``heat_c``), cold (min ≤ ``cold_c``)
+  — with an id per location, day and type, so each is posted once.
+
+The data shapes are the template contract (templates/README.md): ``weather`` =
+{location, provider, current: {temp, text, code}, today: {date, text, code, temp_max,
+temp_min, precip_prob}, days: [3 × today's shape]}; an alert = {id, title, severity,
+type, text, sender, pub_time}.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import requests
+
+from broadcaster.config.feeds import WeatherConfig
+from broadcaster.config.groups import Location
+from broadcaster.sources import (
+    TIMEOUT,
+    HTTPStatusError,
+    SourceError,
+    fetch_bytes,
+    is_local,
+    local_path,
+    safe_text,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BYTES = 1024 * 1024
+WORKERS = 8
+
+WMO = {
+    0: "晴", 1: "晴间少云", 2: "多云", 3: "阴",
+    45: "雾", 48: "冻雾",
+    51: "小毛毛雨", 53: "毛毛雨", 55: "大毛毛雨", 56: "冻毛毛雨", 57: "强冻毛毛雨",
+    61: "小雨", 63: "中雨", 65: "大雨", 66: "冻雨", 67: "强冻雨",
+    71: "小雪", 73: "中雪", 75: "大雪", 77: "米雪",
+    80: "小阵雨", 81: "阵雨", 82: "强阵雨", 85: "阵雪", 86: "强阵雪",
+    95: "雷阵雨", 96: "雷阵雨伴有冰雹", 99: "强雷阵雨伴有冰雹",
+}
+QWEATHER_ICONS = {
+    "100": "晴", "101": "多云", "102": "少云", "103": "晴间多云", "104": "阴",
+    "150": "晴", "151": "多云", "152": "少云", "153": "晴间多云",
+    "300": "阵雨", "301": "强阵雨", "302": "雷阵雨", "303": "强雷阵雨", "304": "雷阵雨伴有冰雹",
+    "305": "小雨", "306": "中雨", "307": "大雨", "308": "极端降雨", "309": "毛毛雨",
+    "310": "暴雨", "311": "大暴雨", "312": "特大暴雨", "313": "冻雨", "314": "小到中雨",
+    "315": "中到大雨", "316": "大到暴雨", "317": "暴雨到大暴雨", "318": "大暴雨到特大暴雨",
+    "350": "阵雨", "351": "强阵雨", "399": "雨",
+    "400": "小雪", "401": "中雪", "402": "大雪", "403": "暴雪", "404": "雨夹雪", "405": "雨雪天气",
+    "406": "阵雨夹雪", "407": "阵雪", "408": "小到中雪", "409": "中到大雪", "410": "大到暴雪",
+    "456": "阵雨夹雪", "457": "阵雪", "499": "雪",
+    "500": "薄雾", "501": "雾", "502": "霾", "503": "扬沙", "504": "浮尘", "507": "沙尘暴",
+    "508": "强沙尘暴", "509": "浓雾", "510": "强浓雾", "511": "中度霾", "512": "重度霾",
+    "513": "严重霾", "514": "大雾", "515": "特强浓雾",
+    "900": "热", "901": "冷", "999": "未知",
+}
+QWEATHER_CODES = {
+    "204": "no data for this location", "400": "bad request", "401": "authentication failed",
+    "402": "over quota or account overdue", "403": "no permission for this API",
+    "404": "location or data not found", "429": "too many requests", "500": "server error",
+}
+THUNDER, HEAVY_RAIN, HEAVY_SNOW = {95, 96, 99}, {65, 82}, {75, 86}
+
+
+def location_key(loc: Location, provider: str = "open-meteo") -> str:
+    """Groups whose locations share this key share one request."""
+    if provider == "qweather" and loc.qweather_id:
+        return f"id:{loc.qweather_id}"
+    if loc.lat is None or loc.lon is None:
+        raise SourceError(f"location {loc.name!r} has no lat/lon")
+    return f"{loc.lat:.2f},{loc.lon:.2f}"
+
+
+@dataclass
+class Report:
+    weather: dict
+    alerts: list[dict] = field(default_factory=list)
+
+
+def _num(value) -> float | None:
+    try:
+        return None if value in (None, "") else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _day(d: date, code, text: str, tmax, tmin, prob) -> dict:
+    return {
+        "date": d, "text": text, "code": code, "temp_max": _num(tmax), "temp_min": _num(tmin),
+        "precip_prob": None if _num(prob) is None else round(_num(prob)),
+    }
+
+
+def _pick_days(days: list[dict], today: date, replay: bool) -> tuple[dict, list[dict]]:
+    """Today and the next two days. A recorded answer (``replay``) that does not
+    cover today is replayed as if recorded today: its days are re-dated from today."""
+    if replay and days and all(d["date"] != today for d in days):
+        shift = today - days[0]["date"]
+        days = [{**d, "date": d["date"] + shift} for d in days]
+    start = next((i for i, d in enumerate(days) if d["date"] == today), 0)
+    chosen = days[start : start + 3]
+    if not chosen:
+        raise SourceError("forecast has no days")
+    return chosen[0], chosen
+
+
+class WeatherSource:
+    """One provider; ``fetch(location, now)`` → Report; ``fetch_many`` dedupes locations."""
+
+    def __init__(
+        self,
+        config: WeatherConfig,
+        root: Path,
+        tz: ZoneInfo,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = TIMEOUT,
+    ):
+        self.config = config
+        self.root = root
+        self.tz = tz
+        self.session = session or requests.Session()
+        self.timeout = timeout
+
+    # -- transport -----------------------------------------------------------
+    def _get(self, path: str, params: dict, headers: dict | None = None) -> dict:
+        base = self.config.base
+        if is_local(base):
+            name = path.strip("/").split("/", 1)[-1].replace("/", "-") + ".json"
+            url = str(local_path(base, self.root) / name)
+        else:
+            url = base + path
+        try:
+            got = fetch_bytes(url, root=self.root, session=self.session, params=params,
+                              headers=headers, timeout=self.timeout, max_bytes=MAX_BYTES)
+        except HTTPStatusError as exc:
+            raise SourceError(f"{self.config.provider}: {exc}: {_error_text(exc.body)}") from None
+        try:
+            return json.loads(got.body)
+        except ValueError:
+            raise SourceError(f"{self.config.provider}: answer is not JSON") from None
+
+    # -- providers -----------------------------------------------------------
+    def fetch(self, loc: Location, now: datetime) -> Report:
+        if self.config.provider == "qweather":
+            return self._qweather(loc, now)
+        return self._open_meteo(loc, now)
+
+    def fetch_many(
+        self, locations: list[Location], now: datetime
+    ) -> dict[str, Report | SourceError]:
+        """One fetch per distinct location key (concurrently); failures come back as errors."""
+        unique: dict[str, Location] = {}
+        for loc in locations:
+            try:
+                unique.setdefault(location_key(loc, self.config.provider), loc)
+            except SourceError:
+                continue
+
+        def one(item):
+            key, loc = item
+            try:
+                return key, self.fetch(loc, now)
+            except SourceError as exc:
+                return key, exc
+
+        if not unique:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(WORKERS, len(unique))) as pool:
+            return dict(pool.map(one, unique.items()))
+
+    def _open_meteo(self, loc: Location, now: datetime) -> Report:
+        if loc.lat is None or loc.lon is None:
+            raise SourceError(f"location {loc.name!r} has no lat/lon")
+        data = self._get("/v1/forecast", {
+            "latitude": loc.lat, "longitude": loc.lon,
+            "current": "temperature_2m,weather_code",
+            "daily": "weather_code,temperature_2m_max,temperature_2m_min,"
+                     "precipitation_probability_max",
+            "timezone": str(self.tz), "forecast_days": 3,
+        })
+        if not isinstance(data, dict) or data.get("error"):
+            reason = data.get("reason") if isinstance(data, dict) else "unexpected answer"
+            raise SourceError(f"open-meteo: {reason}")
+        try:
+            cur, daily = data["current"], data["daily"]
+            code = int(cur["weather_code"])
+            days = []
+            for i, day_text in enumerate(daily["time"]):
+                dcode = int(daily["weather_code"][i])
+                prob = (daily.get("precipitation_probability_max") or [None] * (i + 1))[i]
+                days.append(_day(date.fromisoformat(day_text), dcode, WMO.get(dcode, "未知"),
+                                 daily["temperature_2m_max"][i], daily["temperature_2m_min"][i],
+                                 prob))
+            current = {"temp": _num(cur["temperature_2m"]), "text": WMO.get(code, "未知"),
+                       "code": code}
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise SourceError(f"open-meteo: unexpected answer ({exc!r})") from None
+        today, chosen = _pick_days(days, now.astimezone(self.tz).date(),
+                                   is_local(self.config.base))
+        weather = {"location": loc.name, "provider": "Open-Meteo", "current": current,
+                   "today": today, "days": chosen}
+        alerts = threshold_alerts(loc, chosen[:2], now.astimezone(self.tz), self.config)
+        return Report(weather, alerts if self.config.alerts else [])
+
+    def _qweather(self, loc: Location, now: datetime) -> Report:
+        where = loc.qweather_id or (
+            f"{loc.lon:.2f},{loc.lat:.2f}" if loc.lat is not None and loc.lon is not None else None
+        )
+        if where is None:
+            raise SourceError(f"location {loc.name!r} has neither qweather_id nor lat/lon")
+        headers = {"X-QW-Api-Key": self.config.key} if self.config.key else {}
+        params = {"location": where}
+        now_data = _qweather_ok(self._get("/v7/weather/now", params, headers), "weather/now")
+        daily = _qweather_ok(self._get("/v7/weather/3d", params, headers), "weather/3d")
+        try:
+            n = now_data["now"]
+            current = {"temp": _num(n.get("temp")), "code": n.get("icon"),
+                       "text": n.get("text") or QWEATHER_ICONS.get(n.get("icon"), "未知")}
+            days = [
+                _day(date.fromisoformat(d["fxDate"]), d.get("iconDay"),
+                     d.get("textDay") or QWEATHER_ICONS.get(d.get("iconDay"), "未知"),
+                     d.get("tempMax"), d.get("tempMin"), None)
+                for d in daily["daily"]
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SourceError(f"qweather: unexpected answer ({exc!r})") from None
+        today, chosen = _pick_days(days, now.astimezone(self.tz).date(),
+                                   is_local(self.config.base))
+        weather = {"location": loc.name, "provider": "和风天气", "current": current,
+                   "today": today, "days": chosen}
+        alerts: list[dict] = []
+        if self.config.alerts:
+            warn = _qweather_ok(self._get("/v7/warning/now", params, headers), "warning/now",
+                                empty_ok=True)
+            alerts = [_qweather_alert(w) for w in warn.get("warning") or [] if w.get("id")]
+        return Report(weather, alerts)
+
+
+def _error_text(body: bytes) -> str:
+    """The reason inside an error answer (Open-Meteo ``reason``, QWeather ``error.title``)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body[:200].decode("utf-8", "replace")
+    if isinstance(data, dict):
+        if isinstance(data.get("error"), dict):
+            err = data["error"]
+            return ": ".join(str(x) for x in (err.get("title"), err.get("detail")) if x)
+        if data.get("reason"):
+            return str(data["reason"])
+        if data.get("code"):
+            return QWEATHER_CODES.get(str(data["code"]), f"code {data['code']}")
+    return "error"
+
+
+def _qweather_ok(data: dict, what: str, *, empty_ok: bool = False) -> dict:
+    if not isinstance(data, dict):
+        raise SourceError(f"qweather {what}: unexpected answer")
+    if isinstance(data.get("error"), dict):
+        raise SourceError(f"qweather {what}: {_error_text(json.dumps(data).encode())}")
+    code = str(data.get("code", ""))
+    if code == "200" or (code == "204" and empty_ok):
+        return data
+    reason = QWEATHER_CODES.get(code, f"code {code!r}")
+    raise SourceError(f"qweather {what}: {reason} (code {code})")
+
+
+def _qweather_alert(w: dict) -> dict:
+    try:
+        pub = datetime.fromisoformat(w.get("pubTime") or "")
+    except ValueError:
+        pub = None
+    def clean(value, limit=None) -> str:
+        return safe_text(str(value or ""), limit=limit, html_input=False)
+
+    return {
+        "id": f"qweather:{w['id']}",
+        "title": clean(w.get("title") or w.get("typeName") or "天气预警", 120),
+        "severity": clean(w.get("severity") or w.get("level")),
+        "type": clean(w.get("typeName") or w.get("type")),
+        "text": clean(w.get("text"), 1000),
+        "sender": clean(w.get("sender"), 60),
+        "pub_time": pub,
+    }
+
+
+def threshold_alerts(
+    loc: Location, days: list[dict], now: datetime, cfg: WeatherConfig
+) -> list[dict]:
+    """Open-Meteo has no warnings: turn severe forecasts for today/tomorrow into alerts."""
+    out = []
+    key = location_key(loc)
+    for day in days:
+        when = "今天" if day["date"] == now.date() else "明天" if day["date"] > now.date() else None
+        if when is None:
+            continue
+        found = []
+        code, tmax, tmin = day["code"], day["temp_max"], day["temp_min"]
+        if code in THUNDER:
+            hail = "，可能伴有冰雹" if code in (96, 99) else ""
+            found.append(("thunderstorm", "雷暴", "severe" if hail else "moderate",
+                          f"{when}有雷阵雨{hail}。请关好门窗，避免在空旷处和大树下停留，"
+                          "注意用电安全。"))
+        if code in HEAVY_RAIN:
+            found.append(("heavy_rain", "强降雨", "moderate",
+                          f"{when}有大雨或强阵雨。请注意出行安全，低洼地带注意防涝。"))
+        if code in HEAVY_SNOW:
+            found.append(("heavy_snow", "大雪", "moderate",
+                          f"{when}有大雪。请注意防滑防冻，尽量减少外出。"))
+        if tmax is not None and tmax >= cfg.heat_c:
+            found.append(("heat", "高温", "moderate",
+                          f"{when}最高气温{tmax:.0f}°C。请注意防暑降温，老人和儿童避免午后外出。"))
+        if tmin is not None and tmin <= cfg.cold_c:
+            found.append(("cold", "低温", "moderate",
+                          f"{when}最低气温{tmin:.0f}°C。请注意防寒保暖，做好水管防冻。"))
+        for kind, name, severity, text in found:
+            out.append({
+                "id": f"open-meteo:{key}:{day['date'].isoformat()}:{kind}",
+                "title": f"{loc.name}{when}{name}提醒",
+                "severity": severity,
+                "type": name,
+                "text": text,
+                "sender": "根据 Open-Meteo 预报自动提示",
+                "pub_time": now,
+            })
+    return out
