@@ -42,9 +42,18 @@ class App:
 
         return Templates(self.root)
 
+    @cached_property
+    def default_timezone(self) -> str:
+        """``defaults.timezone``, without loading the groups when they are not loaded yet."""
+        if "groups" in self.__dict__:
+            return self.groups.defaults.timezone
+        from broadcaster.config.groups import default_timezone
+
+        return default_timezone(self.root)
+
     @property
     def tz(self) -> ZoneInfo:
-        return self.groups.tz
+        return ZoneInfo(self.default_timezone)
 
     def now(self) -> datetime:
         return datetime.now(self.tz)

@@ -25,7 +25,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -37,7 +37,7 @@ from broadcaster.timeparse import from_iso, iso
 
 log = logging.getLogger(__name__)
 
-COMMIT_EVERY = 0.25           # seconds between batched writes of results
+COMMIT_EVERY = 0.5            # seconds between batched writes of results
 HISTORY_KEEP = 20             # attempts kept per delivery row
 MAX_INLINE_WAIT = 5.0         # wait this long for a rate-limit slot, else defer
 BACKOFF_CAP = 30 * 60.0       # seconds
@@ -170,17 +170,12 @@ class Dispatcher:
         try:
             futures = [pool.submit(self._deliver_group, items, updates)
                        for items in work.values()]
-            last = time.monotonic()
-            pending_futures = set(futures)
-            while pending_futures:
-                pending_futures = {f for f in pending_futures if not f.done()}
-                if time.monotonic() - last >= COMMIT_EVERY or not pending_futures:
-                    done += self._commit(updates, result)
-                    last = time.monotonic()
-                    if self.progress:
-                        self.progress(done, total)
-                if pending_futures:
-                    time.sleep(0.02)
+            not_done = set(futures)
+            while not_done:
+                _, not_done = wait(not_done, timeout=COMMIT_EVERY)
+                done += self._commit(updates, result)
+                if self.progress:
+                    self.progress(done, total)
             for f in futures:
                 exc = f.exception()
                 if exc is not None:  # a bug, not a platform answer: keep the pass going

@@ -21,13 +21,15 @@ import hashlib
 import json
 import logging
 from datetime import datetime, timedelta
-
-import requests
+from typing import TYPE_CHECKING
 
 from broadcaster.errors import InputError
 from broadcaster.outbox import Message, enqueue
 from broadcaster.sources import safe_text
 from broadcaster.timeparse import from_iso, iso
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +161,8 @@ def poll_telegram(
         base = str(getattr(g.channel, "api_base", None) or "https://api.telegram.org").rstrip("/")
         bots.setdefault(token, (base, {}))[1][str(g.channel.chat_id)] = g.id
     found: list[tuple[str, list[str]]] = []
+    import requests
+
     http = session or requests.Session()
     for token, (base, chats) in bots.items():
         key = _token_key(token)

@@ -29,7 +29,6 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from broadcaster.config.feeds import FeedsConfig, load_feeds
@@ -47,7 +46,7 @@ _TICK = timedelta(microseconds=1)
 
 
 def load_jobs(app) -> list[Job]:
-    return load_schedules(app.root, app.groups.defaults.timezone)
+    return load_schedules(app.root, app.default_timezone)
 
 
 def _wall(dt: datetime, job: Job) -> str:
@@ -134,8 +133,6 @@ def fire_due(
     lock, so concurrent callers still fire each scheduled time once. ``jobs`` and
     ``feeds`` default to what is on disk (a daemon passes its last good config).
     """
-    from broadcaster.jobs import execute
-
     now = now or app.now()
     jobs = load_jobs(app) if jobs is None else jobs
     feeds = feeds or load_feeds(app.root)     # a broken feeds/ fails before anything is claimed
@@ -155,6 +152,8 @@ def fire_due(
             del st[job_id]
     if not due:
         return []
+    from broadcaster.jobs import execute  # sources and their parsers: only when a job fires
+
     fired = []
     for job, when in due:
         status: dict = {"status": "done", "error": None}
@@ -225,6 +224,8 @@ class ScheduleRunner:
         self.jobs: list[Job] = []
         self.feeds: FeedsConfig | None = None
         self._lock = threading.Lock()
+        from apscheduler.schedulers.background import BackgroundScheduler
+
         self._scheduler = BackgroundScheduler(daemon=True)
 
     def start(self) -> list[str]:

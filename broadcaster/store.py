@@ -156,10 +156,9 @@ class Store:
     @contextmanager
     def transaction(self, path: Path) -> Iterator[TinyDB]:
         """Lock, load ``path`` as TinyDB, yield it, write it once if changed."""
-        with self.lock():
-            with self.read_only(path) as db:
-                yield db
-                db.storage.commit()
+        with self.lock(), self.read_only(path) as db:
+            yield db
+            db.storage.commit()
 
     @contextmanager
     def read_only(self, path: Path) -> Iterator[TinyDB]:

@@ -106,3 +106,22 @@ def test_quiet_hours(window, hhmm, inside):
     assert q.contains(t) is inside
     end = q.window_end(t)
     assert (end > t) is inside and not q.contains(end)
+
+
+@pytest.mark.parametrize(
+    ("text", "zone"),
+    [
+        ("defaults:\n  timezone: Europe/Berlin\ngroups: []\n", "Europe/Berlin"),
+        ("groups:\n  - {id: a, tags: [x, y], timezone: Asia/Tokyo}\n"
+         "defaults:\n  quiet_hours: '22:00-07:00'\n  timezone: America/New_York\n", "America/New_York"),
+        ("defaults: {timezone: Asia/Tokyo}\n", "Asia/Tokyo"),
+        ("groups:\n  - {id: a, timezone: Asia/Tokyo}\n", "Asia/Shanghai"),
+        ("defaults:\n  quiet_hours: x\n  extra: {timezone: Asia/Tokyo}\n", "Asia/Shanghai"),
+        ("defaults: [\n", "Asia/Shanghai"),
+    ],
+)
+def test_default_timezone_without_loading_groups(tmp_path, text, zone):
+    from broadcaster.config.groups import default_timezone
+
+    (tmp_path / "groups.yaml").write_text(text)
+    assert default_timezone(tmp_path) == zone

@@ -109,7 +109,8 @@ def test_long_message_is_split_and_sent_in_order(root, sim):
     assert not list((root / "var" / "active").glob("*.json")) if (root / "var").exists() else True
     cli(root, "announce", text, "--to", "all")
     assert cli(root, "run-once", "--json").json()["sent"] == 1
-    assert [t.split("\n", 1)[0] for t in robot.texts] == [f"({i}/{len(p['parts'])})" for i in range(1, len(p["parts"]) + 1)]
+    n = len(p["parts"])
+    assert [t.split("\n", 1)[0] for t in robot.texts] == [f"({i}/{n})" for i in range(1, n + 1)]
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from broadcaster import announce as lib
-from broadcaster import outbox
 from broadcaster.cli.common import JsonOpt, console, emit_json, get_app, table
 from broadcaster.timeparse import iso, parse_at, parse_duration
 
@@ -40,6 +38,9 @@ def announce(
 
     Example: announce "明天9:00-17:00宁海路停水" --to street:ninghai-road --urgent
     """
+    from broadcaster import announce as lib
+    from broadcaster import outbox
+
     a = get_app(ctx)
     body = lib.read_text(text, file, sys.stdin)
     variables = lib.parse_vars(var)

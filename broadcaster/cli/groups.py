@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from broadcaster.cli.common import JsonOpt, emit_json, get_app, table
-from broadcaster.targeting import select
 
 app = typer.Typer(help="The groups of groups.yaml.", no_args_is_help=True)
 
@@ -19,6 +18,8 @@ def list_groups(
     json_: JsonOpt = False,
 ) -> None:
     """List groups, their channel type and tags.  Example: groups list --to street:ninghai-road"""
+    from broadcaster.targeting import select
+
     a = get_app(ctx)
     groups = select(a.groups, to) if to else a.groups.groups
     rows = [{"id": g.id, "name": g.name, "channel": g.channel_type, "tags": list(g.tags),

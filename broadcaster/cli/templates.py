@@ -9,8 +9,6 @@ from typing import Annotated
 import typer
 
 from broadcaster.cli.common import get_app, table
-from broadcaster.templating.preview import PreviewResult, preview
-from broadcaster.templating.usage import list_templates
 
 app = typer.Typer(
     help="See the message templates and exactly what a group will receive.",
@@ -26,6 +24,8 @@ def list_command(ctx: typer.Context) -> None:
 
     Example: broadcaster templates list
     """
+    from broadcaster.templating.usage import list_templates
+
     infos, problems = list_templates(get_app(ctx).templates)
     rows = []
     for info in infos:
@@ -59,12 +59,14 @@ def preview_command(
     Example: broadcaster templates preview welcome --group gulou-hlz-g01 --channel wecom
     """
     a = get_app(ctx)
+    from broadcaster.templating.preview import preview
+
     result = preview(a.templates, name, group_id=group, channel=channel, data_file=data,
                      festival=festival)
     typer.echo(a.redact(format_preview(result)))
 
 
-def format_preview(result: PreviewResult) -> str:
+def format_preview(result) -> str:
     g = result.group
     who = "a sample group" if result.sample_group else f"group {g.id}"
     lines = [

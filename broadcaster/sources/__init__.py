@@ -21,9 +21,11 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
 
-import requests
+if TYPE_CHECKING:
+    import requests
 
 TIMEOUT = (5.0, 20.0)            # seconds: connect, read (per chunk)
 MAX_BYTES = 5 * 1024 * 1024      # a feed, calendar or forecast larger than this is refused
@@ -106,6 +108,8 @@ def fetch_bytes(
         hdrs["If-None-Match"] = etag
     if last_modified:
         hdrs["If-Modified-Since"] = last_modified
+    import requests
+
     http = session or requests
     where = shown_url(url)
     try:
