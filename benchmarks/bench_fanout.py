@@ -64,8 +64,11 @@ def make_root(base: str, where: Path) -> Path:
 
 def cli(root: Path, state: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "BROADCASTER_STATE_DIR": str(state)}
-    return subprocess.run([sys.executable, str(REPO / "main.py"), "--root", str(root), *args],
-                          capture_output=True, text=True, env=env, check=True)
+    proc = subprocess.run([sys.executable, str(REPO / "main.py"), "--root", str(root), *args],
+                          capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args[:1])} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return proc
 
 
 def pipeline(root: Path, state: Path) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,27 @@ def _plain(node, constructor):
 
 def _dotted(path: tuple) -> str:
     return ".".join(str(p) for p in path)
+
+
+def load_folder(
+    folder: Path, problems: list[Problem], *, environ: dict[str, str] | None = None
+) -> Iterator[tuple[str, Any, Lines]]:
+    """``(shown path, data, lines)`` of every non-empty ``*.yaml`` in ``folder``, sorted.
+
+    A file that cannot be loaded adds its problems and is skipped, so that the
+    caller goes on and reports the problems of every file at once.
+    """
+    if not folder.is_dir():
+        return
+    paths = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    for path in paths:
+        try:
+            data, lines = load_yaml(path, environ=environ)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        if data is not None:
+            yield display_path(path), data, lines
 
 
 def line_of(lines: Lines, loc: tuple) -> int | None:

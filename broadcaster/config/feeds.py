@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from broadcaster.errors import ConfigError, Problem
-from broadcaster.yamlfile import display_path, line_of, load_yaml, pydantic_problems
+from broadcaster.yamlfile import line_of, load_folder, pydantic_problems
 
 FEED_ID = re.compile(r"^[a-z0-9_-]+$")
 
@@ -250,28 +250,13 @@ class FeedsConfig:
 _SECTIONS = {"news": list, "events": list, "weather": dict, "holidays": dict}
 
 
-def feed_files(root: Path) -> list[Path]:
-    folder = root / "feeds"
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-
-
 def load_feeds(root: Path, environ: dict[str, str] | None = None) -> FeedsConfig:
     """Load and validate every ``feeds/*.yaml``; raise ConfigError listing every problem."""
     config = FeedsConfig(root=root)
     problems: list[Problem] = []
     seen: dict[tuple[str, str], str] = {}
     single: dict[str, str] = {}
-    for path in feed_files(root):
-        shown = display_path(path)
-        try:
-            data, lines = load_yaml(path, environ=environ)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        if data is None:
-            continue
+    for shown, data, lines in load_folder(root / "feeds", problems, environ=environ):
         if not isinstance(data, dict):
             problems.append(Problem(shown, 1, None, "expected a mapping of sections: "
                                     "news, events, weather, holidays"))

@@ -24,7 +24,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from broadcaster.errors import ConfigError, Problem
-from broadcaster.yamlfile import display_path, line_of, load_yaml, pydantic_problems
+from broadcaster.yamlfile import line_of, load_folder, pydantic_problems
 
 JOB_ID = re.compile(r"^[a-z0-9_-]+$")
 CONTENT = ("weather", "news", "events", "holidays", "template")
@@ -197,13 +197,6 @@ class Job:
         return make_trigger(self.cron, self.tz)
 
 
-def schedule_files(root: Path) -> list[Path]:
-    folder = root / "schedules"
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-
-
 def load_schedules(
     root: Path, default_tz: str = "Asia/Shanghai", environ: dict[str, str] | None = None
 ) -> list[Job]:
@@ -211,15 +204,7 @@ def load_schedules(
     problems: list[Problem] = []
     jobs: list[Job] = []
     seen: dict[str, str] = {}
-    for path in schedule_files(root):
-        shown = display_path(path)
-        try:
-            data, lines = load_yaml(path, environ=environ)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        if data is None:
-            continue
+    for shown, data, lines in load_folder(root / "schedules", problems, environ=environ):
         if not isinstance(data, dict) or not isinstance(data.get("jobs", []), list):
             problems.append(Problem(shown, 1, None, "expected a mapping with a 'jobs:' list"))
             continue
