@@ -98,7 +98,10 @@ class Daemon:
             with self.app.store.dispatch_lock(wait=HEARTBEAT_EVERY):
                 self._poll_telegram()
                 dispatcher = Dispatcher(self.app, stop=self.stop, progress=self.progress)
-                fired, result = run_pass(self.app, dispatcher)
+                runner = self._runner
+                fired, result = run_pass(self.app, dispatcher,
+                                         jobs=runner.jobs if runner else None,
+                                         feeds=runner.feeds if runner else None)
         except LockHeld:
             log.info("dispatch lock busy (a run-once is sending); trying again")
             return 1.0

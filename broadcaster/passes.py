@@ -12,12 +12,16 @@ from broadcaster.timeparse import iso
 RUNS_STATE = "runs"
 
 
-def run_pass(app, dispatcher: Dispatcher) -> tuple[list[str], PassResult]:
-    """The caller holds the dispatch lock."""
+def run_pass(app, dispatcher: Dispatcher, *, jobs=None, feeds=None) -> tuple[list[str], PassResult]:
+    """The caller holds the dispatch lock.
+
+    ``jobs`` and ``feeds`` default to what is on disk; the daemon passes the
+    last config that loaded, so that a broken edit cannot stop it.
+    """
     from broadcaster import members, scheduler
 
     now = app.now()
-    fired = scheduler.fire_due(app, now)
+    fired = scheduler.fire_due(app, now, jobs=jobs, feeds=feeds)
     members.flush_welcomes(app, now)
     result = dispatcher.run()
     with app.store.state(RUNS_STATE) as st:
