@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from datetime import datetime
 
 from broadcaster.app import App
@@ -27,6 +28,7 @@ log = logging.getLogger("broadcaster.daemon")
 
 HEARTBEAT_EVERY = 30.0     # seconds; `status` calls a daemon dead after 3 missed beats
 TELEGRAM_POLL_EVERY = 20.0
+QUEUE_POLL = 1.0           # seconds between looks at the queue directory
 STATE_NAME = "daemon"
 
 
@@ -83,7 +85,7 @@ class Daemon:
                     self.reload_requested.clear()
                     self._reload()
                 wait = self._tick()
-                self.wake.wait(timeout=wait)
+                self._sleep(wait)
                 self.wake.clear()
         finally:
             self._stop_runner()
@@ -117,6 +119,28 @@ class Daemon:
         if result.next_due is not None:
             wait = min(wait, max(0.2, (result.next_due - self.app.now()).total_seconds()))
         return wait
+
+    def _sleep(self, seconds: float) -> None:
+        """Until ``seconds`` pass, a signal or a schedule wakes us, or the queue changes.
+
+        ``announce`` from another process renames a file into ``active/``, which
+        changes the directory's mtime: a staff notice goes out within a second.
+        """
+        deadline = time.monotonic() + seconds
+        mark = self._queue_mark()
+        while not self.wake.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.wake.wait(min(QUEUE_POLL, left))
+            if self._queue_mark() != mark:
+                return
+
+    def _queue_mark(self) -> int:
+        try:
+            return self.app.store.active_dir.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     def _poll_telegram(self) -> None:
         from broadcaster import members

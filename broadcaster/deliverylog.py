@@ -66,9 +66,6 @@ def query(
     """Log rows, newest first."""
     if status is not None and status not in DELIVERY_STATES:
         raise InputError(f"--status {status!r}: one of {', '.join(DELIVERY_STATES)}")
-    if group is not None and group not in app.groups.by_id:
-        # a removed group may still have history: accept it, but only if it has rows
-        pass
     if announcement is not None:
         anns = [outbox.get(app, announcement)]
     else:

@@ -63,7 +63,6 @@ class PassResult:
     sent: int = 0
     failed: int = 0
     expired: int = 0
-    deferred: int = 0
     pending: int = 0
     next_due: datetime | None = None
     errors: list[str] = field(default_factory=list)
@@ -103,6 +102,8 @@ class Dispatcher:
         self.limiter = RateLimiter()
         self._channels: dict[str, object] = {}
         self._cancelled: set[str] = set()
+        self._files: dict = {}              # announcement files as this pass last wrote them
+        self._latest: dict[str, Announcement] = {}
         self._session = None
 
     # -- the pass --------------------------------------------------------------
@@ -114,6 +115,7 @@ class Dispatcher:
         anns = outbox.active(app)
         if not anns:
             return result
+        self._latest = {ann.id: ann for ann in anns}
         self.limiter.load(app.store.read_state(STATE_NAME))
         updates: queue.SimpleQueue[Update] = queue.SimpleQueue()
         work: dict[str, list[tuple[Announcement, dict]]] = {}
@@ -128,6 +130,7 @@ class Dispatcher:
             st.update(self.limiter.dump())
         self._close()
         result.pending, result.next_due = self._remaining()
+        self._files.clear()
         return result
 
     def _plan(self, ann, now, work, updates, result) -> None:
@@ -159,7 +162,6 @@ class Dispatcher:
                     until = group.quiet_hours.window_end(local)
                     updates.put(Update(ann.id, d["group"], PENDING, next_attempt_at=until,
                                        error=f"quiet hours until {until:%H:%M}"))
-                    result.deferred += 1
                     continue
             work.setdefault(d["group"], []).append((ann, d))
 
@@ -269,10 +271,9 @@ class Dispatcher:
             def change(ann: Announcement, db, items=items, now=now) -> None:
                 if ann.status == outbox.CANCELLED:
                     self._cancelled.add(ann.id)
-                by_group = {d["group"]: d for d in ann.deliveries}
                 changed = []
                 for u in items:
-                    d = by_group.get(u.group)
+                    d = ann.delivery(u.group)
                     if d is None or d["status"] == SENT:
                         continue
                     self._apply(d, u, now, result)
@@ -281,7 +282,7 @@ class Dispatcher:
                 outbox.write_back(db, ann, changed)
 
             try:
-                outbox.modify(self.app, ann_id, change)
+                self._latest[ann_id] = outbox.modify(self.app, ann_id, change, cache=self._files)
             except Exception as exc:
                 # never lose a result silently: say so; the row stays pending and is retried
                 log.error("could not record results for %s: %s", ann_id, self.app.redact(exc))
@@ -324,10 +325,14 @@ class Dispatcher:
             d["history"] = ([*d.get("history", []), entry])[-HISTORY_KEEP:]
 
     def _remaining(self) -> tuple[int, datetime | None]:
-        """Pending deliveries left in the queue, and when the next one is due."""
+        """Pending deliveries left in the queue this pass saw, and when the next one is due.
+
+        Announcements queued while the pass ran are not counted; the daemon
+        notices them by the queue directory changing (see broadcaster.daemon).
+        """
         pending = 0
         next_due = None
-        for ann in outbox.active(self.app):
+        for ann in self._latest.values():
             if ann.status == CANCELLED:
                 continue
             scheduled = from_iso(ann.meta["scheduled_for"])

@@ -42,6 +42,12 @@ class Message:
 class Announcement:
     meta: dict[str, Any]
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    _by_group: dict[str, dict] | None = field(default=None, repr=False, compare=False)
+
+    def delivery(self, group_id: str) -> dict | None:
+        if self._by_group is None:
+            self._by_group = {d["group"]: d for d in self.deliveries}
+        return self._by_group.get(group_id)
 
     @property
     def id(self) -> str:
@@ -229,23 +235,43 @@ def archived(app, since: datetime | None = None) -> list[Announcement]:
 
 # -- changing ------------------------------------------------------------------
 
-def modify(app, ann_id: str, change) -> Announcement:
-    """Apply ``change(announcement, db)`` under the store lock; archive/reactivate as needed."""
+@dataclass
+class _Loaded:
+    signature: tuple
+    data: dict
+    ann: Announcement
+
+
+def modify(app, ann_id: str, change, *, cache: dict[str, _Loaded] | None = None) -> Announcement:
+    """Apply ``change(announcement, db)`` under the store lock; archive/reactivate as needed.
+
+    A caller that changes the same announcement again and again (dispatch, every
+    half second) passes a ``cache``: while the file is still the one this process
+    wrote last, it is not read and decoded again.
+    """
     store = app.store
     with store.lock():
         path = store.find(ann_id)
         if path is None:
             raise InputError(f"no announcement with id {ann_id!r} (see: queue list --all)")
+        hit = cache.pop(ann_id, None) if cache is not None else None
         with store.read_only(path) as db:
-            ann = _from_db(db)
+            if hit is not None and hit.signature == store.signature(path):
+                db.storage.preload(hit.data)
+                ann = hit.ann
+            else:
+                ann = _from_db(db)
             change(ann, db)
             db.storage.commit()
+            data = db.storage.read()
         in_queue = path.parent == store.active_dir
         finished = ann.meta["status"] in (DONE, CANCELLED)
         if in_queue and finished:
             store.archive(ann_id)
         elif not in_queue and not finished:
             store.reactivate(ann_id)
+        elif cache is not None:
+            cache[ann_id] = _Loaded(store.signature(path), data, ann)
     return ann
 
 

@@ -91,6 +91,11 @@ class DurableStorage(Storage):
             self._loaded = True
         return self._data
 
+    def preload(self, data: dict) -> None:
+        """Use ``data`` as the file's content (known to match what is on disk)."""
+        self._data = data
+        self._loaded = True
+
     def write(self, data: dict) -> None:
         self._data = data
         self._loaded = True
@@ -205,6 +210,12 @@ class Store:
             if d.is_dir():
                 out.extend(p.stem for p in d.glob("*.json") if ID_RE.match(p.stem))
         return sorted(out)
+
+    @staticmethod
+    def signature(path: Path) -> tuple:
+        """Identity of a file's current content: every write replaces the inode."""
+        st = path.stat()
+        return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
 
     def archive(self, ann_id: str) -> None:
         """Move a finished announcement out of the queue (one atomic rename)."""

@@ -47,10 +47,14 @@ def test_sigkill_mid_fan_out_then_restart_delivers_each_group_once(root):
         ann_id = json.loads(ann.out)["id"]
         proc = subprocess.Popen([sys.executable, str(REPO / "main.py"), "--root", str(root),
                                  "run-once"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
-        while len(sim.received()) < 150 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # kill once some sends are recorded, not all
+            try:
+                if any(r["status"] == "sent" for r in _rows(root, ann_id).values()):
+                    break
+            except (StopIteration, ValueError):  # between writes
+                pass
             time.sleep(0.01)
-        time.sleep(0.25)  # let some results be recorded
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         time.sleep(0.5)  # requests the dead process had sent finish on the platform's side

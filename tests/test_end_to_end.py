@@ -176,3 +176,42 @@ def test_secrets_never_show_and_state_is_0600(root, sim):
         else:
             assert stat.S_IMODE(p.stat().st_mode) == 0o700, p
     assert "tok-SECRET-1234" not in blob and "SEC-SIGN-5678" not in blob
+
+
+def test_sender_respects_the_robot_rate_limit_so_the_platform_never_refuses(root, sim):
+    robot = sim.add_robot("wecom")  # 20 messages per minute, enforced by the simulator
+    write_root(root, {"g": (robot, ["kind:grid"])})
+    for i in range(23):
+        assert cli(root, "announce", f"第{i}条", "--to", "all").code == 0
+    run = cli(root, "run-once", "--json").json()
+    assert (run["sent"], run["pending"]) == (20, 3)
+    assert robot.attempts == 20  # the 21st was never tried: no 45009 from the platform
+    # the next pass, inside the same minute, still holds them back (the window is persisted)
+    assert cli(root, "run-once", "--json").json()["sent"] == 0
+    assert robot.attempts == 20
+
+
+def test_scheduled_announcement_and_json_shapes(root, sim):
+    write_root(root, {"g1": (sim.add_robot("wecom"), ["kind:grid"]),
+                      "g2": (sim.add_robot("slack"), ["kind:function"])})
+    groups = cli(root, "groups", "list", "--json").json()
+    assert [(g["id"], g["channel"], g["tags"]) for g in groups] == [
+        ("g1", "wecom", ["kind:grid"]), ("g2", "slack", ["kind:function"])]
+    ann = cli(root, "announce", "周六社区义诊", "--to", "all", "--at", "+2h", "--json").json()
+    assert set(ann) >= {"id", "targets", "scheduled_for", "status"}
+    from datetime import datetime, timedelta
+
+    delay = datetime.fromisoformat(ann["scheduled_for"]) - datetime.now().astimezone()
+    assert timedelta(hours=1, minutes=59) < delay <= timedelta(hours=2)
+    assert ann["scheduled_for"][-6:] == "+08:00"  # ISO 8601 with the default zone's offset
+    assert cli(root, "run-once", "--json").json() == {
+        "fired": [], "sent": 0, "failed": 0, "pending": 2, "expired": 0}
+    [row] = cli(root, "queue", "list", "--json").json()
+    assert set(row) >= {"id", "created_at", "scheduled_for", "status", "targets", "sent",
+                        "failed", "pending"}
+    assert (row["status"], row["targets"], row["pending"]) == ("queued", 2, 2)
+    assert cli(root, "queue", "cancel", ann["id"]).code == 0
+    assert cli(root, "queue", "list", "--json").json() == []
+    shown = cli(root, "queue", "show", ann["id"], "--json").json()
+    assert shown["status"] == "cancelled" and shown["cancelled"] == 2
+    assert {d["status"] for d in shown["deliveries"]} == {"cancelled"}
