@@ -53,8 +53,7 @@ def make_root(base: str, where: Path) -> Path:
         shutil.copy(f, root / "feeds")
     shutil.copytree(REPO / "feeds" / "samples", root / "feeds" / "samples")
     groups = [{"id": f"g{i:04d}", "name": f"第{i}网格群", "tags": ["district:gulou", "kind:grid"],
-               "channel": {"type": "wecom",
-                           "url": f"{base}/cgi-bin/webhook/send?key=bench-{i:04d}"},
+               "channel": {"type": "wecom", "url": f"${{BENCH_WECOM_{i:04d}}}"},
                "location": {"name": "鼓楼区", "lat": 32.066, "lon": 118.778}}
               for i in range(GROUPS)]
     doc = {"defaults": {"timezone": "Asia/Shanghai", "quiet_hours": None}, "groups": groups}
@@ -62,8 +61,17 @@ def make_root(base: str, where: Path) -> Path:
     return root
 
 
+def robot_env(base: str) -> dict[str, str]:
+    """Webhook URLs come from the environment, as in production (one variable per robot)."""
+    return {f"BENCH_WECOM_{i:04d}": f"{base}/cgi-bin/webhook/send?key=bench-{i:04d}"
+            for i in range(GROUPS)}
+
+
+ROBOTS: dict[str, str] = {}
+
+
 def cli(root: Path, state: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "BROADCASTER_STATE_DIR": str(state)}
+    env = {**os.environ, **ROBOTS, "BROADCASTER_STATE_DIR": str(state)}
     proc = subprocess.run([sys.executable, str(REPO / "main.py"), "--root", str(root), *args],
                           capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
@@ -133,6 +141,7 @@ def wall(cmd: list[str], env: dict | None = None) -> float:
 
 def main() -> None:
     sim, base = start_simulator()
+    ROBOTS.update(robot_env(base))
     try:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
@@ -152,7 +161,7 @@ def main() -> None:
             hist = statistics.median(pipeline(root, history_state) for _ in range(3))
             print(f"  same with 1M rows of history   : {hist:6.2f} s   ratio {hist / empty:.2f}x"
                   f" vs empty store (target <= 1.3x)")
-            env = {**os.environ, "BROADCASTER_STATE_DIR": str(empty_state)}
+            env = {**os.environ, **ROBOTS, "BROADCASTER_STATE_DIR": str(empty_state)}
             cmd = [sys.executable, str(REPO / "main.py"), "--root", str(root), "run-once", "--json"]
             wall(cmd, env)
             idle = statistics.median(wall(cmd, env) for _ in range(5))

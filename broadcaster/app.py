@@ -32,7 +32,8 @@ class App:
     def groups(self):
         from broadcaster.config.groups import load_groups
 
-        config = load_groups(self.root)
+        self.store.ensure()  # the parse cache lives in the (0700) state directory
+        config = load_groups(self.root, cache_dir=self.store.dir / "cache")
         self.redactor.add(config.secrets())
         return config
 

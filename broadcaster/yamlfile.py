@@ -8,9 +8,11 @@ Every problem found is collected; ``ConfigError`` is raised once with all of the
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,34 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR = "tag:yaml.org,2002:str"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-Lines = dict[tuple, int]
+class Lines:
+    """Where each value of a file was: ``lines[path] -> line`` (1-based).
+
+    Built while parsing; when the data came from the parse cache it is built
+    only if someone asks, which happens only when there is a problem to report.
+    """
+
+    def __init__(self, text: str, table: dict[tuple, int] | None = None):
+        self._text = text
+        self._table = table
+
+    @property
+    def table(self) -> dict[tuple, int]:
+        if self._table is None:
+            self._table = {}
+            node = yaml.compose(self._text, Loader=_LOADER)
+            if node is not None:
+                _walk_lines(node, (), self._table, yaml.constructor.SafeConstructor())
+        return self._table
+
+    def __contains__(self, path: tuple) -> bool:
+        return path in self.table
+
+    def __getitem__(self, path: tuple) -> int:
+        return self.table[path]
+
+    def get(self, path: tuple, default: int | None = None) -> int | None:
+        return self.table.get(path, default)
 
 
 def display_path(path: Path) -> str:
@@ -35,13 +64,22 @@ def display_path(path: Path) -> str:
 
 
 def load_yaml(
-    path: Path, *, environ: dict[str, str] | None = None, problems: list[Problem] | None = None
+    path: Path,
+    *,
+    environ: dict[str, str] | None = None,
+    problems: list[Problem] | None = None,
+    cache_dir: Path | None = None,
+    cacheable: Callable[[Any], bool] | None = None,
 ) -> tuple[Any, Lines]:
     """Parse ``path``; interpolate ``${NAME}`` from ``environ`` (default: os.environ).
 
     A missing variable is a problem; given a ``problems`` list, they are added to
     it and loading goes on (so that validation can report the rest at once),
     otherwise ConfigError is raised.
+
+    With ``cache_dir``, the parsed data (before interpolation, so no value from
+    the environment) is kept as JSON and reused while the file's text is
+    unchanged; ``cacheable(data)`` decides whether this file's data may be kept.
     """
     env = os.environ if environ is None else environ
     shown = display_path(path)
@@ -51,17 +89,16 @@ def load_yaml(
         raise ConfigError([Problem(shown, None, None, "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(shown, None, None, f"cannot read: {exc}")]) from None
-    try:
-        node = yaml.compose(text, Loader=_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([Problem(shown, line, None, f"invalid YAML: {reason}")]) from None
-    lines: Lines = {}
     found: list[Problem] = []
-    constructor = yaml.constructor.SafeConstructor()
-    data = _build(node, (), lines, found, shown, env, constructor) if node is not None else None
+    cache = _ParseCache(cache_dir, path, text) if cache_dir is not None else None
+    data = cache.load() if cache is not None else _MISS
+    if data is not _MISS:
+        lines = Lines(text)
+    else:
+        data, lines = _parse(text, shown, found)
+        if cache is not None and not found and (cacheable is None or cacheable(data)):
+            cache.store(data)
+    data = _interpolate(data, (), lines, found, shown, env)
     if problems is not None:
         problems.extend(found)
     elif found:
@@ -69,8 +106,22 @@ def load_yaml(
     return data, lines
 
 
-def _build(node, path, lines, problems, shown, env, constructor):
-    lines[path] = node.start_mark.line + 1
+def _parse(text: str, shown: str, found: list[Problem]) -> tuple[Any, Lines]:
+    try:
+        node = yaml.compose(text, Loader=_LOADER)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem(shown, line, None, f"invalid YAML: {reason}")]) from None
+    table: dict[tuple, int] = {}
+    constructor = yaml.constructor.SafeConstructor()
+    data = _build(node, (), table, found, shown, constructor) if node is not None else None
+    return data, Lines(text, table)
+
+
+def _build(node, path, table, problems, shown, constructor):
+    table[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -79,32 +130,89 @@ def _build(node, path, lines, problems, shown, env, constructor):
                 problems.append(
                     Problem(shown, key_node.start_mark.line + 1, str(key), "duplicate key")
                 )
-            out[key] = _build(value_node, (*path, key), lines, problems, shown, env, constructor)
-            lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = _build(value_node, (*path, key), table, problems, shown, constructor)
+            table[(*path, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [
-            _build(item, (*path, i), lines, problems, shown, env, constructor)
-            for i, item in enumerate(node.value)
-        ]
-    value = _plain(node, constructor)
+        return [_build(item, (*path, i), table, problems, shown, constructor)
+                for i, item in enumerate(node.value)]
+    return _plain(node, constructor)
+
+
+def _walk_lines(node, path, table, constructor) -> None:
+    """The line table alone, for data that came from the parse cache."""
+    table[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = _plain(key_node, constructor)
+            _walk_lines(value_node, (*path, key), table, constructor)
+            table[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk_lines(item, (*path, i), table, constructor)
+
+
+def _interpolate(value, path, lines: Lines, problems: list[Problem], shown: str, env):
+    """Replace ``${NAME}`` in every string, in place; a missing NAME is a problem."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = _interpolate(item, (*path, key), lines, problems, shown, env)
+        return value
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            value[i] = _interpolate(item, (*path, i), lines, problems, shown, env)
+        return value
     if isinstance(value, str) and "${" in value:
         def sub(match: re.Match) -> str:
             name = match.group(1)
             if name not in env:
-                problems.append(
-                    Problem(
-                        shown,
-                        node.start_mark.line + 1,
-                        _dotted(path),
-                        f"environment variable {name} is not set",
-                    )
-                )
+                problems.append(Problem(shown, lines.get(path), _dotted(path),
+                                        f"environment variable {name} is not set"))
                 return ""
             return env[name]
 
-        value = _ENV.sub(sub, value)
+        return _ENV.sub(sub, value)
     return value
+
+
+_MISS = object()
+
+
+class _ParseCache:
+    """``<cache_dir>/<name>.json``: a file's parsed data, keyed by its text's digest."""
+
+    def __init__(self, cache_dir: Path, path: Path, text: str):
+        name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+        self.file = cache_dir / f"{path.stem}-{name}.json"
+        self.digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        self.dir = cache_dir
+
+    def load(self) -> Any:
+        try:
+            doc = json.loads(self.file.read_bytes())
+        except (OSError, ValueError):
+            return _MISS
+        return doc["data"] if isinstance(doc, dict) and doc.get("sha256") == self.digest else _MISS
+
+    def store(self, data: Any) -> None:
+        if not _json_plain(data):
+            return  # dates, non-string keys...: JSON would not give them back as they were
+        from broadcaster.store import atomic_write
+
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            body = json.dumps({"sha256": self.digest, "data": data}, ensure_ascii=False)
+            atomic_write(self.file, body.encode("utf-8"))
+        except OSError:
+            pass  # a cache that cannot be written is only slower, never wrong
+
+
+def _json_plain(value) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_json_plain(v) for v in value)
+    return value is None or isinstance(value, str | int | float | bool)
 
 
 def _plain(node, constructor):

@@ -126,3 +126,33 @@ def test_default_timezone_without_loading_groups(tmp_path, text, zone):
 
     (tmp_path / "groups.yaml").write_text(text)
     assert default_timezone(tmp_path) == zone
+
+
+def test_parse_cache_is_reused_invalidated_and_never_holds_secrets(tmp_path):
+    cache = tmp_path / "cache"
+    env = {"WECOM_G1": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=SECRET-KEY-1"}
+    write_groups(tmp_path, GOOD)
+    first = load_groups(tmp_path, environ=env, cache_dir=cache)
+    [cached] = list(cache.iterdir())
+    assert "SECRET-KEY-1" not in cached.read_text() and "${WECOM_G1}" in cached.read_text()
+    again = load_groups(tmp_path, environ=env, cache_dir=cache)  # served from the cache
+    assert again.groups == first.groups
+    # a missing variable on a cache hit still names the right line
+    with pytest.raises(ConfigError) as info:
+        load_groups(tmp_path, environ={}, cache_dir=cache)
+    assert [(p.line, p.field) for p in info.value.problems] == [(8, "groups.0.channel.url")]
+    # an edit invalidates it
+    write_groups(tmp_path, GOOD.replace("第2网格群", "第二网格群"))
+    assert load_groups(tmp_path, environ=env, cache_dir=cache).groups[1].name == "第二网格群"
+    # a corrupt cache file is only a miss
+    for f in cache.iterdir():
+        f.write_text("{oops")
+    assert load_groups(tmp_path, environ=env, cache_dir=cache).groups[1].name == "第二网格群"
+
+
+def test_parse_cache_skips_files_with_secrets_written_inline(tmp_path):
+    cache = tmp_path / "cache"
+    write_groups(tmp_path, GOOD.replace('"${WECOM_G1}"',
+                                        '"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=inline"'))
+    load_groups(tmp_path, environ={}, cache_dir=cache)
+    assert not cache.exists() or not list(cache.iterdir())

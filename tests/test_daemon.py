@@ -51,6 +51,10 @@ def test_daemon_delivers_new_announcements_promptly_and_stops_cleanly(root):
             daemon.kill()
         assert status(root)["daemon"]["state"] == "stopped"
         assert [len(r.texts) for r in robots.values()] == [1, 1, 1]
+        log = daemon.stderr.read()
+        assert "daemon started" in log
+        for robot in robots.values():  # webhook URLs (with their keys) never reach the log
+            assert robot.config()["url"] not in log
 
 
 def test_sigterm_mid_fan_out_finishes_in_flight_and_leaves_the_rest_pending(root):

@@ -16,7 +16,7 @@ import typer
 
 from broadcaster.app import App
 from broadcaster.cli.common import Invocation, get_app
-from broadcaster.errors import EXIT_INVALID, BroadcasterError, ConfigError, LockHeld
+from broadcaster.errors import BroadcasterError, ConfigError, LockHeld
 from broadcaster.redact import redact
 
 app = typer.Typer(
@@ -87,4 +87,4 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
 
 
-__all__ = ["EXIT_INVALID", "app", "main"]
+__all__ = ["app", "main"]

@@ -169,7 +169,6 @@ class Group:
     templates: dict[str, str]
     timezone: str
     quiet_hours: QuietHours | None
-    line: int | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -254,12 +253,43 @@ def default_timezone(root: Path) -> str:
     return DEFAULT_TIMEZONE
 
 
-def load_groups(root: Path, environ: dict[str, str] | None = None) -> GroupsConfig:
-    """Load and validate ``<root>/groups.yaml``; raise ConfigError listing every problem."""
+_ENV_ONLY = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+
+
+def secrets_from_environment(data: Any) -> bool:
+    """True if every secret channel field is a bare ``${NAME}``: nothing secret in the file.
+
+    Only then may the parsed file be cached under the state directory, which
+    must never hold a webhook key, token or signing secret.
+    """
+    groups = data.get("groups") if isinstance(data, dict) else None
+    for raw in groups if isinstance(groups, list) else []:
+        channel = raw.get("channel") if isinstance(raw, dict) else None
+        if not isinstance(channel, dict):
+            continue
+        try:
+            fields = channels.get(channel.get("type")).Config.secret_fields
+        except KeyError:
+            return False
+        for name in fields:
+            value = channel.get(name)
+            if value is not None and not (isinstance(value, str) and _ENV_ONLY.match(value)):
+                return False
+    return True
+
+
+def load_groups(
+    root: Path, environ: dict[str, str] | None = None, *, cache_dir: Path | None = None
+) -> GroupsConfig:
+    """Load and validate ``<root>/groups.yaml``; raise ConfigError listing every problem.
+
+    ``cache_dir``: keep the parsed file there (see yamlfile.load_yaml) when it holds no secret.
+    """
     path = root / "groups.yaml"
     shown = display_path(path)
     env_problems: list[Problem] = []
-    data, lines = load_yaml(path, environ=environ, problems=env_problems)
+    data, lines = load_yaml(path, environ=environ, problems=env_problems, cache_dir=cache_dir,
+                            cacheable=secrets_from_environment)
     if not isinstance(data, dict):
         raise ConfigError([Problem(shown, 1, None, "expected a mapping with a 'groups:' list")])
     try:
@@ -269,7 +299,7 @@ def load_groups(root: Path, environ: dict[str, str] | None = None) -> GroupsConf
 
     problems: list[Problem] = list(env_problems)
     groups: list[Group] = []
-    seen: dict[str, int | None] = {}
+    seen: dict[str, int] = {}
     for i, raw in enumerate(top.groups):
         where = ("groups", i)
         try:
@@ -277,14 +307,14 @@ def load_groups(root: Path, environ: dict[str, str] | None = None) -> GroupsConf
         except ValidationError as exc:
             problems.extend(pydantic_problems(exc, shown, lines, where))
             continue
-        line = line_of(lines, where)
         duplicate = spec.id in seen
         if duplicate:
+            first = line_of(lines, ("groups", seen[spec.id]))
             problems.append(
-                Problem(shown, line, f"groups.{i}.id",
-                        f"duplicate group id {spec.id!r} (first at line {seen[spec.id]})")
+                Problem(shown, line_of(lines, where), f"groups.{i}.id",
+                        f"duplicate group id {spec.id!r} (first at line {first})")
             )
-        seen.setdefault(spec.id, line)
+        seen.setdefault(spec.id, i)
         raw_channel = dict(spec.channel)
         if raw_channel.get("type") == "file" and isinstance(raw_channel.get("path"), str):
             raw_channel["path"] = str(root / raw_channel["path"])  # relative to the root
@@ -303,7 +333,6 @@ def load_groups(root: Path, environ: dict[str, str] | None = None) -> GroupsConf
                 quiet_hours=_quiet(
                     spec.quiet_hours if "quiet_hours" in raw else top.defaults.quiet_hours
                 ),
-                line=line,
             )
         )
     if problems:
