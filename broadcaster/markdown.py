@@ -24,12 +24,10 @@ escaped, whatever the input, so a split part never carries broken markup.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
-
-DIALECTS = ("wecom", "dingtalk", "lark_md", "telegram", "slack", "discord", "plain")
 
 # -- inline nodes --------------------------------------------------------------
 
@@ -312,12 +310,12 @@ def _squeeze_blank_lines(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
-class _Plain(_Writer):
-    pass
+class _Markdown(_Writer):
+    """The Markdown-flavoured dialects' common ground; subclasses drop what theirs lacks.
 
-
-class _WeCom(_Writer):
-    """WeCom (legacy) markdown: no italic, strike, lists or code blocks."""
+    ``**bold**``, ``*italic*``, ``~~strike~~``, `` `code` ``, ``[label](url)``,
+    ``#`` headings, one quote level, ``<font>`` tags kept.
+    """
 
     def raw(self, tag: str) -> str:
         return tag
@@ -328,6 +326,12 @@ class _WeCom(_Writer):
     def bold(self, inner: str) -> str:
         return f"**{inner}**"
 
+    def italic(self, inner: str) -> str:
+        return f"*{inner}*"
+
+    def strike(self, inner: str) -> str:
+        return f"~~{inner}~~"
+
     def link(self, children: list[Node], url: str) -> str:
         return f"[{self.inline(children) or url}]({url})"
 
@@ -335,26 +339,27 @@ class _WeCom(_Writer):
         return "#" * level + " " + self.inline(nodes)
 
     def quote(self, depth: int, text: str) -> str:
-        return "> " + text  # WeCom shows one quote level
+        return "> " + text
 
 
-class _DingTalk(_WeCom):
+def _fenced(lang: str, lines: list[str]) -> list[str]:
+    return ["```" + lang, *lines, "```"]
+
+
+class _WeCom(_Markdown):
+    """WeCom (legacy) markdown: no italic, strike, lists or code blocks; one quote level."""
+
+    italic = strike = _Writer.italic  # shown as their plain text
+
+
+class _DingTalk(_Markdown):
     """DingTalk markdown: a CommonMark subset whose clients ignore soft line breaks."""
 
+    bullet = "-"
     rule = "---"
 
-    def italic(self, inner: str) -> str:
-        return f"*{inner}*"
-
-    def strike(self, inner: str) -> str:
-        return f"~~{inner}~~"
-
-    def item(self, line: Line) -> str:
-        marker = "-" if not line.marker[0].isdigit() else line.marker
-        return "  " * line.indent + f"{marker} {self.inline(line.nodes)}"
-
     def code_block(self, lang: str, lines: list[str]) -> list[str]:
-        return ["```" + lang, *lines, "```"]
+        return _fenced(lang, lines)
 
     def finish(self, out: list[str]) -> str:
         # a line followed by another non-blank line gets a Markdown hard break
@@ -372,23 +377,10 @@ class _DingTalk(_WeCom):
         return super().finish(joined)
 
 
-class _LarkMd(_Writer):
-    """Feishu ``lark_md``: bold, italic, strike, links, <font>; no headings or quotes."""
+class _LarkMd(_Markdown):
+    """Feishu ``lark_md``: bold, italic, strike, links, <font>; no headings, quotes or code."""
 
-    def raw(self, tag: str) -> str:
-        return tag
-
-    def bold(self, inner: str) -> str:
-        return f"**{inner}**"
-
-    def italic(self, inner: str) -> str:
-        return f"*{inner}*"
-
-    def strike(self, inner: str) -> str:
-        return f"~~{inner}~~"
-
-    def link(self, children: list[Node], url: str) -> str:
-        return f"[{self.inline(children) or url}]({url})"
+    code = _Writer.code  # inline code is shown as plain text
 
     def heading(self, level: int, nodes: list[Node]) -> str:
         return f"**{to_plain_inline(nodes)}**"
@@ -468,25 +460,12 @@ class _Slack(_Writer):
         return ["```", *(self.escape(t) for t in lines), "```"]
 
 
-class _Discord(_Writer):
-    """Discord markdown: headings up to ###, masked links, quotes, lists, code."""
+class _Discord(_Markdown):
+    """Discord markdown: headings up to ###, masked links, quotes, lists, code; no <font>."""
 
+    bullet = "-"
     rule = "———"
-
-    def raw(self, tag: str) -> str:
-        return ""
-
-    def code(self, text: str) -> str:
-        return f"`{text}`"
-
-    def bold(self, inner: str) -> str:
-        return f"**{inner}**"
-
-    def italic(self, inner: str) -> str:
-        return f"*{inner}*"
-
-    def strike(self, inner: str) -> str:
-        return f"~~{inner}~~"
+    raw = _Writer.raw  # no <font> colours
 
     def link(self, children: list[Node], url: str) -> str:
         label = self.inline(children)
@@ -495,17 +474,10 @@ class _Discord(_Writer):
     def heading(self, level: int, nodes: list[Node]) -> str:
         if level > 3:
             return f"**{to_plain_inline(nodes)}**"
-        return "#" * level + " " + self.inline(nodes)
-
-    def quote(self, depth: int, text: str) -> str:
-        return "> " + text
-
-    def item(self, line: Line) -> str:
-        marker = "-" if not line.marker[0].isdigit() else line.marker
-        return "  " * line.indent + f"{marker} {self.inline(line.nodes)}"
+        return super().heading(level, nodes)
 
     def code_block(self, lang: str, lines: list[str]) -> list[str]:
-        return ["```" + lang, *lines, "```"]
+        return _fenced(lang, lines)
 
 
 _WRITERS: dict[str, _Writer] = {
@@ -515,12 +487,17 @@ _WRITERS: dict[str, _Writer] = {
     "telegram": _Telegram(),
     "slack": _Slack(),
     "discord": _Discord(),
-    "plain": _Plain(),
+    "plain": _Writer(),
 }
+DIALECTS = tuple(_WRITERS)
 
 
+@functools.lru_cache(maxsize=64)
 def render(source: str, dialect: str) -> str:
-    """``source`` Markdown written in ``dialect`` (one of ``DIALECTS``)."""
+    """``source`` Markdown written in ``dialect`` (one of ``DIALECTS``).
+
+    Cached: a fan-out renders the same message for every group of a channel type.
+    """
     try:
         writer = _WRITERS[dialect]
     except KeyError:
@@ -585,6 +562,3 @@ def utf16_len(text: str) -> int:
 
 def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
-
-
-Measure = Callable[[str], int]

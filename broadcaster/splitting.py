@@ -52,6 +52,12 @@ def parse_label(part: str) -> tuple[int, int, str]:
     return int(m.group(1)), int(m.group(2)), part[m.end():]
 
 
+def numbered_title(title: str, part: str) -> str:
+    """``title`` numbered like ``part`` when the message has several parts."""
+    index, total, _ = parse_label(part)
+    return title if total == 1 else f"{title} {label(index, total)}"
+
+
 def split_message(source: str, measure: Measure, limit: int) -> list[str]:
     """``source`` as one part if ``measure(source) <= limit``, else numbered parts that fit."""
     if measure(source) <= limit:
@@ -83,8 +89,12 @@ def render_parts(
     """Split ``source`` and build one part per piece with ``build(markdown, mention)``.
 
     ``build`` returns an object with a ``size`` (a channel's ``Part``). Sizes are
-    measured as if every part carried the mention; only the first one does.
+    measured as if every part carried the mention; only the first one does. A
+    message that fits (the usual case) is built once.
     """
+    whole = build(source, mention_all)
+    if whole.size <= limit:
+        return [whole]
     pieces = split_message(source, lambda md: build(md, mention_all).size, limit)
     return [build(piece, mention_all and i == 0) for i, piece in enumerate(pieces)]
 
@@ -94,23 +104,32 @@ def render_parts(
 
 def _pack(source: str, fits: Callable[[str], bool]) -> list[str]:
     """Greedy packing of paragraphs, then lines, then characters."""
+    return _greedy(_blocks(source), "\n\n", fits, _split_block) or [""]
+
+
+def _greedy(
+    items: Sequence[str],
+    sep: str,
+    fits: Callable[[str], bool],
+    split: Callable[[str, Callable[[str], bool]], list[str]],
+) -> list[str]:
+    """Join ``items`` with ``sep`` into as few pieces as ``fits``; an item too big
+    on its own is cut by ``split(item, fits)``."""
     parts: list[str] = []
-    current = ""
-    for block in _blocks(source):
-        candidate = f"{current}\n\n{block}" if current else block
+    current: str | None = None
+    for item in items:
+        candidate = item if current is None else f"{current}{sep}{item}"
         if fits(candidate):
             current = candidate
             continue
-        if current:
+        if current is not None:
             parts.append(current)
-            current = ""
-        if fits(block):
-            current = block
+        if fits(item):
+            current = item
             continue
-        pieces = _split_block(block, fits)
-        parts.extend(pieces[:-1])
-        current = pieces[-1]
-    if current or not parts:
+        *done, current = split(item, fits)
+        parts.extend(done)
+    if current is not None:
         parts.append(current)
     return parts
 
@@ -155,29 +174,13 @@ def _split_block(block: str, fits: Callable[[str], bool]) -> list[str]:
 def _pack_lines(
     lines: Sequence[str], fits: Callable[[str], bool], wrap: Callable[[str], str]
 ) -> list[str]:
-    parts: list[str] = []
-    current: str | None = None
-    for line in lines:
-        candidate = line if current is None else f"{current}\n{line}"
-        if fits(candidate):
-            current = candidate
-            continue
-        if current is not None:
-            parts.append(current)
-            current = None
-        if fits(line):
-            current = line
-            continue
-        pieces = _split_line(line, fits)
-        parts.extend(pieces[:-1])
-        current = pieces[-1]
-    if current is not None:
-        parts.append(current)
-    return [wrap(p) for p in parts] or [wrap("")]
+    return [wrap(p) for p in _greedy(lines, "\n", fits, _split_line)] or [wrap("")]
 
 
 def _split_line(line: str, fits: Callable[[str], bool]) -> list[str]:
     """Cut one over-long line; quote markers are carried to each continuation."""
+    if not line:  # called only for what does not fit: not even an empty line does
+        raise MessageTooLarge("the limit leaves no room for any text")
     m = _QUOTE_PREFIX.match(line)
     carry = m.group(0) if m else ""
     pieces: list[str] = []

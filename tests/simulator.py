@@ -24,6 +24,7 @@ every accepted message. Robots can be told to fail their next requests::
         robot = sim.add_robot("dingtalk", secret="SECxyz", keywords=["通知"])
         robot.config()               # {"type": "dingtalk", "url": ..., "secret": ...}
         robot.fail_next("reset")     # or "5xx", "slow", "rate_limit"; count=N
+        robot.answer_next(200, {"errcode": -1, "errmsg": "system busy"})  # any answer, once
         ...                          # send through broadcaster's channel
         robot.texts                  # what was accepted, in order
 
@@ -124,7 +125,7 @@ class Robot:
         self.penalty_seconds = default_penalty if penalty_seconds is None else penalty_seconds
         self._lock = threading.Lock()
         self._messages: list[Received] = []
-        self._failures: deque[str] = deque()
+        self._failures: deque[str | Answer] = deque()
         self._windows: dict[tuple[str, float], deque[float]] = {}
         self._throttled_until = 0.0
         self._attempts = 0
@@ -136,6 +137,13 @@ class Robot:
             raise ValueError(f"unknown failure mode {mode!r} (known: {FAILURE_MODES})")
         with self._lock:
             self._failures.extend([mode] * count)
+        return self
+
+    def answer_next(self, status: int, body: Any, headers: dict[str, str] | None = None) -> Robot:
+        """Answer the next request with ``body`` (JSON, or plain text when a str), unread."""
+        answer = (_plain if isinstance(body, str) else _json)(status, body, **(headers or {}))
+        with self._lock:
+            self._failures.append(answer)
         return self
 
     @property
@@ -190,8 +198,8 @@ class Robot:
         return cfg
 
     # -- what the handler uses -------------------------------------------------
-    def _begin(self) -> str | None:
-        """Count the attempt; the failure to inject for it, if any."""
+    def _begin(self) -> str | Answer | None:
+        """Count the attempt; the failure (or canned answer) to inject for it, if any."""
         with self._lock:
             self._attempts += 1
             return self._failures.popleft() if self._failures else None
@@ -201,9 +209,7 @@ class Robot:
         if not self.sim.enforce_rate_limits:
             return None
         now = time.monotonic()
-        limits = [("", c, p) for c, p in self.limits] if not scope else [
-            (scope, c, p) for c, p in self.limits]
-        limits += [("", c, p) for c, p in extra]
+        limits = [(scope, c, p) for c, p in self.limits] + [("", c, p) for c, p in extra]
         with self._lock:
             if now < self._throttled_until:
                 return self._throttled_until - now
@@ -353,6 +359,11 @@ def _plain(status: int, text: str, **headers: str) -> Answer:
 RESET = Answer(-1)  # close the socket without answering
 
 
+def _retry_after(wait: float) -> dict[str, str]:
+    """The ``Retry-After`` header for a wait: whole seconds, at least one."""
+    return {"Retry-After": str(max(1, math.ceil(wait)))}
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are separate writes
@@ -433,6 +444,8 @@ class _Request:
         if robot is None:
             return getattr(self, f"_{platform}_unknown")()
         failure = robot._begin()
+        if isinstance(failure, Answer):
+            return failure
         delay = robot.latency if robot.latency is not None else self.sim.latency
         if failure == "slow":
             delay += self.sim.slow_seconds
@@ -624,7 +637,7 @@ class _Request:
             return _plain(400, "msg_too_long")
         wait = self._limited()
         if wait is not None:
-            return _plain(429, "rate_limited", **{"Retry-After": str(max(1, math.ceil(wait)))})
+            return _plain(429, "rate_limited", **_retry_after(wait))
         self._accept(data, text or "")
         return _plain(200, "ok")
 
@@ -648,7 +661,7 @@ class _Request:
         if wait is not None:
             return _json(429, {"message": "You are being rate limited.",
                                "retry_after": round(wait, 3), "global": False},
-                         **{"Retry-After": str(max(1, math.ceil(wait)))})
+                         **_retry_after(wait))
         self._accept(data, content or "")
         if self.query.get("wait") == "true":
             return _json(200, {"id": str(len(self.robot.messages)), "content": content})
@@ -671,7 +684,7 @@ class _Request:
         wait = self._limited()
         if wait is not None:
             return _json(429, {"error": "rate limited"},
-                         **{"Retry-After": str(max(1, math.ceil(wait)))})
+                         **_retry_after(wait))
         self._accept(data, data["text"])
         return _json(200, {"ok": True})
 

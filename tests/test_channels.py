@@ -9,10 +9,12 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import requests
+import time_machine
 
 from broadcaster import channels
 from broadcaster.channels import dingtalk, feishu, webhook
@@ -148,6 +150,67 @@ def test_missing_signature_is_permanent(sim, session, platform):
     assert first(channel_for(cfg, session)).outcome == "permanent"
 
 
+# answers the simulator does not produce on its own: (platform, HTTP status, body,
+# headers, outcome, retry_after, words of the reason)
+ANSWERS = [
+    ("wecom", 200, {"errcode": -1, "errmsg": "system busy"}, {}, "transient", None, "system busy"),
+    ("wecom", 200, {"errcode": 44004, "errmsg": "empty content"}, {}, "permanent", None,
+     "44004: empty content"),
+    ("dingtalk", 200, {"errcode": 410100, "errmsg": "send too fast"}, {}, "transient", 600.0,
+     "410100"),
+    ("dingtalk", 200, {"errcode": -1, "errmsg": "系统繁忙"}, {}, "transient", None, "系统繁忙"),
+    ("dingtalk", 200, {"errcode": 400102, "errmsg": "机器人已停用"}, {}, "permanent", None,
+     "400102"),
+    ("dingtalk", 200, {"errcode": 310000, "errmsg": "ip 1.2.3.4 not in whitelist"}, {},
+     "permanent", None, "not in whitelist"),
+    ("feishu", 400, {"code": 9499, "msg": "Bad Request", "data": {}}, {}, "permanent", None,
+     "9499: Bad Request"),  # the code decides, not the HTTP status
+    ("feishu", 200, {"code": 19024, "msg": "Key Words Not Found"}, {}, "permanent", None,
+     "Key Words Not Found"),
+    ("feishu", 200, "<html>gateway</html>", {}, "permanent", None, "unexpected answer"),
+    ("telegram", 403, {"ok": False, "error_code": 403,
+                       "description": "Forbidden: the group chat was deleted"}, {},
+     "permanent", None, "group chat was deleted"),
+    ("telegram", 400, {"ok": False, "error_code": 400,
+                       "description": "Bad Request: group chat was upgraded to a supergroup chat",
+                       "parameters": {"migrate_to_chat_id": -1001}}, {},
+     "permanent", None, "now chat_id -1001"),
+    ("slack", 200, "invalid_token", {}, "permanent", None, "invalid_token"),  # 200 but not ok
+    ("slack", 404, "channel_not_found", {}, "permanent", None, "channel_not_found"),
+    ("discord", 429, {"message": "You are being rate limited.", "retry_after": 1.5},
+     {"Retry-After": "2"}, "transient", 1.5, "rate limited"),  # the exact JSON value wins
+    ("webhook", 503, "busy", {"Retry-After": "7"}, "transient", 7.0, "HTTP 503"),
+    ("webhook", 408, "", {}, "transient", None, "HTTP 408"),
+    ("webhook", 400, "bad", {}, "permanent", None, "HTTP 400"),
+]
+
+
+@pytest.mark.parametrize(("platform", "status", "body", "headers", "outcome", "retry_after",
+                          "reason"), ANSWERS)
+def test_platform_answers_are_classified(sim, session, platform, status, body, headers, outcome,
+                                         retry_after, reason):
+    robot = robot_for(sim, platform).answer_next(status, body, headers)
+    result = first(channel_for(robot.config(), session))
+    assert (result.outcome, result.retry_after) == (outcome, retry_after), result
+    assert reason in result.reason
+
+
+@pytest.mark.parametrize("platform", ["dingtalk", "feishu"])
+def test_signature_is_made_at_send_time(sim, session, platform):
+    robot = robot_for(sim, platform)
+    channel = channel_for(robot.config(), session)
+    [part] = channel.render("通知：明天停水", title="停水")
+    with time_machine.travel(time.time() + 2 * 3600):  # a retry hours after rendering
+        assert channel.send(part).ok
+        now = time.time()
+    received = robot.messages[0]
+    if platform == "dingtalk":  # milliseconds, in the query string
+        assert abs(int(received.query["timestamp"]) - now * 1000) < 60_000
+    else:  # seconds, as a string, in the body
+        stamp = received.payload["timestamp"]
+        assert isinstance(stamp, str) and abs(int(stamp) - now) < 60
+
+
 @pytest.mark.parametrize("platform", HTTP_PLATFORMS)
 @pytest.mark.parametrize("mode", ["5xx", "reset", "slow"])
 def test_server_and_network_failures_are_transient(sim, session, platform, mode):
@@ -259,6 +322,9 @@ def test_webhook_signature_matches_documented_scheme(sim, session):
     body = received.payload
     assert body["group"] == "gulou-g01" and body["title"] == "T" and body["text"] == "**hi**"
     assert (body["part"], body["parts"], body["mention_all"]) == (1, 1, True)
+    sent_at = datetime.fromisoformat(body["sent_at"])  # ISO 8601 with offset, inside the signature
+    assert sent_at.utcoffset() is not None
+    assert abs(sent_at.timestamp() - time.time()) < 60
     assert received.headers["X-Broadcaster-Signature"].startswith("sha256=")
     assert webhook.signature("k", b"{}") == (
         "sha256=" + hmac.new(b"k", b"{}", "sha256").hexdigest())
@@ -343,6 +409,16 @@ def test_telegram_broken_markup_is_refused_by_the_simulator(sim, session):
     assert result.outcome == "permanent" and "can't parse entities" in result.reason
 
 
+def test_telegram_request_shape(sim, session):
+    robot = robot_for(sim, "telegram")
+    channel = channel_for(robot.config(), session)
+    assert first(channel, "见 https://example.org").ok
+    payload = robot.messages[0].payload
+    assert payload["parse_mode"] == "HTML"
+    assert payload["link_preview_options"] == {"is_disabled": True}
+    assert str(payload["chat_id"]) == "-100200"
+
+
 def test_telegram_mention_all_is_a_no_op(sim, session):
     channel = channel_for(robot_for(sim, "telegram").config(), session)
     assert channel.render("x", title="", mention_all=True)[0].text == "x"
@@ -373,11 +449,14 @@ def test_unreachable_host_is_transient(session):
 def test_rate_limit_keys_are_per_robot_and_secret_free(sim, session):
     limits = {}
     for platform in HTTP_PLATFORMS:
-        robot = robot_for(sim, platform)
+        robot, other = robot_for(sim, platform), robot_for(sim, platform)
         channel = channel_for(robot.config(), session)
         keys = channel.rate_limits()
         for key, _ in keys:
             assert robot.key not in key and "sim" not in key
+        assert len({key for key, _ in keys}) == len(keys)  # each limit counts on its own
+        other_keys = {key for key, _ in channel_for(other.config(), session).rate_limits()}
+        assert not other_keys & {key for key, _ in keys}, f"{platform}: robots share a key"
         limits[platform] = [(lim.count, lim.per_seconds) for _, lim in keys]
     assert limits == {
         "wecom": [(20, 60)], "dingtalk": [(20, 60)], "feishu": [(5, 1), (100, 60)],
@@ -390,6 +469,14 @@ def test_same_key_shares_the_rate_limit_key(session):
     a = channel_for({"type": "wecom", "url": url}, session, group="a")
     b = channel_for({"type": "wecom", "url": url, "format": "text"}, session, group="b")
     assert a.rate_limits()[0][0] == b.rate_limits()[0][0]
+
+
+def test_telegram_chats_of_one_bot_share_only_the_per_bot_limit(session):
+    bot = {"type": "telegram", "token": "123456:AAsharedtoken"}
+    one = channel_for({**bot, "chat_id": -1001}, session).rate_limits()
+    two = channel_for({**bot, "chat_id": -1002}, session).rate_limits()
+    assert one[0][0] != two[0][0]  # ~20 a minute per group
+    assert one[1] == two[1]        # ~30 a second for the whole bot
 
 
 @pytest.mark.parametrize("url", [

@@ -50,6 +50,51 @@ def test_dialects(dialect, expected):
     assert md.render(SOURCE, dialect) == expected
 
 
+# less common markup: h4, strike, inline code with < >, <font>, bare and self links,
+# a nested quote, a nested list item, a "3)" marker, a fenced block with a language, a rule
+SOURCE_2 = """#### 小标题 **粗**
+
+~~作废~~ 用 `code <x>` 与 <font color="info">绿色</font>，见 https://x.org 与 [https://y.org](https://y.org)
+>> 二级引用 **重点**
+  - 子项 *斜*
+3) 第三
+
+```python
+a = 1 < 2
+```
+***"""
+
+
+@pytest.mark.parametrize(
+    ("dialect", "expected"),
+    [
+        ("wecom", '#### 小标题 **粗**\n\n作废 用 `code <x>` 与 <font color="info">绿色</font>，'
+                  "见 https://x.org 与 [https://y.org](https://y.org)\n> 二级引用 **重点**\n"
+                  "  • 子项 斜\n3) 第三\n\na = 1 < 2\n————————"),
+        ("dingtalk", '#### 小标题 **粗**\n\n~~作废~~ 用 `code <x>` 与 <font color="info">绿色</font>，'
+                     "见 https://x.org 与 [https://y.org](https://y.org)  \n> 二级引用 **重点**  \n"
+                     "  - 子项 *斜*  \n3) 第三\n\n```python\na = 1 < 2\n```\n\n---"),
+        ("lark_md", '**小标题 粗**\n\n~~作废~~ 用 code <x> 与 <font color="info">绿色</font>，'
+                    "见 https://x.org 与 [https://y.org](https://y.org)\n▎▎二级引用 **重点**\n"
+                    "  • 子项 *斜*\n3) 第三\n\na = 1 < 2\n————————"),
+        ("telegram", "<b>小标题 粗</b>\n\n<s>作废</s> 用 <code>code &lt;x&gt;</code> 与 绿色，"
+                     '见 https://x.org 与 <a href="https://y.org">https://y.org</a>\n'
+                     "<blockquote>二级引用 <b>重点</b></blockquote>\n  • 子项 <i>斜</i>\n3) 第三\n\n"
+                     '<pre><code class="language-python">a = 1 &lt; 2</code></pre>\n──────────'),
+        ("slack", "*小标题 粗*\n\n~作废~ 用 `code &lt;x&gt;` 与 绿色，见 https://x.org 与 "
+                  "<https://y.org>\n> > 二级引用 *重点*\n  • 子项 _斜_\n3) 第三\n\n"
+                  "```\na = 1 &lt; 2\n```\n————————"),
+        ("discord", "**小标题 粗**\n\n~~作废~~ 用 `code <x>` 与 绿色，见 https://x.org 与 "
+                    "<https://y.org>\n> 二级引用 **重点**\n  - 子项 *斜*\n3) 第三\n\n"
+                    "```python\na = 1 < 2\n```\n———"),
+        ("plain", "小标题 粗\n\n作废 用 code <x> 与 绿色，见 https://x.org 与 https://y.org\n"
+                  "> > 二级引用 重点\n  • 子项 斜\n3) 第三\n\na = 1 < 2\n————————"),
+    ],
+)
+def test_dialects_less_common_markup(dialect, expected):
+    assert md.render(SOURCE_2, dialect) == expected
+
+
 @pytest.mark.parametrize(
     ("source", "plain"),
     [

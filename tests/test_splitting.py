@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import pytest
 
 from broadcaster import markdown as md
-from broadcaster.splitting import MessageTooLarge, parse_label, split_message
+from broadcaster.splitting import MessageTooLarge, parse_label, render_parts, split_message
 from tests.simulator import parse_telegram_html
 
 
@@ -91,6 +92,36 @@ def test_quote_markers_carry_over_a_cut_line():
 def test_limit_too_small_is_an_error():
     with pytest.raises(MessageTooLarge):
         split_message("abcdef", lambda text: len(text) + 100, 105)
+    with pytest.raises(MessageTooLarge):  # a blank line inside a fenced block
+        split_message("```\na\n\nb\n```", lambda text: len(text) + 100, 105)
+
+
+@dataclass
+class Built:
+    markdown: str
+    mention: bool
+
+    @property
+    def size(self) -> int:
+        return len(self.markdown) + (10 if self.mention else 0)
+
+
+def test_render_parts_builds_a_message_that_fits_once():
+    calls = []
+
+    def build(markdown, mention):
+        calls.append((markdown, mention))
+        return Built(markdown, mention)
+
+    assert render_parts("short", build, 100, mention_all=True) == [Built("short", True)]
+    assert calls == [("short", True)]
+
+
+def test_render_parts_mentions_only_in_the_first_part_but_reserves_room_in_all():
+    source = "\n\n".join(["a" * 40, "b" * 40, "c" * 40])
+    parts = render_parts(source, Built, 56, mention_all=True)
+    assert [p.mention for p in parts] == [True, False, False]
+    assert all(len(p.markdown) + 10 <= 56 for p in parts)  # each would fit with the mention
 
 
 def test_parse_label():

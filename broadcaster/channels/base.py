@@ -4,10 +4,13 @@ A channel module opens with its declarations (``type_name``, its pydantic
 ``Config`` with secret fields marked, its size ``limit`` and its ``rate_limits``),
 then implements two things:
 
-- ``render(markdown, title=..., mention_all=...) -> list[Part]``: the one
-  Markdown source turned into this platform's dialect, split into numbered
-  parts that each fit the platform's limit as the platform counts it;
-- ``send(part) -> SendResult``: one HTTP request (or file append), classified.
+- ``build_part(markdown, title, mention_all) -> Part``: one piece of the
+  Markdown source in this platform's dialect and request shape, measured the
+  way the platform counts. The shared ``render(markdown, title=...,
+  mention_all=...) -> list[Part]`` splits the source into numbered parts that
+  each fit ``limit`` and builds each with it;
+- ``send(part) -> SendResult``: one HTTP request (or file append), classified
+  (HTTP channels get ``send`` from ``channels.http.HttpChannel``).
 
 Adapters never raise for a platform's answer: a failure belongs to one
 delivery, so it comes back as a ``SendResult``. Dispatch decides what to do.
@@ -16,11 +19,12 @@ delivery, so it comes back as a ``SendResult``. Dispatch decides what to do.
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from broadcaster.splitting import render_parts
 
 Outcome = Literal["sent", "transient", "permanent"]
 
@@ -112,11 +116,13 @@ class Channel:
 
     # -- behaviour ----------------------------------------------------------
     def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
+        """``markdown`` as the parts to send, each within ``limit``; only the first mentions."""
+        return render_parts(markdown, lambda md, mention: self.build_part(md, title, mention),
+                            self.limit.size, mention_all=mention_all)
+
+    def build_part(self, markdown: str, title: str, mention_all: bool) -> Part:
+        """One part; ``markdown`` starts with its ``(i/n)`` number when there are several."""
         raise NotImplementedError
 
     def send(self, part: Part) -> SendResult:
         raise NotImplementedError
-
-
-def timed() -> float:
-    return time.monotonic()

@@ -14,8 +14,10 @@ import base64
 import hashlib
 import hmac
 import time
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote_plus
+
+import requests
 
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
@@ -27,7 +29,7 @@ from broadcaster.channels.http import (
     robot_url,
 )
 from broadcaster.markdown import strip_markdown, to_dingtalk
-from broadcaster.splitting import parse_label, render_parts
+from broadcaster.splitting import numbered_title
 
 type_name = "dingtalk"
 LIMIT = Limit(20_000, "body_bytes")
@@ -70,20 +72,16 @@ class DingTalkChannel(HttpChannel):
     type_name = type_name
     Config = Config
     limit = LIMIT
+    rate_limit = RATE
 
-    def robot_key(self) -> str:
-        return f"dingtalk:{self.hashed(query_param(self.config.url, 'access_token'))}"
-
-    def rate_limits(self) -> list[tuple[str, RateLimit]]:
-        return [(self.robot_key(), RATE)]
+    def credential(self) -> str:
+        return query_param(self.config.url, "access_token")
 
     def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
-        title = title or default_title(markdown)
-        return render_parts(markdown, lambda md, mention: self._part(md, title, mention),
-                            LIMIT.size, mention_all=mention_all)
+        return super().render(markdown, title=title or default_title(markdown),
+                              mention_all=mention_all)
 
-    def _part(self, md: str, title: str, mention_all: bool) -> Part:
-        index, total, _ = parse_label(md)
+    def build_part(self, md: str, title: str, mention_all: bool) -> Part:
         text = to_dingtalk(md)
         keyword = self.config.keyword
         if keyword and keyword not in text:
@@ -92,17 +90,16 @@ class DingTalkChannel(HttpChannel):
             text = f"{text}\n\n@所有人"
         payload = {
             "msgtype": "markdown",
-            "markdown": {"title": title if total == 1 else f"{title} ({index}/{total})",
-                         "text": text},
+            "markdown": {"title": numbered_title(title, md), "text": text},
             "at": {"isAtAll": mention_all},
         }
         return Part(payload, text, len(encode_json(payload)), LIMIT.size)
 
-    def send(self, part: Part) -> SendResult:
+    def request(self, part: Part) -> tuple[str, Any, None]:
         url = self.config.url
         if self.config.secret:
             url = signed_url(url, self.config.secret, int(time.time() * 1000))
-        response, latency, error = self.post(url, part.payload)
-        if error:
-            return self.clean(error)
-        return self.clean(json_code_result(response, latency, transient=TRANSIENT))
+        return url, part.payload, None
+
+    def classify(self, response: requests.Response, latency_ms: float) -> SendResult:
+        return json_code_result(response, latency_ms, transient=TRANSIENT)

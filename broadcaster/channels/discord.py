@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+import requests
+
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
 from broadcaster.channels.http import HttpChannel, HttpsUrl, http_status_result, response_json
 from broadcaster.markdown import to_discord, utf16_len
-from broadcaster.splitting import render_parts
 
 type_name = "discord"
 LIMIT = Limit(2000, "chars")
@@ -33,17 +34,9 @@ class DiscordChannel(HttpChannel):
     type_name = type_name
     Config = Config
     limit = LIMIT
+    rate_limit = RATE
 
-    def robot_key(self) -> str:
-        return f"discord:{self.hashed(self.config.url)}"
-
-    def rate_limits(self) -> list[tuple[str, RateLimit]]:
-        return [(self.robot_key(), RATE)]
-
-    def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
-        return render_parts(markdown, self._part, LIMIT.size, mention_all=mention_all)
-
-    def _part(self, md: str, mention_all: bool) -> Part:
+    def build_part(self, md: str, title: str, mention_all: bool) -> Part:
         text = to_discord(md)
         if mention_all:
             text = f"@everyone\n{text}"  # own line: a heading must start its line
@@ -51,16 +44,13 @@ class DiscordChannel(HttpChannel):
                    "allowed_mentions": {"parse": ["everyone"] if mention_all else []}}
         return Part(payload, text, utf16_len(text), LIMIT.size)
 
-    def send(self, part: Part) -> SendResult:
-        response, latency, error = self.post(self.config.url, part.payload)
-        if error:
-            return self.clean(error)
+    def classify(self, response: requests.Response, latency_ms: float) -> SendResult:
         data = response_json(response) if response.content else None
         if not isinstance(data, dict):
-            return self.clean(http_status_result(response, latency))
+            return http_status_result(response, latency_ms)
         code = str(data["code"]) if "code" in data else None
         reason = str(data.get("message") or f"HTTP {response.status_code}")
-        result = http_status_result(response, latency, reason=reason, code=code)
+        result = http_status_result(response, latency_ms, reason=reason, code=code)
         if response.status_code == 429 and isinstance(data.get("retry_after"), int | float):
             result.retry_after = float(data["retry_after"])
-        return self.clean(result)
+        return result

@@ -14,13 +14,15 @@ import base64
 import hashlib
 import hmac
 import time
-from typing import Literal
+from typing import Any, Literal
+
+import requests
 
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
 from broadcaster.channels.http import HttpChannel, HttpsUrl, encode_json, json_code_result
 from broadcaster.markdown import to_lark_md
-from broadcaster.splitting import parse_label, render_parts
+from broadcaster.splitting import numbered_title
 
 type_name = "feishu"
 LIMIT = Limit(20_000, "body_bytes")  # "20 KB"; 20,000 is safe under either reading
@@ -50,19 +52,11 @@ class FeishuChannel(HttpChannel):
     Config = Config
     limit = LIMIT
 
-    def robot_key(self) -> str:
-        return f"{self.type_name}:{self.hashed(self.config.url)}"
-
     def rate_limits(self) -> list[tuple[str, RateLimit]]:
         key = self.robot_key()
         return [(key, RATES[0]), (f"{key}/min", RATES[1])]
 
-    def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
-        return render_parts(markdown, lambda md, mention: self._part(md, title, mention),
-                            LIMIT.size, mention_all=mention_all)
-
-    def _part(self, md: str, title: str, mention_all: bool) -> Part:
-        index, total, _ = parse_label(md)
+    def build_part(self, md: str, title: str, mention_all: bool) -> Part:
         text = to_lark_md(md)
         if mention_all:
             text = f"{MENTION} {text}"
@@ -71,23 +65,21 @@ class FeishuChannel(HttpChannel):
             "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": text}}],
         }
         if title:
-            shown = title if total == 1 else f"{title} ({index}/{total})"
-            card["header"] = {"title": {"tag": "plain_text", "content": shown}}
+            card["header"] = {"title": {"tag": "plain_text", "content": numbered_title(title, md)}}
         payload = {"msg_type": "interactive", "card": card}
         size = len(encode_json({**SIGNING_RESERVE, **payload}))
         return Part(payload, text, size, LIMIT.size)
 
-    def send(self, part: Part) -> SendResult:
+    def request(self, part: Part) -> tuple[str, Any, None]:
         body = part.payload
         if self.config.secret:
             ts = int(time.time())
             body = {"timestamp": str(ts), "sign": sign(self.config.secret, ts), **body}
-        response, latency, error = self.post(self.config.url, body)
-        if error:
-            return self.clean(error)
-        return self.clean(json_code_result(
-            response, latency, code_keys=("code", "StatusCode"),
-            message_keys=("msg", "StatusMessage"), transient=TRANSIENT))
+        return self.config.url, body, None
+
+    def classify(self, response: requests.Response, latency_ms: float) -> SendResult:
+        return json_code_result(response, latency_ms, code_keys=("code", "StatusCode"),
+                                message_keys=("msg", "StatusMessage"), transient=TRANSIENT)
 
 
 @register("lark")

@@ -22,7 +22,6 @@ from pydantic import field_validator
 from broadcaster.channels import register
 from broadcaster.channels.base import Channel, ChannelConfig, Limit, Part, SendResult
 from broadcaster.markdown import utf8_len
-from broadcaster.splitting import render_parts
 
 type_name = "file"
 LIMIT = Limit(1_000_000, "bytes")
@@ -59,12 +58,9 @@ class FileChannel(Channel):
     def robot_key(self) -> str:
         return f"file:{self.target()}"
 
-    def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
-        def build(md: str, mention: bool) -> Part:
-            meta = {"title": title, "mention_all": mention}
-            return Part({"markdown": md, **meta}, md, utf8_len(md), LIMIT.size)
-
-        return render_parts(markdown, build, LIMIT.size, mention_all=mention_all)
+    def build_part(self, md: str, title: str, mention_all: bool) -> Part:
+        payload = {"markdown": md, "title": title, "mention_all": mention_all}
+        return Part(payload, md, utf8_len(md), LIMIT.size)
 
     def send(self, part: Part) -> SendResult:
         start = time.monotonic()

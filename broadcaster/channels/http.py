@@ -7,12 +7,17 @@
   (timeouts, refused or reset connections) become a transient result whose
   reason never carries the URL.
 - ``check_url()``: the SPEC's URL policy, https everywhere except loopback.
-- ``HttpChannel``: base class adding the session, an injectable ``timeout``
-  and redaction of every secret from every reason.
+- ``HttpChannel``: base class of every HTTP adapter. It owns ``send()`` (one
+  POST, then the adapter's ``classify()`` of the answer, then redaction of
+  every secret from the reason), the per-robot rate-limit key and the session;
+  an adapter declares its ``request()`` (URL, body, headers: signing happens
+  there, at send time) and its ``classify()`` when the HTTP status is not the
+  platform's verdict.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -20,14 +25,22 @@ import os
 import threading
 import time
 from email.utils import parsedate_to_datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from pydantic import AfterValidator
 from requests.adapters import HTTPAdapter
 
-from broadcaster.channels.base import DEFAULT_TIMEOUT, Channel, ChannelConfig, SendResult
+from broadcaster.channels.base import (
+    DEFAULT_TIMEOUT,
+    Channel,
+    ChannelConfig,
+    Part,
+    RateLimit,
+    SendResult,
+)
+from broadcaster.redact import Redactor
 
 POOL_CONNECTIONS = 256  # host pools kept (many groups share few hosts; tests use many ports)
 POOL_MAXSIZE = 64       # connections per host: one per sending thread
@@ -220,20 +233,19 @@ def http_status_result(response: requests.Response, latency_ms: float, reason: s
                       latency_ms=latency_ms)
 
 
-def redact(text: str, secrets: list[str], mask: str = "***") -> str:
-    """``text`` with every secret (longest first) replaced by ``mask``."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, mask)
-    return text
-
-
 # -- base class ------------------------------------------------------------------
 
 
 class HttpChannel(Channel):
-    """A channel that POSTs JSON. ``timeout`` may be set per instance (tests use short ones)."""
+    """A channel that POSTs JSON. ``timeout`` may be set per instance (tests use short ones).
+
+    Declarations: ``rate_limit`` (per robot; override ``rate_limits()`` for more)
+    and ``credential()``, the secret that names the robot (its URL unless the
+    platform keys robots by a query parameter or a token).
+    """
 
     timeout: Timeout = DEFAULT_TIMEOUT
+    rate_limit: ClassVar[RateLimit | None] = None
 
     def __init__(self, config: ChannelConfig, group_id: str, session=None, *,
                  timeout: Timeout | None = None):
@@ -241,9 +253,40 @@ class HttpChannel(Channel):
         if timeout is not None:
             self.timeout = timeout
 
+    # -- declarations -------------------------------------------------------
+    def credential(self) -> str:
+        return self.config.url
+
+    def robot_key(self) -> str:
+        return f"{self.type_name}:{self.hashed(self.credential())}"
+
+    def rate_limits(self) -> list[tuple[str, RateLimit]]:
+        return [(self.robot_key(), self.rate_limit)] if self.rate_limit else []
+
+    @staticmethod
+    def hashed(value: str) -> str:
+        """A short, stable, secret-free id for a credential (rate-limit keys)."""
+        return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+    # -- sending ------------------------------------------------------------
+    def send(self, part: Part) -> SendResult:
+        url, body, headers = self.request(part)
+        response, latency, error = post_json(self.http(), url, body, timeout=self.timeout,
+                                             headers=headers)
+        return self.clean(error or self.classify(response, latency))
+
+    def request(self, part: Part) -> tuple[str, Any, dict[str, str] | None]:
+        """(URL, JSON body or its bytes, extra headers) of the POST that sends ``part``."""
+        return self.config.url, part.payload, None
+
+    def classify(self, response: requests.Response, latency_ms: float) -> SendResult:
+        """The platform's answer as a result; by default its HTTP status decides."""
+        return http_status_result(response, latency_ms)
+
     def http(self) -> requests.Session:
         return self.session if self.session is not None else shared_session()
 
+    # -- secrets ------------------------------------------------------------
     def secret_strings(self) -> list[str]:
         """Everything to hide: the config's secrets and the credential pieces of its URLs."""
         secrets = self.config.secrets()
@@ -252,19 +295,15 @@ class HttpChannel(Channel):
                 secrets.extend(url_secrets(value))
         return secrets
 
-    def post(self, url: str, body: Any, headers: dict[str, str] | None = None
-             ) -> tuple[requests.Response | None, float, SendResult | None]:
-        return post_json(self.http(), url, body, timeout=self.timeout, headers=headers)
+    @functools.cached_property
+    def _redactor(self) -> Redactor:
+        return Redactor(self.secret_strings())
 
     def clean(self, result: SendResult) -> SendResult:
         """``result`` with no secret left in its reason."""
-        result.reason = redact(result.reason, self.secret_strings())
+        if result.reason:
+            result.reason = self._redactor(result.reason)
         return result
-
-    @staticmethod
-    def hashed(value: str) -> str:
-        """A short, stable, secret-free id for a credential (rate-limit keys)."""
-        return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 def json_code_result(

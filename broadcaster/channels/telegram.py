@@ -9,8 +9,9 @@ Telegram has no @all: ``mention_all`` is accepted and does nothing.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
+import requests
 from pydantic import field_validator
 
 from broadcaster.channels import register
@@ -23,7 +24,6 @@ from broadcaster.channels.http import (
     response_json,
 )
 from broadcaster.markdown import telegram_visible_text, to_telegram_html, utf16_len
-from broadcaster.splitting import render_parts
 
 type_name = "telegram"
 LIMIT = Limit(4096, "chars")
@@ -54,18 +54,18 @@ class TelegramChannel(HttpChannel):
     Config = Config
     limit = LIMIT
 
+    def credential(self) -> str:
+        return self.config.token
+
     def robot_key(self) -> str:
-        return f"telegram:{self.hashed(self.config.token)}:{self.config.chat_id}"
+        """Per chat: Telegram's ~20 a minute is per group; ``rate_limits`` adds the bot's own."""
+        return f"{super().robot_key()}:{self.config.chat_id}"
 
     def rate_limits(self) -> list[tuple[str, RateLimit]]:
-        return [(self.robot_key(), PER_CHAT),
-                (f"telegram:{self.hashed(self.config.token)}", PER_BOT)]
+        return [(self.robot_key(), PER_CHAT), (super().robot_key(), PER_BOT)]
 
-    def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
-        return render_parts(markdown, lambda md, _mention: self._part(md), LIMIT.size)
-
-    def _part(self, md: str) -> Part:
-        text = to_telegram_html(md)
+    def build_part(self, md: str, title: str, mention_all: bool) -> Part:
+        text = to_telegram_html(md)  # no @all on Telegram: mention_all does nothing
         payload = {
             "chat_id": self.config.chat_id,
             "text": text,
@@ -74,16 +74,16 @@ class TelegramChannel(HttpChannel):
         }
         return Part(payload, text, utf16_len(telegram_visible_text(text)), LIMIT.size)
 
-    def send(self, part: Part) -> SendResult:
-        url = f"{self.config.api_base.rstrip('/')}/bot{self.config.token}/sendMessage"
-        response, latency, error = self.post(url, part.payload)
-        if error:
-            return self.clean(error)
+    def request(self, part: Part) -> tuple[str, Any, None]:
+        return f"{self.config.api_base.rstrip('/')}/bot{self.config.token}/sendMessage", \
+            part.payload, None
+
+    def classify(self, response: requests.Response, latency_ms: float) -> SendResult:
         data = response_json(response)
         if not isinstance(data, dict) or "ok" not in data:
-            return self.clean(http_status_result(response, latency))
+            return http_status_result(response, latency_ms)
         if data["ok"]:
-            return SendResult("sent", http_status=response.status_code, latency_ms=latency)
+            return SendResult("sent", http_status=response.status_code, latency_ms=latency_ms)
         status = int(data.get("error_code") or response.status_code)
         reason = str(data.get("description") or f"HTTP {status}")
         params = data.get("parameters") or {}
@@ -95,7 +95,7 @@ class TelegramChannel(HttpChannel):
                 retry = float(retry)
             else:
                 retry = parse_retry_after(response.headers.get("Retry-After"))
-            return self.clean(SendResult("transient", reason=reason, http_status=status,
-                                         code=str(status), retry_after=retry, latency_ms=latency))
-        return self.clean(SendResult("permanent", reason=reason, http_status=status,
-                                     code=str(status), latency_ms=latency))
+            return SendResult("transient", reason=reason, http_status=status, code=str(status),
+                              retry_after=retry, latency_ms=latency_ms)
+        return SendResult("permanent", reason=reason, http_status=status, code=str(status),
+                          latency_ms=latency_ms)

@@ -21,9 +21,9 @@ from datetime import datetime
 from typing import Literal
 
 from broadcaster.channels import register
-from broadcaster.channels.base import ChannelConfig, Limit, Part, SendResult
-from broadcaster.channels.http import HttpChannel, HttpsUrl, encode_json, http_status_result
-from broadcaster.splitting import parse_label, render_parts
+from broadcaster.channels.base import ChannelConfig, Limit, Part
+from broadcaster.channels.http import HttpChannel, HttpsUrl, encode_json
+from broadcaster.splitting import parse_label
 
 type_name = "webhook"
 LIMIT = Limit(65_536, "body_bytes")
@@ -49,26 +49,16 @@ class WebhookChannel(HttpChannel):
     Config = Config
     limit = LIMIT
 
-    def robot_key(self) -> str:
-        return f"webhook:{self.hashed(self.config.url)}"
-
-    def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
-        return render_parts(markdown, lambda md, mention: self._part(md, title, mention),
-                            LIMIT.size, mention_all=mention_all)
-
-    def _part(self, md: str, title: str, mention_all: bool) -> Part:
+    def build_part(self, md: str, title: str, mention_all: bool) -> Part:
         index, total, text = parse_label(md)
         payload = {"group": self.group_id, "title": title, "text": text, "part": index,
                    "parts": total, "mention_all": mention_all}
         size = len(encode_json({**payload, "sent_at": "2000-01-01T00:00:00.000000+00:00"}))
         return Part(payload, md, size, LIMIT.size)
 
-    def send(self, part: Part) -> SendResult:
+    def request(self, part: Part) -> tuple[str, bytes, dict[str, str]]:
         body = encode_json({**part.payload, "sent_at": datetime.now().astimezone().isoformat()})
         headers = {}
         if self.config.secret:
             headers[SIGNATURE_HEADER] = signature(self.config.secret, body)
-        response, latency, error = self.post(self.config.url, body, headers=headers)
-        if error:
-            return self.clean(error)
-        return self.clean(http_status_result(response, latency))
+        return self.config.url, body, headers

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+import requests
+
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
 from broadcaster.channels.http import HttpChannel, json_code_result, query_param, robot_url
 from broadcaster.markdown import strip_markdown, to_wecom, utf8_len
-from broadcaster.splitting import render_parts
 
 type_name = "wecom"
 MARKDOWN_LIMIT = Limit(4096, "bytes")
@@ -36,30 +37,26 @@ class WeComChannel(HttpChannel):
     type_name = type_name
     Config = Config
     limit = MARKDOWN_LIMIT
+    rate_limit = RATE
 
     def __init__(self, config: Config, group_id: str, session=None, **kwargs):
         super().__init__(config, group_id, session, **kwargs)
         if config.format == "text":
             self.limit = TEXT_LIMIT
 
-    def robot_key(self) -> str:
-        return f"wecom:{self.hashed(query_param(self.config.url, 'key'))}"
-
-    def rate_limits(self) -> list[tuple[str, RateLimit]]:
-        return [(self.robot_key(), RATE)]
+    def credential(self) -> str:
+        return query_param(self.config.url, "key")
 
     def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
-        if self.config.format == "text":
-            return render_parts(markdown,
-                                lambda md, mention: self._text(strip_markdown(md), mention),
-                                TEXT_LIMIT.size, mention_all=mention_all)
-        parts = render_parts(markdown, lambda md, _mention: self._markdown(md), MARKDOWN_LIMIT.size)
-        if mention_all:
+        parts = super().render(markdown, title=title, mention_all=mention_all)
+        if mention_all and self.config.format == "markdown":
             parts.append(self._text(f"{MENTION_TEXT}：{title}" if title else MENTION_TEXT, True))
         return parts
 
-    def _markdown(self, md: str) -> Part:
-        content = to_wecom(md)
+    def build_part(self, md: str, title: str, mention_all: bool) -> Part:
+        if self.config.format == "text":
+            return self._text(strip_markdown(md), mention_all)
+        content = to_wecom(md)  # markdown cannot mention: render() adds a text part for that
         payload = {"msgtype": "markdown", "markdown": {"content": content}}
         return Part(payload, content, utf8_len(content), MARKDOWN_LIMIT.size)
 
@@ -69,8 +66,5 @@ class WeComChannel(HttpChannel):
             text["mentioned_list"] = ["@all"]
         return Part({"msgtype": "text", "text": text}, content, utf8_len(content), TEXT_LIMIT.size)
 
-    def send(self, part: Part) -> SendResult:
-        response, latency, error = self.post(self.config.url, part.payload)
-        if error:
-            return self.clean(error)
-        return self.clean(json_code_result(response, latency, transient=TRANSIENT))
+    def classify(self, response: requests.Response, latency_ms: float) -> SendResult:
+        return json_code_result(response, latency_ms, transient=TRANSIENT)
