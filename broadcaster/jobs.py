@@ -132,9 +132,7 @@ def _weather(ctx: _Context) -> None:
         except SourceError as exc:
             ctx.run.problems.append(f"group {g.id}: {exc}")
             continue
-        if isinstance(got, SourceError):
-            continue
-        if got is not None:
+        if isinstance(got, Report):       # a failed location is reported once, below
             by_group[g.id] = got
     for err in {str(r) for r in reports.values() if isinstance(r, SourceError)}:
         ctx.run.problems.append(f"weather: {err}")

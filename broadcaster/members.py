@@ -168,8 +168,10 @@ def poll_telegram(
         key = _token_key(token)
         try:
             found.extend(_poll_one(app, http, base, token, key, chats, timeout, now))
-        except (requests.RequestException, ValueError, KeyError) as exc:
-            log.warning("telegram getUpdates (bot %s): %s", key, app.redact(type(exc).__name__))
+        except requests.RequestException as exc:   # its text holds the URL, token included
+            log.warning("telegram (bot %s): %s", key, type(exc).__name__)
+        except (ValueError, KeyError) as exc:       # the platform's answer, e.g. 401 Unauthorized
+            log.warning("telegram (bot %s): %s", key, app.redact(exc))
     return found
 
 
@@ -195,7 +197,7 @@ def _poll_one(app, http, base, token, key, chats, timeout, now) -> list[tuple[st
     try:
         updates = _call(http, base, token, "getUpdates", params, timeout)["result"]
     except ValueError as exc:
-        log.warning("telegram getUpdates (bot %s): %s", key, app.redact(str(exc)))
+        log.warning("telegram (bot %s): %s", key, app.redact(exc))
         updates = []
     found = []
     for update in updates:

@@ -28,13 +28,17 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from apscheduler.triggers.cron import CronTrigger
-
-from broadcaster.config.feeds import FeedsConfig, load_feeds
+from broadcaster.config.feeds import load_feeds
 from broadcaster.config.schedules import Job, load_schedules
 from broadcaster.errors import ConfigError, InputError
 from broadcaster.timeparse import from_iso, iso
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
+
+    from broadcaster.config.feeds import FeedsConfig
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +135,12 @@ def fire_due(
 
     The caller holds the dispatch lock; the claim itself is made under the store
     lock, so concurrent callers still fire each scheduled time once. ``jobs`` and
-    ``feeds`` default to what is on disk (a daemon passes its last good config).
+    ``feeds`` default to what is on disk (a daemon passes its last good config);
+    ``feeds/`` is read only when a job is due, and a broken one raises before
+    anything is claimed (the times stay due for the run after the fix).
     """
     now = now or app.now()
     jobs = load_jobs(app) if jobs is None else jobs
-    feeds = feeds or load_feeds(app.root)     # a broken feeds/ fails before anything is claimed
     due: list[tuple[Job, datetime]] = []
     with app.store.state(STATE) as st:
         for job in jobs:
@@ -146,6 +151,8 @@ def fire_due(
                 record["status"] = "firing"
                 due.append((job, when))
             st[job.id] = record
+        if due and feeds is None:
+            feeds = load_feeds(app.root)    # ConfigError leaves the state as it was
         known = {j.id for j in jobs}
         cutoff = iso(now - FORGET_AFTER)
         for job_id in [k for k, v in st.items() if k not in known and v.get("last", "") < cutoff]:
@@ -179,11 +186,11 @@ def next_fire_times(
     """Each enabled job's next scheduled time after ``now`` (None for a disabled job)."""
     now = now or app.now()
     jobs = load_jobs(app) if jobs is None else jobs
-    return {j.id: _local(next_after(j.trigger(), now), j) if j.enabled else None for j in jobs}
-
-
-def _local(t: datetime | None, job: Job) -> datetime | None:
-    return None if t is None else t.astimezone(job.tz)
+    out: dict[str, datetime | None] = {}
+    for j in jobs:
+        t = next_after(j.trigger(), now) if j.enabled else None
+        out[j.id] = t and t.astimezone(j.tz)
+    return out
 
 
 def find_job(jobs: list[Job], job_id: str) -> Job:
@@ -214,12 +221,11 @@ class ScheduleRunner:
     ``on_due()`` is called (no arguments, from APScheduler's thread) at each
     job's cron time; the daemon then runs its pass, whose ``fire_due`` decides
     what fires. The daemon should still run a pass every minute or so: the
-    alarm is a latency optimisation, ``fire_due`` is the truth. ``app`` is an
-    App or a callable returning one (called at each reload).
+    alarm is a latency optimisation, ``fire_due`` is the truth.
     """
 
     def __init__(self, app, on_due: Callable[[], object]):
-        self.app_factory: Callable[[], object] = app if callable(app) else (lambda: app)
+        self.app = app
         self.on_due = on_due
         self.jobs: list[Job] = []
         self.feeds: FeedsConfig | None = None
@@ -237,9 +243,8 @@ class ScheduleRunner:
     def reload(self) -> list[str]:
         """Re-read schedules and feeds; a broken edit keeps the old config and says why."""
         try:
-            app = self.app_factory()
-            jobs = load_jobs(app)
-            feeds = load_feeds(app.root)
+            jobs = load_jobs(self.app)
+            feeds = load_feeds(self.app.root)
         except ConfigError as exc:
             problems = [str(p) for p in exc.problems]
             for p in problems:

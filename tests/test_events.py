@@ -53,7 +53,7 @@ def test_bad_calendar():
     with Loopback() as srv:
         srv.routes["/bad.ics"] = lambda h: (200, {}, b"BEGIN:VCALENDAR\r\nnot ical at all")
         feed = EventFeed(id="c", ics=f"{srv.url}/bad.ics", to=["all"])
-        with pytest.raises(SourceError):
+        with pytest.raises(SourceError, match="events c: not a valid iCalendar file"):
             EventsSource(Path("."), SH).between(feed, datetime(2026, 1, 1, tzinfo=SH),
                                                 datetime(2026, 2, 1, tzinfo=SH))
 

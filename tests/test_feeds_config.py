@@ -184,3 +184,35 @@ def test_check_reports_selectors_matching_nothing(tmp_path):
     """)
     [p] = check_feeds(tmp_path, load_groups(tmp_path))
     assert p.line == 2 and "did you mean street:ninghai-road" in p.message
+
+
+def test_recorded_qweather_needs_no_key_but_live_does(tmp_path):
+    from pydantic import ValidationError
+
+    from broadcaster.config.feeds import WeatherConfig
+
+    for base in ("file:feeds/samples/qweather", "feeds/samples/qweather"):   # both are local
+        assert WeatherConfig(provider="qweather", host=base).key is None
+    with pytest.raises(ValidationError, match="qweather needs `key`"):
+        WeatherConfig(provider="qweather", host="https://abc.qweatherapi.com")
+
+
+@pytest.mark.parametrize(("line", "seconds"), [("grace: 90s", 90), ("grace: 30m", 1800),
+                                               ("grace: '2h '", 7200), ("grace: 1d", 86400),
+                                               ("grace: 600", 600), ("", 3600)])
+def test_grace_durations(tmp_path, line, seconds):
+    write(tmp_path / "schedules" / "a.yaml",
+          f"jobs:\n  - id: j\n    cron: '0 7 * * *'\n    content: holidays\n    to: [all]\n    {line}\n")
+    [job] = load_schedules(tmp_path)
+    assert job.grace.total_seconds() == seconds
+
+
+@pytest.mark.parametrize("grace", ["soon", "0m", -5, "true"])
+def test_bad_grace_is_located(tmp_path, grace):
+    write(tmp_path / "schedules" / "a.yaml",
+          f"jobs:\n  - id: j\n    cron: '0 7 * * *'\n    content: holidays\n    to: [all]\n"
+          f"    grace: {grace}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_schedules(tmp_path)
+    [p] = exc.value.problems
+    assert (p.line, p.field) == (6, "jobs.0.grace") and "invalid duration" in p.message

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -186,7 +188,9 @@ def test_hostile_feed_is_inert(app):
     text = bodies(app)["hq1"]
     assert "<script" not in text and "alert(1)</" not in text
     assert "@all" not in text and "<@U123>" not in text and "<at " not in text
-    assert "javascript:" not in text.split("](")[-1] if "](" in text else True
+    assert r"\[点我\](javascript" in text                       # the injected link is inert text
+    targets = re.findall(r"(?<!\\)\]\(([^)]*)\)", text)        # real Markdown link targets
+    assert targets and not any(t.startswith("javascript") for t in targets)
     assert "紧急通知" in text
 
 
@@ -203,6 +207,11 @@ def test_feed_changing_every_guid_is_not_reposted(app):
     now = datetime(2026, 11, 22, 8, 0, tzinfo=SH)
     for _ in range(3):
         assert scheduler.run_job(app, "news", now) == []
+    assert n["i"] == 3                                        # read every time, not failing
+    # a really new item (new guid, link and text) still gets through
+    srv.routes["/district.xml"] = lambda h: (200, {}, rss([("n", "真的新闻", "https://gov.example/new")]))
+    assert len(scheduler.run_job(app, "news", now)) == 1
+    assert "真的新闻" in bodies(app)["hq1"]
 
 
 def test_malformed_and_huge_feeds_fail_cleanly(app, caplog):
@@ -211,7 +220,12 @@ def test_malformed_and_huge_feeds_fail_cleanly(app, caplog):
     srv.routes["/hlz.atom"] = lambda h: (200, {}, (b"x" * 1024 * 1024 for _ in range(50)))
     now = datetime(2026, 11, 22, 8, 0, tzinfo=SH)
     assert scheduler.run_job(app, "news", now) == []
-    assert "exceeds" in caplog.text
+    # a cut-off feed is read leniently, and said so; a non-feed is refused
+    assert "news feed district: not well-formed" in caplog.text
+    assert "news feed hlz: http://127.0.0.1/hlz.atom: response exceeds" in caplog.text
+    srv.routes["/district.xml"] = lambda h: (200, {}, b"<html><body>\x00 not a feed")
+    assert scheduler.run_job(app, "news", now) == []
+    assert "job news: news feed district: malformed feed" in caplog.text
     source = NewsSource(app.root, max_bytes=1024)
     res = source.fetch(NewsFeed(id="big", url=f"{srv.url}/hlz.atom", to=["all"]), {})
     assert res.status == 0 and "exceeds 1024 bytes" in res.error
@@ -239,3 +253,31 @@ def test_file_feeds_and_safe_helpers(tmp_path):
     assert safe_text("- list") == r"\- list"
     assert safe_url("data:text/html,x") is None
     assert safe_url("https://ok.example/a b") == "https://ok.example/a%20b"
+
+
+def test_last_modified_conditional_get_and_timeout():
+    seen: list[str | None] = []
+
+    def dated(h):
+        seen.append(h.headers.get("If-Modified-Since"))
+        stamp = "Sun, 22 Nov 2026 00:00:00 GMT"
+        if h.headers.get("If-Modified-Since") == stamp:
+            return 304, {}, b""
+        return 200, {"Last-Modified": stamp}, ATOM
+
+    def slow(h):
+        time.sleep(1.0)
+        return 200, {}, ATOM
+
+    with Loopback() as srv:
+        srv.routes["/dated.atom"] = dated
+        srv.routes["/slow.atom"] = slow
+        source = NewsSource(Path("."), timeout=(1.0, 0.2))
+        feed = NewsFeed(id="d", url=f"{srv.url}/dated.atom", to=["all"])
+        cache: dict = {}
+        assert source.fetch(feed, cache).status == 200
+        assert source.fetch(feed, cache).status == 304
+        assert seen == [None, "Sun, 22 Nov 2026 00:00:00 GMT"]
+        assert cache["items"][0]["title"] == "停水通知"           # a 304 keeps what was read
+        res = source.fetch(NewsFeed(id="s", url=f"{srv.url}/slow.atom", to=["all"]), {})
+        assert res.status == 0 and res.error.endswith("timed out")

@@ -15,7 +15,7 @@ import pytest
 from broadcaster import scheduler
 from broadcaster.app import App
 from broadcaster.config.schedules import Job, make_trigger
-from broadcaster.errors import InputError
+from broadcaster.errors import ConfigError, InputError
 from tests.conftest import REPO, cli, write_groups
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -220,4 +220,17 @@ def test_schedule_runner_wakes_and_keeps_last_good_config(app):
 
 def test_state_is_valid_json(app):
     scheduler.fire_due(app, at(2026, 11, 22, 6, 50))
-    json.loads((app.state_dir / "state" / "schedule.json").read_text())
+    state = json.loads((app.state_dir / "state" / "schedule.json").read_text())
+    [doc] = state["state"].values()
+    assert doc["sorting"] == {"last": "2026-11-21T22:50:00+00:00", "tz": "Asia/Shanghai"}
+
+
+def test_broken_feeds_fail_a_due_pass_without_claiming_it(app):
+    scheduler.fire_due(app, at(2026, 11, 22, 6, 50))
+    (app.root / "feeds" / "news.yaml").write_text("news: [{id: Bad}]\n", encoding="utf-8")
+    assert scheduler.fire_due(app, at(2026, 11, 22, 6, 55)) == []      # nothing due: not read
+    with pytest.raises(ConfigError, match=r"news\.yaml"):
+        scheduler.fire_due(app, at(2026, 11, 22, 7, 0, 30))
+    assert "fired" not in app.store.read_state("schedule")["sorting"]   # not claimed
+    (app.root / "feeds" / "news.yaml").unlink()
+    assert scheduler.fire_due(app, at(2026, 11, 22, 7, 1)) == ["sorting", "skipper"]

@@ -9,11 +9,11 @@ Every problem in every file is reported at once as ``file:line: field: message``
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -24,10 +24,10 @@ from pydantic import (
     model_validator,
 )
 
+from broadcaster.config.groups import GROUP_ID
 from broadcaster.errors import ConfigError, Problem
+from broadcaster.sources import is_local
 from broadcaster.yamlfile import line_of, load_folder, pydantic_problems
-
-FEED_ID = re.compile(r"^[a-z0-9_-]+$")
 
 # Festival keys a greeting can be configured for (slug -> Chinese name).
 FESTIVALS = {
@@ -61,8 +61,8 @@ DEFAULT_GREET = [
 ]
 
 
-def _feed_id(v: str) -> str:
-    if not FEED_ID.match(v):
+def _id(v: str) -> str:
+    if not GROUP_ID.match(v):
         raise ValueError("id may hold only lowercase letters, digits, - and _")
     return v
 
@@ -80,13 +80,14 @@ def _source(v: str) -> str:
     v = v.strip()
     if not v:
         raise ValueError("must not be empty")
-    scheme = v.split(":", 1)[0].lower() if ":" in v else ""
-    if scheme in ("http", "https", "file") or not scheme or len(scheme) == 1:
+    scheme = urlsplit(v).scheme.lower()
+    if scheme in ("http", "https") or is_local(v):
         return v
     raise ValueError(f"unsupported URL scheme {scheme!r} (use https://, http://, file: or a path)")
 
 
-FeedId = Annotated[str, AfterValidator(_feed_id)]
+# Shared with config/schedules.py: ids and `to:` lists are written the same way there.
+Id = Annotated[str, AfterValidator(_id)]
 Selectors = Annotated[list[str], AfterValidator(_selectors)]
 SourceUrl = Annotated[str, AfterValidator(_source)]
 
@@ -94,7 +95,7 @@ SourceUrl = Annotated[str, AfterValidator(_source)]
 class NewsFeed(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: FeedId
+    id: Id
     url: SourceUrl                   # http(s) URL, file: URL, or a path relative to the root
     to: Selectors                    # which groups this feed is for
     title: str | None = None         # shown instead of the feed's own title
@@ -126,7 +127,7 @@ class WeatherConfig(BaseModel):
             base = self.host or self.base_url
             if not base:
                 raise ValueError("qweather needs `host` (https://<id>.qweatherapi.com)")
-            if not base.lower().startswith("file:") and not self.key:
+            if not is_local(base) and not self.key:   # recorded answers need no key
                 raise ValueError("qweather needs `key` (write key: ${QWEATHER_KEY})")
         return self
 
@@ -145,9 +146,7 @@ _WHEN = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%
 
 def parse_when(value: Any) -> datetime | date:
     """``2026-11-28 09:00`` (local time, no zone) or ``2026-11-28`` (all day)."""
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, date):
+    if isinstance(value, date):          # YAML already read it (a datetime is a date too)
         return value
     text = str(value).strip()
     for fmt in _WHEN:
@@ -185,15 +184,11 @@ class EventItem(BaseModel):
                 raise ValueError("end is before start")
         return self
 
-    @property
-    def all_day(self) -> bool:
-        return not isinstance(self.start, datetime)
-
 
 class EventFeed(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: FeedId
+    id: Id
     to: Selectors
     ics: SourceUrl | None = None     # iCalendar URL, file: URL or path
     items: list[EventItem] | None = None
@@ -226,7 +221,6 @@ class HolidaysConfig(BaseModel):
 
 @dataclass
 class FeedsConfig:
-    root: Path
     news: list[NewsFeed] = field(default_factory=list)
     events: list[EventFeed] = field(default_factory=list)
     weather: WeatherConfig | None = None
@@ -252,7 +246,7 @@ _SECTIONS = {"news": list, "events": list, "weather": dict, "holidays": dict}
 
 def load_feeds(root: Path, environ: dict[str, str] | None = None) -> FeedsConfig:
     """Load and validate every ``feeds/*.yaml``; raise ConfigError listing every problem."""
-    config = FeedsConfig(root=root)
+    config = FeedsConfig()
     problems: list[Problem] = []
     seen: dict[tuple[str, str], str] = {}
     single: dict[str, str] = {}

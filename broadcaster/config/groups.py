@@ -61,7 +61,7 @@ class QuietHours:
         return end.astimezone(local.tzinfo)
 
 
-def _zone(name: str) -> str:
+def check_zone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -107,7 +107,7 @@ class Defaults(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v):
-        return _zone(v)
+        return check_zone(v)
 
     @field_validator("quiet_hours")
     @classmethod
@@ -148,7 +148,7 @@ class GroupSpec(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v):
-        return None if v is None else _zone(v)
+        return None if v is None else check_zone(v)
 
     @field_validator("quiet_hours")
     @classmethod
@@ -245,7 +245,7 @@ def default_timezone(root: Path) -> str:
                     want_top_key = not want_top_key
                 elif depth == 2 and top_key == "defaults":
                     if not want_sub_key and sub_key == "timezone":
-                        return _zone(value)
+                        return check_zone(value)
                     sub_key = value if want_sub_key else sub_key
                     want_sub_key = not want_sub_key
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError):

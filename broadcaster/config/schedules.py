@@ -16,20 +16,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from broadcaster.errors import ConfigError, Problem
+from broadcaster.config.feeds import Id, Selectors
+from broadcaster.config.groups import check_zone
+from broadcaster.errors import ConfigError, InputError, Problem
+from broadcaster.timeparse import parse_duration
 from broadcaster.yamlfile import line_of, load_folder, pydantic_problems
 
-JOB_ID = re.compile(r"^[a-z0-9_-]+$")
-CONTENT = ("weather", "news", "events", "holidays", "template")
-_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 # Options each content kind understands, with their types (``template`` takes any: its vars).
@@ -43,14 +43,14 @@ OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
 
 def parse_grace(value: Any) -> timedelta:
     """``30m``, ``2h``, ``1d``, ``90s`` or a number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError("grace must be a duration like 30m, 1h or 2h")
-    if isinstance(value, int | float):
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return timedelta(seconds=value)
-    m = _DURATION.match(str(value).strip())
-    if not m:
-        raise ValueError(f"invalid duration {value!r} (use e.g. 30m, 1h, 2h)")
-    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    try:
+        return parse_duration(str(value))
+    except InputError:
+        raise ValueError(f"invalid duration {value!r} (use e.g. 30m, 1h, 2h)") from None
 
 
 def _dow_field(text: str) -> str:
@@ -82,6 +82,7 @@ def _dow_field(text: str) -> str:
     return ",".join(dict.fromkeys(days))
 
 
+@lru_cache(maxsize=512)   # a pass asks for each job's trigger again; CronTrigger is immutable
 def make_trigger(cron: str, tz: ZoneInfo) -> CronTrigger:
     """A CronTrigger for a 5-field crontab line; ValueError with a readable reason."""
     fields = cron.split()
@@ -104,49 +105,28 @@ def make_trigger(cron: str, tz: ZoneInfo) -> CronTrigger:
 class JobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str
+    id: Id
     cron: str
     content: Literal["weather", "news", "events", "holidays", "template"]
-    to: list[str]
+    to: Selectors
     exclude: list[str] = []
     template: str | None = None
     timezone: str | None = None
     options: dict[str, Any] = {}
     catch_up: Literal["once", "skip"] = "once"
-    grace: Any = "1h"
+    grace: timedelta = timedelta(hours=1)
     enabled: bool = True
     description: str | None = None
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, v):
-        if not JOB_ID.match(v):
-            raise ValueError("job id may hold only lowercase letters, digits, - and _")
-        return v
-
-    @field_validator("to")
-    @classmethod
-    def _to(cls, v):
-        if not v:
-            raise ValueError("give at least one selector (e.g. [all])")
-        return v
 
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v):
-        if v is None:
-            return v
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {v!r}") from None
-        return v
+        return None if v is None else check_zone(v)
 
-    @field_validator("grace")
+    @field_validator("grace", mode="before")
     @classmethod
     def _grace(cls, v):
-        parse_grace(v)
-        return v
+        return parse_grace(v)
 
     @model_validator(mode="after")
     def _content(self):
@@ -236,7 +216,7 @@ def load_schedules(
                 id=spec.id, cron=spec.cron, timezone=tz, content=spec.content,
                 to=tuple(spec.to), exclude=tuple(spec.exclude), template=spec.template,
                 options=dict(spec.options), catch_up=spec.catch_up,
-                grace=parse_grace(spec.grace), enabled=spec.enabled,
+                grace=spec.grace, enabled=spec.enabled,
                 file=shown, line=line_of(lines, where),
             ))
     if problems:

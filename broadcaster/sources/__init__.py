@@ -8,6 +8,8 @@ This package holds what they share:
 
 - ``fetch_bytes``: one GET of a URL, a ``file:`` URL or a path relative to the
   root, with connect/read timeouts, a streamed size cap and conditional GET;
+- ``Source``: the base of a source that reads URLs (its root, HTTP session,
+  timeouts and size cap), with ``get(url)`` calling ``fetch_bytes``;
 - ``safe_text`` / ``safe_url``: untrusted text (feed titles, calendar entries,
   member names) turned into inert Markdown: no raw HTML, Markdown specials
   escaped, platform mentions (``@all``, ``<@user>``, ``<at …>``) neutralised.
@@ -140,6 +142,32 @@ def fetch_bytes(
         raise SourceError(f"{where}: timed out") from None
     except requests.RequestException as exc:
         raise SourceError(f"{where}: {type(exc).__name__}") from None
+
+
+class Source:
+    """What every source that reads URLs shares: the root that relative paths are
+    under, one HTTP session (None: a new connection per request), timeouts, a size cap."""
+
+    max_bytes = MAX_BYTES
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = TIMEOUT,
+        max_bytes: int | None = None,
+    ):
+        self.root = root
+        self.session = session
+        self.timeout = timeout
+        if max_bytes is not None:
+            self.max_bytes = max_bytes
+
+    def get(self, url: str, **kw) -> Fetched:
+        """``fetch_bytes`` with this source's root, session, timeouts and size cap."""
+        return fetch_bytes(url, root=self.root, session=self.session, timeout=self.timeout,
+                           max_bytes=self.max_bytes, **kw)
 
 
 class HTTPStatusError(SourceError):

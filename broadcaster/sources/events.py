@@ -23,17 +23,9 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import recurring_ical_events
-import requests
 
 from broadcaster.config.feeds import EventFeed, EventItem
-from broadcaster.sources import (
-    MAX_BYTES,
-    TIMEOUT,
-    SourceError,
-    content_hash,
-    fetch_bytes,
-    safe_text,
-)
+from broadcaster.sources import Source, SourceError, content_hash, safe_text
 
 TITLE_LIMIT = 100
 PLACE_LIMIT = 80
@@ -67,21 +59,12 @@ def _overlaps(ev: dict, start: datetime, end: datetime) -> bool:
     return ev["start"] < end and (last > start or ev["start"] >= start)
 
 
-class EventsSource:
-    def __init__(
-        self,
-        root: Path,
-        tz: ZoneInfo,
-        *,
-        session: requests.Session | None = None,
-        timeout: tuple[float, float] = TIMEOUT,
-        max_bytes: int = MAX_BYTES,
-    ):
-        self.root = root
+class EventsSource(Source):
+    """``items`` and calendars; naive and all-day times are read in ``tz``."""
+
+    def __init__(self, root: Path, tz: ZoneInfo, **kw):
+        super().__init__(root, **kw)
         self.tz = tz
-        self.session = session or requests.Session()
-        self.timeout = timeout
-        self.max_bytes = max_bytes
 
     def between(self, feed: EventFeed, start: datetime, end: datetime) -> list[dict]:
         """Occurrences of ``feed``'s events overlapping ``[start, end)``, by start time."""
@@ -104,8 +87,7 @@ class EventsSource:
         )
 
     def _calendar(self, feed: EventFeed, start: datetime, end: datetime) -> list[dict]:
-        got = fetch_bytes(feed.ics, root=self.root, session=self.session,
-                          timeout=self.timeout, max_bytes=self.max_bytes)
+        got = self.get(feed.ics)
         try:
             calendar = icalendar.Calendar.from_ical(got.body)
             occurrences = recurring_ical_events.of(calendar).between(start, end)

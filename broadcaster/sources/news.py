@@ -11,7 +11,9 @@ Declares:
 
 An item is identified by its guid, then its link, then a hash of its content,
 and it is new only if *none* of those was seen before — so a feed that changes
-every guid does not repost its items. The first time a job reads a feed, the
+every guid does not repost its items. A feed that is not well-formed (cut off,
+stray markup) is read as far as feedparser can, with a warning; one with no items
+to read is an error. The first time a job reads a feed, the
 feed's back catalogue is marked seen and nothing is posted. Titles and summaries
 become inert Markdown (see ``broadcaster.sources.safe_text``).
 """
@@ -23,21 +25,11 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import feedparser
-import requests
 
 from broadcaster.config.feeds import NewsFeed
-from broadcaster.sources import (
-    MAX_BYTES,
-    TIMEOUT,
-    SourceError,
-    content_hash,
-    fetch_bytes,
-    safe_text,
-    safe_url,
-)
+from broadcaster.sources import Source, SourceError, content_hash, safe_text, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +55,14 @@ class FeedResult:
 def parse(body: bytes, feed: NewsFeed) -> tuple[str, list[dict]]:
     """The feed's title and its items as inert, JSON-ready dicts (newest first as given)."""
     parsed = feedparser.parse(body, sanitize_html=True, resolve_relative_uris=False)
+    reason = getattr(parsed, "bozo_exception", None) or "not a feed"
     if parsed.bozo and not parsed.entries:
-        reason = getattr(parsed, "bozo_exception", None) or "not a feed"
-        raise SourceError(f"news feed {feed.id}: malformed feed: {reason}")
+        raise SourceError(f"malformed feed: {reason}")
     if not parsed.entries and not parsed.feed:
-        raise SourceError(f"news feed {feed.id}: not an RSS or Atom feed")
+        raise SourceError("not an RSS or Atom feed")
+    if parsed.bozo and not isinstance(reason, feedparser.ThingsNobodyCaresAboutButMe):
+        log.warning("news feed %s: not well-formed (%s); using the %d item(s) that could be read",
+                    feed.id, reason, len(parsed.entries))
     title = feed.title or safe_text(parsed.feed.get("title"), limit=60) or feed.id
     items = []
     for entry in parsed.entries[:CACHE_ITEMS]:
@@ -96,29 +91,15 @@ def parse(body: bytes, feed: NewsFeed) -> tuple[str, list[dict]]:
     return title, items
 
 
-class NewsSource:
+class NewsSource(Source):
     """Reads feeds (concurrently), keeping each feed's cache and validators in ``cache``."""
-
-    def __init__(
-        self,
-        root: Path,
-        *,
-        session: requests.Session | None = None,
-        timeout: tuple[float, float] = TIMEOUT,
-        max_bytes: int = MAX_BYTES,
-    ):
-        self.root = root
-        self.session = session or requests.Session()
-        self.timeout = timeout
-        self.max_bytes = max_bytes
 
     def fetch(self, feed: NewsFeed, cache: dict) -> FeedResult:
         """One (conditional) GET of ``feed``; on 200 the new items replace ``cache['items']``."""
         same_url = cache.get("url") == feed.url
         try:
-            got = fetch_bytes(
-                feed.url, root=self.root, session=self.session, timeout=self.timeout,
-                max_bytes=self.max_bytes,
+            got = self.get(
+                feed.url,
                 etag=cache.get("etag") if same_url else None,
                 last_modified=cache.get("last_modified") if same_url else None,
             )

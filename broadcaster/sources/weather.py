@@ -24,28 +24,15 @@ type, text, sender, pub_time}.
 from __future__ import annotations
 
 import json
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import requests
-
 from broadcaster.config.feeds import WeatherConfig
 from broadcaster.config.groups import Location
-from broadcaster.sources import (
-    TIMEOUT,
-    HTTPStatusError,
-    SourceError,
-    fetch_bytes,
-    is_local,
-    local_path,
-    safe_text,
-)
-
-log = logging.getLogger(__name__)
+from broadcaster.sources import HTTPStatusError, Source, SourceError, is_local, local_path, safe_text
 
 MAX_BYTES = 1024 * 1024
 WORKERS = 8
@@ -125,23 +112,15 @@ def _pick_days(days: list[dict], today: date, replay: bool) -> tuple[dict, list[
     return chosen[0], chosen
 
 
-class WeatherSource:
+class WeatherSource(Source):
     """One provider; ``fetch(location, now)`` → Report; ``fetch_many`` dedupes locations."""
 
-    def __init__(
-        self,
-        config: WeatherConfig,
-        root: Path,
-        tz: ZoneInfo,
-        *,
-        session: requests.Session | None = None,
-        timeout: tuple[float, float] = TIMEOUT,
-    ):
+    max_bytes = MAX_BYTES
+
+    def __init__(self, config: WeatherConfig, root: Path, tz: ZoneInfo, **kw):
+        super().__init__(root, **kw)
         self.config = config
-        self.root = root
         self.tz = tz
-        self.session = session or requests.Session()
-        self.timeout = timeout
 
     # -- transport -----------------------------------------------------------
     def _get(self, path: str, params: dict, headers: dict | None = None) -> dict:
@@ -152,8 +131,7 @@ class WeatherSource:
         else:
             url = base + path
         try:
-            got = fetch_bytes(url, root=self.root, session=self.session, params=params,
-                              headers=headers, timeout=self.timeout, max_bytes=MAX_BYTES)
+            got = self.get(url, params=params, headers=headers)
         except HTTPStatusError as exc:
             raise SourceError(f"{self.config.provider}: {exc}: {_error_text(exc.body)}") from None
         try:
