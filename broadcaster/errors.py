@@ -27,6 +27,14 @@ class Problem:
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
+def did_you_mean(word: str, choices, otherwise: str = "", cutoff: float = 0.6) -> str:
+    """``"; did you mean a, b?"`` for the close matches of ``word``, else ``otherwise``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=cutoff)
+    return f"; did you mean {', '.join(close)}?" if close else otherwise
+
+
 class BroadcasterError(Exception):
     """An error the user can fix: invalid input or config. Exit code 1."""
 

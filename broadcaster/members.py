@@ -23,7 +23,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from broadcaster.errors import InputError
+from broadcaster.errors import InputError, did_you_mean
 from broadcaster.outbox import Message, enqueue
 from broadcaster.sources import safe_text
 from broadcaster.timeparse import from_iso, iso
@@ -44,10 +44,7 @@ TELEGRAM_TIMEOUT = (5.0, 10.0)
 def _group(app, group_id: str):
     group = app.groups.by_id.get(group_id)
     if group is None:
-        import difflib
-
-        close = difflib.get_close_matches(group_id, list(app.groups.by_id), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(close)}?" if close else " (see: groups list)"
+        hint = did_you_mean(group_id, app.groups.by_id, " (see: groups list)")
         raise InputError(f"no group with id {group_id!r}{hint}")
     return group
 

@@ -23,7 +23,6 @@ right moments; the daemon then runs its pass (which calls ``fire_due``).
 
 from __future__ import annotations
 
-import difflib
 import logging
 import threading
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from broadcaster.config.feeds import load_feeds
 from broadcaster.config.schedules import Job, load_schedules
-from broadcaster.errors import ConfigError, InputError
+from broadcaster.errors import ConfigError, InputError, did_you_mean
 from broadcaster.timeparse import from_iso, iso
 
 if TYPE_CHECKING:
@@ -197,8 +196,7 @@ def find_job(jobs: list[Job], job_id: str) -> Job:
     for job in jobs:
         if job.id == job_id:
             return job
-    close = difflib.get_close_matches(job_id, [j.id for j in jobs], n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else " (see: jobs list)"
+    hint = did_you_mean(job_id, [j.id for j in jobs], " (see: jobs list)", cutoff=0.5)
     raise InputError(f"no job with id {job_id!r}{hint}")
 
 

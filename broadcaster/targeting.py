@@ -9,11 +9,10 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 from broadcaster.config.groups import Group, GroupsConfig
-from broadcaster.errors import InputError
+from broadcaster.errors import InputError, did_you_mean
 
 
 def _term_matches(term: str, group: Group) -> bool:
@@ -40,9 +39,7 @@ def _vocabulary(groups: Iterable[Group]) -> list[str]:
 
 
 def _unknown(term: str, vocabulary: list[str]) -> str:
-    close = difflib.get_close_matches(term, vocabulary, n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    return f"selector {term!r} matches no group{hint}"
+    return f"selector {term!r} matches no group{did_you_mean(term, vocabulary)}"
 
 
 def match(config: GroupsConfig, selector: str) -> list[Group]:
