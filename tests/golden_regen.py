@@ -21,10 +21,6 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 NOW = datetime(2025, 12, 29, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
-def shipped_names(templates) -> list[str]:
-    return templates.names()
-
-
 def golden(templates, name: str) -> dict:
     """What ``templates preview NAME`` shows for the sample group on every channel."""
     from broadcaster.templating.preview import preview
@@ -56,7 +52,7 @@ def main() -> int:
     templates = Templates(REPO)
     GOLDEN.mkdir(exist_ok=True)
     wanted = set()
-    for name in shipped_names(templates):
+    for name in templates.names():
         path = GOLDEN / f"{name}.json"
         wanted.add(path)
         text = dump(golden(templates, name))

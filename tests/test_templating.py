@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import textwrap
 from datetime import date, datetime
 from pathlib import Path
@@ -16,7 +18,8 @@ from broadcaster.config.groups import load_groups
 from broadcaster.templating import TemplateError, Templates, kinds
 from broadcaster.templating.calendar import FESTIVALS
 from broadcaster.templating.filters import FILTERS, truncate_bytes
-from broadcaster.templating.preview import preview, sample_group
+from broadcaster.templating.preview import preview
+from broadcaster.templating.samples import sample_group
 from tests.conftest import REPO, cli, write_groups
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -235,6 +238,29 @@ def test_resolution_order(root):
     assert t.resolve("missing", group=groups["g-file"]).file is None
 
 
+def test_render_lists_the_folder_and_compiles_once_yet_sees_edits(root, monkeypatch):
+    from broadcaster.templating import templates as module
+
+    t = Templates(root)
+    scans, compiled = [], []
+    real_scan, real_compile = module.scan, t.env.compile
+    monkeypatch.setattr(module, "scan", lambda d: scans.append(d) or real_scan(d))
+    monkeypatch.setattr(t.env, "compile", lambda *a, **k: compiled.append(a[1]) or
+                        real_compile(*a, **k))
+    data = {"text": "停水通知", "sender": None}
+    for _ in range(50):  # a fan-out renders one template for every group
+        assert t.render("announcement", group=sample_group(), data=data, now=NOW) == "停水通知"
+    assert len(scans) == 1
+    assert compiled == ["announcement.md.j2"]
+
+    path = put(root, "announcement.md.j2", "【新】{{ text }}\n")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert t.render("announcement", group=sample_group(), data=data, now=NOW) == "【新】停水通知"
+    put(root, "notice.md.j2", "通知：{{ vars.x }}\n")  # a new file changes the folder
+    assert t.render("notice", group=sample_group(), data={"vars": {"x": 1}}, now=NOW) == "通知：1"
+    assert len(scans) == 2
+
+
 def test_render_picks_festival_from_data(root):
     t = Templates(root)
     fest = {"key": "chongyang", "name": "重阳节", "kind": "traditional",
@@ -293,7 +319,9 @@ def test_check_reports_overrides_and_bad_names(root):
     write_groups(root, GROUPS.replace("welcome: welcome_elderly", "welcome: welcome_eldrly"))
     put(root, "weather.wechat.md.j2", "x")
     problems = [str(p) for p in Templates(root).check(load_groups(root).groups, now=NOW)]
-    assert any("g-elderly.templates.welcome: no template 'welcome_eldrly'" in p for p in problems)
+    # the line of `templates: {welcome: …}` in groups.yaml
+    assert any(re.search(r"groups\.yaml:11: g-elderly\.templates\.welcome: no template "
+                         r"'welcome_eldrly'", p) for p in problems), problems
     assert any("weather.wechat.md.j2: 'wechat' is not a channel type" in p for p in problems)
 
 
@@ -315,7 +343,13 @@ def test_cli_check_exits_1_and_announce_refuses_a_broken_template(root):
     assert "announcement.md.j2:2: syntax error" in result.err
     result = cli(root, "announce", "停水通知", "--to", "all")
     assert result.code == 1
-    assert "announcement" in result.err
+    assert "announcement.md.j2:2: syntax error" in result.err
+    put(root, "sorting_reminder.md.j2", "### 垃圾分类\n\n{{ vars.plase }}\n")
+    result = cli(root, "announce", "--template", "sorting_reminder", "--var", "place=3号楼",
+                 "--to", "all")
+    assert result.code == 1
+    assert "sorting_reminder.md.j2:3: undefined: " in result.err and "'plase'" in result.err
+    assert cli(root, "queue", "list", "--all", "--json").json() == []
 
 
 # -- shipped templates, preview, list -----------------------------------------------------------
@@ -376,6 +410,22 @@ def test_preview_of_a_holiday_shows_the_festival_day(root):
     assert out.channels[0].resolution.file.key == "holiday_chunjie"
 
 
+def test_preview_refuses_an_unknown_festival_and_shows_a_holiday_override(root):
+    out = cli(root, "templates", "preview", "holiday", "--festival", "chunjei")
+    assert out.code == 1
+    assert "unknown festival 'chunjei'" in out.err and "chunjie" in out.err
+    # a holiday template a group picks by name (templates: {holiday: holiday_red}) is no
+    # festival's: it is shown with the default festival
+    put(root, "holiday_red.md.j2", "🏮 {{ festival.name }}快乐\n")
+    result = preview(Templates(root), "holiday_red", channel="file", now=NOW)
+    assert result.channels[0].markdown == "🏮 中秋节快乐"
+    # a festival only the holiday source knows
+    put(root, "holiday_laodong.md.j2", "{{ festival.name }}快乐\n")
+    result = preview(Templates(root), "holiday", festival="laodong", channel="file", now=NOW)
+    assert result.channels[0].markdown == "劳动节快乐"
+    assert result.now.date() == date(2027, 5, 1)
+
+
 def test_templates_list_shows_kind_groups_and_schedules(root):
     write_groups(root, GROUPS)
     (root / "schedules" / "daily.yaml").write_text(textwrap.dedent("""
@@ -384,9 +434,11 @@ def test_templates_list_shows_kind_groups_and_schedules(root):
           - {id: sorting, cron: "0 19 * * 5", content: template, template: sorting_reminder,
              to: [all]}
     """), encoding="utf-8")
+    put(root, "holiday_laodong.md.j2", "{{ festival.name }}快乐\n")  # a festival feeds/ knows
     from broadcaster.templating.usage import list_templates
 
     infos = {i.key: i for i in list_templates(Templates(root))[0]}
+    assert infos["holiday_laodong"].groups == ["g-wecom", "g-elderly", "g-file"]
     assert infos["weather"].groups == ["g-wecom", "g-file"]
     assert infos["weather.telegram"].groups == ["g-elderly"]
     assert infos["weather"].schedules == ["morning-weather"]
@@ -432,6 +484,21 @@ def _flatten(value, prefix: str = "") -> set[str]:
             out |= _flatten(item, f"{prefix}[]")
         out.discard(f"{prefix}[]")
     return out
+
+
+def test_every_command_the_readme_shows_editors_works(root, tmp_path):
+    text = (REPO / "templates" / "README.md").read_text(encoding="utf-8")
+    shutil.copy(REPO / "groups.yaml", root / "groups.yaml")
+    water = tmp_path / "water.yaml"   # the README's example data file, as it shows it
+    water.write_text(text.split("e.g. `water.yaml`:\n\n```yaml\n", 1)[1].split("```")[0],
+                     encoding="utf-8")
+    commands = re.findall(r"^python main\.py ([^#\n]+?)\s*(?:#.*)?$", text, re.M)
+    assert len(commands) >= 6
+    for command in commands:
+        args = [str(water) if a == "water.yaml" else a for a in command.split()]
+        result = cli(root, *args)
+        assert result.code == 0, (command, result.err)
+    assert "urgent" in water.read_text(encoding="utf-8")
 
 
 def test_readme_documents_exactly_the_contract():

@@ -17,18 +17,20 @@ same kind.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateSyntaxError, meta, nodes
 
 from broadcaster.config.groups import Group
-from broadcaster.errors import Problem
-from broadcaster.templating import kinds
+from broadcaster.errors import ConfigError, Problem
+from broadcaster.templating import kinds, samples
 from broadcaster.templating.context import local_now
 from broadcaster.templating.errors import TemplateError
 from broadcaster.templating.resolve import SUFFIX, TemplateFile
-from broadcaster.yamlfile import display_path
+from broadcaster.yamlfile import display_path, line_of, load_yaml
 
 if TYPE_CHECKING:
     from broadcaster.templating.templates import Templates
@@ -37,14 +39,12 @@ if TYPE_CHECKING:
 def check_templates(
     templates: Templates, groups: list[Group], *, now: datetime | None = None
 ) -> list[Problem]:
-    from broadcaster.templating.preview import sample_group
-
     checker = _Checker(templates, now)
     problems = list(templates.bad_files())
     problems += checker.overrides(groups)
     usage = templates.usage(groups)
     by_id = {g.id: g for g in groups}
-    sample = sample_group()
+    sample = [samples.sample_group()]
     for partial in templates.partials():
         problems += templates.compile_problems(partial)
     for key, tf in sorted(templates.files().items()):
@@ -52,7 +52,7 @@ def check_templates(
         problems += static
         if static:
             continue  # rendering would only repeat the same problem
-        problems += checker.render(tf, sample, " (with sample data)")
+        problems += checker.render_for_groups(tf, sample, context=" (with sample data)")
         users = [by_id[i] for i in usage.get(key, []) if i in by_id]
         problems += checker.render_for_groups(tf, users)
     return sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.message))
@@ -66,21 +66,22 @@ class _Checker:
 
     # -- groups.yaml overrides ----------------------------------------------------
     def overrides(self, groups: list[Group]) -> list[Problem]:
-        shown = display_path(self.t.root / "groups.yaml")
         names = set(self.t.names())
-        problems = []
+        wrong: list[tuple[str, str, str]] = []  # group id, kind asked, what is wrong
         for group in groups:
             for asked, target in sorted(group.templates.items()):
-                field = f"{group.id}.templates.{asked}"
                 if target not in names:
-                    problems.append(Problem(
-                        shown, group.line, field,
-                        f"no template {target!r} (no file templates/{target}{SUFFIX})"))
+                    wrong.append((group.id, asked, f"no template {target!r} "
+                                                   f"(no file templates/{target}{SUFFIX})"))
                 elif asked in kinds.KINDS and self.t.kind_of(target) != asked:
-                    problems.append(Problem(
-                        shown, group.line, field,
-                        f"{target!r} is a {self.t.kind_of(target)} template, not {asked}"))
-        return problems
+                    wrong.append((group.id, asked, f"{target!r} is a {self.t.kind_of(target)} "
+                                                   f"template, not {asked}"))
+        if not wrong:
+            return []
+        path = self.t.root / "groups.yaml"
+        line = _override_lines(path)
+        return [Problem(display_path(path), line(gid, asked), f"{gid}.templates.{asked}", why)
+                for gid, asked, why in wrong]
 
     # -- what can be seen without rendering -----------------------------------------
     def static(self, tf: TemplateFile) -> list[Problem]:
@@ -124,62 +125,68 @@ class _Checker:
         ]
 
     # -- rendering --------------------------------------------------------------------
-    def render(self, tf: TemplateFile, group: Group, context: str) -> list[Problem]:
-        try:
-            self._render(tf, group)
-        except TemplateError as exc:
-            return [_with_context(p, context) for p in exc.problems]
-        return []
-
-    def render_for_groups(self, tf: TemplateFile, groups: list[Group]) -> list[Problem]:
-        """Render for each group; each distinct problem once, naming a group that has it."""
+    def render_for_groups(
+        self, tf: TemplateFile, groups: list[Group], *, context: str = ""
+    ) -> list[Problem]:
+        """Render for each group; each distinct problem once, naming a group that has it
+        (unless ``context`` says for what it was rendered)."""
         from broadcaster.templating.preview import channel_parts
 
+        kind = self.t.kind_of(tf.name)
+        festival = samples.festival_in_name(tf.name) if kind == "holiday" else None
         failures: dict[Problem, list[str]] = defaultdict(list)
         size_checked: set[str] = set()
         problems = []
         for group in groups:
+            now = local_now(group, self.now or datetime.now(group.tz))
+            data = self._sample(kind, now, group, festival)
             try:
-                markdown = self._render(tf, group)
+                markdown = self.t.render_file(tf, kind=kind, group=group, data=data,
+                                              now=samples.shown_at(kind, data, now))
             except TemplateError as exc:
                 for p in exc.problems:
                     failures[p].append(group.id)
                 continue
-            if group.channel_type not in size_checked:
-                size_checked.add(group.channel_type)
-                parts = channel_parts(markdown, group.channel_type, group)
-                if len(parts) > 1:
-                    problems.append(Problem(
-                        display_path(tf.path), None, None,
-                        f"with sample data the message does not fit one {group.channel_type} "
-                        f"message ({max(p.limit for p in parts)} per message): group {group.id} "
-                        f"would get it in {len(parts)} parts"))
+            if context or group.channel_type in size_checked:
+                continue
+            size_checked.add(group.channel_type)
+            parts = channel_parts(markdown, group.channel_type, group)
+            if len(parts) > 1:
+                problems.append(Problem(
+                    display_path(tf.path), None, None,
+                    f"with sample data the message does not fit one {group.channel_type} "
+                    f"message ({max(p.limit for p in parts)} per message): group {group.id} "
+                    f"would get it in {len(parts)} parts"))
         for p, ids in failures.items():
             more = f" and {len(ids) - 1} more" if len(ids) > 1 else ""
-            problems.append(_with_context(p, f" (for group {ids[0]}{more})"))
+            problems.append(_with_context(p, context or f" (for group {ids[0]}{more})"))
         return problems
-
-    def _render(self, tf: TemplateFile, group: Group) -> str:
-        kind = self.t.kind_of(tf.name)
-        now = local_now(group, self.now or datetime.now(group.tz))
-        festival = None
-        if kind == "holiday" and tf.name.startswith("holiday_"):
-            festival = tf.name[len("holiday_"):]
-        data = self._sample(kind, now, group, festival)
-        if kind == "holiday":
-            day = data["festival"]["date"]
-            now = datetime.combine(day, time(8, 0), tzinfo=now.tzinfo)
-        return self.t.render_file(tf, kind=kind, group=group, data=data, now=now)
 
     def _sample(self, kind: str, now: datetime, group: Group, festival: str | None):
         location = group.location.name if group.location else None
         key = (kind, now.date(), str(now.tzinfo), location, festival)
         if key not in self._samples:
-            try:
-                self._samples[key] = self.t.sample_data(kind, now, group=group, festival=festival)
-            except KeyError:  # holiday_<name> where <name> is no festival: use the default
-                self._samples[key] = self.t.sample_data(kind, now, group=group)
+            self._samples[key] = self.t.sample_data(kind, now, group=group, festival=festival)
         return self._samples[key]
+
+
+def _override_lines(path: Path) -> Callable[[str, str], int | None]:
+    """(group id, kind) -> the line of that group's ``templates: {kind: …}`` in ``path``.
+
+    Read again only when there is a problem to report: groups keep no line numbers.
+    """
+    try:
+        data, lines = load_yaml(path, problems=[])
+    except ConfigError:
+        return lambda gid, asked: None
+    raw = data.get("groups") if isinstance(data, dict) else None
+    index = {g.get("id"): i for i, g in enumerate(raw if isinstance(raw, list) else [])
+             if isinstance(g, dict)}
+
+    def line(gid: str, asked: str) -> int | None:
+        return line_of(lines, ("groups", index[gid], "templates", asked)) if gid in index else None
+
+    return line
 
 
 def _with_context(p: Problem, context: str) -> Problem:

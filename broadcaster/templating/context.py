@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from broadcaster.config.groups import Group
@@ -18,6 +19,12 @@ def local_now(group: Group, now: datetime) -> datetime:
 
 def today(day: date) -> dict[str, Any]:
     """The ``today`` variable: the date as residents say it."""
+    facts = _today(day)
+    return {**facts, "festivals": list(facts["festivals"])}
+
+
+@lru_cache(maxsize=64)  # every message of a fan-out is sent on the same day or two
+def _today(day: date) -> dict[str, Any]:
     lunar = calendar.lunar_date(day)
     return {
         "date": day,
@@ -28,7 +35,7 @@ def today(day: date) -> dict[str, Any]:
         "lunar": lunar.text,
         "lunar_year": lunar.year,
         "solar_term": lunar.solar_term,
-        "festivals": [f.name for f in calendar.festivals_on(day)],
+        "festivals": tuple(f.name for f in calendar.festivals_on(day)),
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +12,13 @@ import yaml
 
 from broadcaster import channels
 from broadcaster.channels.base import Part
-from broadcaster.config.groups import Group, Location, load_groups
+from broadcaster.config.groups import Group, load_groups
 from broadcaster.errors import InputError
 from broadcaster.outbox import title_of
+from broadcaster.templating import samples
 from broadcaster.templating.context import local_now
 from broadcaster.templating.resolve import Resolution
-from broadcaster.templating.samples import DEFAULT_FESTIVAL, festival_data
+from broadcaster.templating.samples import sample_group
 from broadcaster.templating.templates import Templates
 
 # Placeholder robots, to show a channel type that no real group is given here.
@@ -33,24 +34,9 @@ PREVIEW_CONFIGS: dict[str, dict[str, Any]] = {
     "file": {"path": "var/preview"},
 }
 
-SAMPLE_GROUP_ID = "sample-group"
-
-
-def sample_group(timezone: str = "Asia/Shanghai") -> Group:
-    """A typical grid group, for previews and checks without a real one."""
-    return Group(
-        id=SAMPLE_GROUP_ID,
-        name="汇林绿洲社区第1网格群",
-        tags=("district:gulou", "street:ninghai-road", "community:huilinlvzhou", "kind:grid"),
-        channel=channels.get("file").Config.model_validate({"type": "file", "path": "var/out"}),
-        location=Location(name="鼓楼区", lat=32.066, lon=118.778),
-        templates={},
-        timezone=timezone,
-        quiet_hours=None,
-    )
-
-
-def channel_parts(markdown: str, channel_type: str, group: Group) -> list[Part]:
+def channel_parts(
+    markdown: str, channel_type: str, group: Group, *, mention_all: bool = False
+) -> list[Part]:
     """The parts ``channel_type`` would send for ``markdown``: the group's own robot
     if it uses that type, else a placeholder one."""
     cls = channels.get(channel_type)
@@ -58,7 +44,8 @@ def channel_parts(markdown: str, channel_type: str, group: Group) -> list[Part]:
         config = group.channel
     else:
         config = cls.Config.model_validate({"type": channel_type, **PREVIEW_CONFIGS[channel_type]})
-    return cls(config, group.id).render(markdown, title=title_of(markdown), mention_all=False)
+    return cls(config, group.id).render(markdown, title=title_of(markdown),
+                                        mention_all=mention_all)
 
 
 @dataclass
@@ -133,24 +120,26 @@ def preview(
     (default: the group's channel type; without a group, every channel type).
 
     Data: the kind's sample data, with the top-level names of ``data_file`` laid
-    over it. A holiday template is shown as on its festival's next day.
+    over it. A holiday template is shown as on its festival's next day: the
+    festival given, else that of ``data_file``, else that of the file's name
+    (``holiday_chunjie``), else ``samples.DEFAULT_FESTIVAL``.
     """
     if channel is not None and channel not in channels.channel_types():
         raise InputError(f"unknown channel type {channel!r} "
                          f"(known: {', '.join(channels.channel_types())})")
+    if festival is not None and festival not in samples.FESTIVAL_KEYS:
+        raise InputError(f"unknown festival {festival!r} "
+                         f"(known: {', '.join(samples.FESTIVAL_KEYS)})")
     group, is_sample = _group(templates.root, group_id)
     moment = local_now(group, now or datetime.now(group.tz))
     resolution = templates.resolve(name, group=group, channel=channel)
     kind = resolution.kind
     given = load_data_file(data_file) if data_file else {}
     if kind == "holiday":
-        festival = (festival or _festival_of(given) or _festival_of_name(resolution.name, name)
-                    or DEFAULT_FESTIVAL)
-        fest = given.get("festival") or festival_data(festival, moment.date())
-        day = fest.get("date") if isinstance(fest, dict) else None
-        if isinstance(day, date):
-            moment = datetime.combine(day, time(8, 0), tzinfo=moment.tzinfo)
+        festival = (festival or _festival_of(given) or samples.festival_in_name(resolution.name)
+                    or samples.festival_in_name(name) or samples.DEFAULT_FESTIVAL)
     data = {**templates.sample_data(kind, moment, group=group, festival=festival), **given}
+    moment = samples.shown_at(kind, data, moment)
     types = [channel] if channel else ([group.channel_type] if not is_sample
                                        else channels.channel_types())
     out = []
@@ -176,13 +165,5 @@ def _group(root: Path, group_id: str | None) -> tuple[Group, bool]:
 
 def _festival_of(data: dict[str, Any]) -> str | None:
     fest = data.get("festival")
-    return fest.get("key") if isinstance(fest, dict) else None
-
-
-def _festival_of_name(resolved: str, requested: str) -> str | None:
-    """``holiday_chunjie`` -> ``chunjie`` (a per-festival file previewed by its name)."""
-    for name in (resolved, requested):
-        if name.startswith("holiday_"):
-            return name[len("holiday_"):]
-    return None
-
+    key = fest.get("key") if isinstance(fest, dict) else None
+    return key if key in samples.FESTIVAL_KEYS else None

@@ -18,6 +18,7 @@ festival, first existing file wins:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,12 +83,8 @@ def parse_filename(filename: str) -> tuple[str, str | None] | None:
     """``weather.telegram.md.j2`` -> (``weather``, ``telegram``); None if not a template."""
     if not filename.endswith(SUFFIX):
         return None
-    parts = filename[: -len(SUFFIX)].split(".")
-    if len(parts) == 1:
-        return parts[0], None
-    if len(parts) == 2:
-        return parts[0], parts[1]
-    return parts[0], ".".join(parts[1:])
+    name, _, channel = filename[: -len(SUFFIX)].partition(".")
+    return name, channel or None
 
 
 @dataclass
@@ -124,14 +121,16 @@ def scan(directory: Path) -> Scan:
 def resolve(
     files: dict[str, TemplateFile],
     name: str,
-    kind_of,
+    kind_of: Callable[[str], str],
     *,
     group: Group | None = None,
     channel: str | None = None,
     festival: str | None = None,
 ) -> Resolution:
-    # kind_of: name -> kind (it may read the file's ``{# kind: #}`` comment)
-    """Apply the resolution order (module docstring) to the files of ``templates/``."""
+    """Apply the resolution order (module docstring) to the files of ``templates/``.
+
+    ``kind_of`` gives a name's kind (it may read the file's ``{# kind: #}`` comment).
+    """
     chain: list[Step] = []
     requested = name
     if group is not None and name in group.templates:

@@ -1,18 +1,59 @@
-"""Realistic sample data for every kind, for ``check`` and ``templates preview``.
+"""Realistic sample data for every kind, and a sample group, for ``check`` and
+``templates preview``.
 
 Dates are relative to ``now`` so that a preview reads naturally ("明天上午9:00");
-with a fixed ``now`` the samples are fixed (golden files rely on it).
+with a fixed ``now`` the samples are fixed (golden files rely on it). A holiday
+sample is shown on its festival's day (``shown_at``).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
+from broadcaster import channels
+from broadcaster.config.feeds import FESTIVALS as FESTIVAL_NAMES
+from broadcaster.config.feeds import SOLAR_TERMS
+from broadcaster.config.groups import Group, Location
 from broadcaster.templating import calendar, kinds
 
 DEFAULT_LOCATION = "鼓楼区"
 DEFAULT_FESTIVAL = "zhongqiu"
+
+# Every festival key the holiday source can greet (``holiday_<key>.md.j2``).
+FESTIVAL_KEYS: tuple[str, ...] = (*FESTIVAL_NAMES, *SOLAR_TERMS)
+
+SAMPLE_GROUP_ID = "sample-group"
+
+
+def sample_group(timezone: str = "Asia/Shanghai") -> Group:
+    """A typical grid group, for previews and checks without a real one."""
+    return Group(
+        id=SAMPLE_GROUP_ID,
+        name="汇林绿洲社区第1网格群",
+        tags=("district:gulou", "street:ninghai-road", "community:huilinlvzhou", "kind:grid"),
+        channel=channels.get("file").Config.model_validate({"type": "file", "path": "var/out"}),
+        location=Location(name=DEFAULT_LOCATION, lat=32.066, lon=118.778),
+        templates={},
+        timezone=timezone,
+        quiet_hours=None,
+    )
+
+
+def festival_in_name(name: str) -> str | None:
+    """``holiday_chunjie`` -> ``chunjie``: the festival a per-festival file is for, if any."""
+    key = name.removeprefix("holiday_")
+    return key if key != name and key in FESTIVAL_KEYS else None
+
+
+def shown_at(kind: str, data: dict[str, Any], now: datetime) -> datetime:
+    """When a sample is shown: a holiday greeting at 8:00 on its festival's day, else ``now``."""
+    fest = data.get("festival") if kind == "holiday" else None
+    day = fest.get("date") if isinstance(fest, dict) else None
+    if isinstance(day, date):
+        return datetime.combine(day, time(8, 0), tzinfo=now.tzinfo)
+    return now
 
 
 def sample_data(
@@ -44,7 +85,13 @@ def festival_data(key: str, after: date) -> dict[str, Any]:
 
     Built by the holiday source itself, so it has exactly the shape the daily
     greeting job passes (with the statutory days-off arrangement, if any).
+    KeyError if ``key`` is no festival.
     """
+    return dict(_festival_data(key, after))
+
+
+@lru_cache(maxsize=64)  # the lunar calendar is slow; check asks once per template and place
+def _festival_data(key: str, after: date) -> dict[str, Any]:
     from broadcaster.sources.holidays import festivals_on
 
     if key in calendar.FESTIVALS:

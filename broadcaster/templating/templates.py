@@ -10,13 +10,11 @@ from jinja2 import TemplateError as JinjaError
 
 from broadcaster.config.groups import Group
 from broadcaster.errors import Problem
-from broadcaster.templating import kinds, samples
-from broadcaster.templating.check import check_templates
+from broadcaster.templating import kinds
 from broadcaster.templating.context import build_context, local_now
 from broadcaster.templating.environment import Limits, SandboxEnvironment
 from broadcaster.templating.errors import TemplateError, problem
 from broadcaster.templating.resolve import Resolution, Scan, TemplateFile, resolve, scan
-from broadcaster.templating.usage import group_usage
 from broadcaster.yamlfile import display_path
 
 # What rendering may raise from inside a template (besides Jinja's own errors):
@@ -28,7 +26,11 @@ RENDER_ERRORS = (JinjaError, ArithmeticError, TypeError, ValueError, LookupError
 class Templates:
     """The templates of ``<root>/templates``.
 
-    Files are read when used, so edits show up without a restart.
+    Files are read when used, so edits show up without a restart; the folder is
+    listed again only when its modification time changes, and a file is compiled
+    again only when its own does (one environment, whose cache holds them).
+    Checking, previews and sample data are imported when first used: a pass that
+    only renders does not load them.
     """
 
     def __init__(self, root: Path, *, limits: Limits | None = None):
@@ -167,6 +169,8 @@ class Templates:
         festival: str | None = None,
     ) -> dict[str, Any]:
         """Realistic data of ``kind``, as of ``now`` in the group's timezone."""
+        from broadcaster.templating import samples
+
         moment = now or datetime.now().astimezone()
         location = None
         if group is not None:
@@ -177,9 +181,13 @@ class Templates:
     # -- usage and checks --------------------------------------------------------
     def usage(self, groups: list[Group], extra_names: tuple[str, ...] = ()) -> dict[str, list[str]]:
         """Template key (``weather``, ``weather.telegram``) -> ids of the groups that use it."""
+        from broadcaster.templating.usage import group_usage
+
         return group_usage(self, groups, extra_names)
 
     def check(self, groups: list[Group], *, now: datetime | None = None) -> list[Problem]:
         """Every problem of every template; see ``broadcaster.templating.check``."""
+        from broadcaster.templating.check import check_templates
+
         return check_templates(self, groups, now=now)
 

@@ -7,12 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from broadcaster.config.groups import Group, load_groups
 from broadcaster.errors import Problem
-from broadcaster.templating import calendar, kinds
-from broadcaster.yamlfile import display_path
+from broadcaster.templating import kinds, samples
+from broadcaster.yamlfile import load_folder
 
 if TYPE_CHECKING:
     from broadcaster.templating.templates import Templates
@@ -64,7 +62,7 @@ def _keys_for(templates: Templates, group: Group, names: list[str]) -> set[str]:
         if resolution.file is not None:
             keys.add(resolution.file.key)
         if resolution.kind == "holiday":
-            for festival in calendar.FESTIVALS:
+            for festival in samples.FESTIVAL_KEYS:
                 res = templates.resolve(name, group=group, festival=festival)
                 if res.file is not None:
                     keys.add(res.file.key)
@@ -74,24 +72,19 @@ def _keys_for(templates: Templates, group: Group, names: list[str]) -> set[str]:
 def schedule_usage(root: Path) -> tuple[dict[str, list[str]], list[Problem]]:
     """Template name -> ids of the schedule jobs that render it, and unreadable files.
 
-    Read with plain YAML: validating schedules is the schedules module's job.
+    Reads the files without validating the jobs (that is ``check``'s business), so
+    that one bad job does not hide which templates the others use.
     """
     used: dict[str, list[str]] = defaultdict(list)
     problems: list[Problem] = []
-    directory = root / "schedules"
-    for path in sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml")):
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            problems.append(Problem(display_path(path), None, None, f"cannot read: {exc}"))
-            continue
+    for shown, doc, _lines in load_folder(root / "schedules", problems):
         jobs = doc.get("jobs") if isinstance(doc, dict) else None
         for i, job in enumerate(jobs if isinstance(jobs, list) else []):
             if not isinstance(job, dict):
                 continue
             name = job.get("template") or CONTENT_TEMPLATES.get(str(job.get("content")))
             if name:
-                used[str(name)].append(str(job.get("id") or f"{path.stem}#{i + 1}"))
+                used[str(name)].append(str(job.get("id") or f"{Path(shown).stem}#{i + 1}"))
     return dict(used), problems
 
 
