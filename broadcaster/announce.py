@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broadcaster.errors import InputError
-from broadcaster.outbox import Message, title_of
+from broadcaster.outbox import Message
 from broadcaster.targeting import select
 
 MAX_TEXT_BYTES = 64 * 1024  # an announcement is a chat message, not a document
@@ -90,17 +90,17 @@ def compose(
 def previews(app, draft: Draft, *, mention_all: bool) -> list[dict]:
     """Per group: the parts exactly as they would be sent, and their sizes against the limit."""
     from broadcaster import channels
+    from broadcaster.templating.preview import channel_parts
 
     out = []
     for g, m in zip(draft.groups, draft.messages, strict=True):
-        ch = channels.get(g.channel_type)(g.channel, g.id)
-        parts = ch.render(m.markdown, title=title_of(m.markdown), mention_all=mention_all)
+        parts = channel_parts(m.markdown, g.channel_type, g, mention_all=mention_all)
         out.append({
             "group": g.id,
             "channel": g.channel_type,
             "parts": [app.redact(p.text) for p in parts],
             "sizes": [p.size for p in parts],
-            "limit": ch.limit.size,
-            "unit": ch.limit.unit,
+            "limit": parts[0].limit,
+            "unit": channels.get(g.channel_type).limit.unit,
         })
     return out

@@ -201,7 +201,8 @@ class Dispatcher:
     def _deliver(self, ann: Announcement, d: dict) -> Update:
         group = self.app.groups.by_id[d["group"]]
         channel = self._channel(group)
-        parts = channel.render(ann.body(d), title=ann.meta.get("title") or "通知",
+        body = ann.body(d)  # the title comes from this group's own message, as in previews
+        parts = channel.render(body, title=outbox.title_of(body),
                                mention_all=bool(ann.meta.get("mention_all")))
         limits = channel.rate_limits()
         sent = int(d.get("parts_sent") or 0)

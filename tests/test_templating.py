@@ -520,3 +520,14 @@ def test_everything_passed_to_templates_is_documented(root, kind):
     passed = _flatten(context)
     assert passed <= documented["common"] | documented[kind]
     assert passed == set(kinds.fields(kind))
+
+
+def test_news_item_without_a_link_is_bold_text_not_an_empty_link(root):
+    items = [{"title": "社区通知", "link": None, "summary": "", "published": None,
+              "feed_id": "f", "feed_title": "区政府"},
+             {"title": "街道新闻", "link": "https://example.gov.cn/a", "summary": "摘要",
+              "published": None, "feed_id": "f", "feed_title": "区政府"}]
+    shutil.copy(REPO / "templates" / "news.md.j2", root / "templates" / "news.md.j2")
+    out = render(root, "news", {"items": items})
+    assert "1. **社区通知**" in out and "]()" not in out
+    assert "2. **[街道新闻](https://example.gov.cn/a)**" in out
