@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import contextmanager
 
 import pytest
 
@@ -36,19 +37,26 @@ def status(root):
     return json.loads(cli_process(root, "status", "--json").out)
 
 
+@contextmanager
+def running_daemon(root):
+    """A daemon process that has written its first heartbeat; killed if a test fails."""
+    daemon = start_daemon(root)
+    try:
+        assert wait_for(lambda: status(root)["daemon"]["state"] == "running")
+        yield daemon
+    finally:
+        daemon.kill()
+
+
 def test_daemon_delivers_new_announcements_promptly_and_stops_cleanly(root):
     with PlatformSimulator() as sim:
         robots = _root_with(root, sim, 3)
-        daemon = start_daemon(root)
-        try:
-            assert wait_for(lambda: status(root)["daemon"]["state"] == "running")
+        with running_daemon(root) as daemon:
             assert cli_process(root, "announce", "今晚8点停电", "--to", "all").code == 0
             # the queue directory changing wakes the daemon: no 30 s heartbeat wait
             assert wait_for(lambda: all(r.texts for r in robots.values()), timeout=10)
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(timeout=30) == 0
-        finally:
-            daemon.kill()
         assert status(root)["daemon"]["state"] == "stopped"
         assert [len(r.texts) for r in robots.values()] == [1, 1, 1]
         log = daemon.stderr.read()
@@ -81,9 +89,7 @@ def test_sigterm_mid_fan_out_finishes_in_flight_and_leaves_the_rest_pending(root
 def test_sighup_with_a_broken_edit_keeps_the_old_config_running(root):
     with PlatformSimulator() as sim:
         robots = _root_with(root, sim, 2)
-        daemon = start_daemon(root)
-        try:
-            assert wait_for(lambda: status(root)["daemon"]["state"] == "running")
+        with running_daemon(root) as daemon:
             (root / "schedules" / "broken.yaml").write_text(
                 "jobs:\n  - id: bad\n    cron: \"61 * * * *\"\n    content: news\n    to: [all]\n")
             daemon.send_signal(signal.SIGHUP)
@@ -94,6 +100,4 @@ def test_sighup_with_a_broken_edit_keeps_the_old_config_running(root):
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(timeout=30) == 0
             log = daemon.stderr.read()
-        finally:
-            daemon.kill()
         assert "reload refused" in log and "broken.yaml:3" in log
