@@ -110,7 +110,7 @@ def _project(root: Path, url: str) -> None:
 
 def main() -> None:
     from broadcaster.app import App
-    from broadcaster.scheduler import run_job
+    from broadcaster.schedule.scheduler import run_job
 
     with tempfile.TemporaryDirectory() as tmp, _Server() as srv:
         root = Path(tmp) / "root"

@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from broadcaster import outbox, scheduler
 from broadcaster.app import App
 from broadcaster.config.feeds import EventFeed
+from broadcaster.queue import outbox
+from broadcaster.schedule import scheduler
 from broadcaster.sources import SourceError
 from broadcaster.sources.events import EventsSource
 from tests.conftest import write_groups

@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from broadcaster import outbox, scheduler
 from broadcaster.app import App
 from broadcaster.config.feeds import HolidaysConfig
+from broadcaster.queue import outbox
+from broadcaster.schedule import scheduler
 from broadcaster.sources.holidays import HolidayCalendar, arrangement, day_info, festivals_on
 from tests.conftest import write_groups
 

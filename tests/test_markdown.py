@@ -1,4 +1,4 @@
-"""One Markdown source into every dialect (broadcaster.markdown)."""
+"""One Markdown source into every dialect (broadcaster.delivery.markdown)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from broadcaster import markdown as md
+from broadcaster.delivery import markdown as md
 from tests.simulator import parse_telegram_html
 
 SOURCE = """# 停水通知

@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from broadcaster import members, outbox
 from broadcaster.app import App
 from broadcaster.errors import InputError
+from broadcaster.queue import outbox
+from broadcaster.sources import members
 from tests.conftest import cli, write_groups
 from tests.test_news import Loopback
 

@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from broadcaster import outbox, scheduler
 from broadcaster.app import App
 from broadcaster.config.feeds import NewsFeed
+from broadcaster.queue import outbox
+from broadcaster.schedule import scheduler
 from broadcaster.sources import SourceError, safe_text, safe_url
 from broadcaster.sources.news import NewsSource, parse
 from tests.conftest import write_groups

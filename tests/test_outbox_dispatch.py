@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from broadcaster import deliverylog, outbox
 from broadcaster.app import App
-from broadcaster.dispatch import Dispatcher, backoff
-from broadcaster.outbox import Message
+from broadcaster.delivery.dispatch import Dispatcher, backoff
+from broadcaster.queue import deliverylog, outbox
+from broadcaster.queue.outbox import Message
 from tests.conftest import write_groups
 
 GROUPS = """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from broadcaster.channels.base import RateLimit
-from broadcaster.ratelimit import RateLimiter
+from broadcaster.delivery.ratelimit import RateLimiter
 
 
 class Clock:

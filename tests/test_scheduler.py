@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from broadcaster import scheduler
 from broadcaster.app import App
 from broadcaster.config.schedules import Job, make_trigger
 from broadcaster.errors import ConfigError, InputError
+from broadcaster.schedule import scheduler
 from tests.conftest import REPO, cli, write_groups
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -137,7 +137,7 @@ def app(root: Path, tmp_path: Path) -> App:
 
 
 def _deliveries(app) -> list[tuple[str, str]]:
-    from broadcaster import outbox
+    from broadcaster.queue import outbox
 
     return sorted((a.meta["source"], d["group"]) for a in outbox.active(app) for d in a.deliveries)
 
@@ -177,7 +177,7 @@ import sys, time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 from broadcaster.app import App
-from broadcaster import scheduler
+from broadcaster.schedule import scheduler
 app = App(sys.argv[1], sys.argv[2])
 start = float(sys.argv[3])
 while time.time() < start:

@@ -1,4 +1,4 @@
-"""Splitting one Markdown source into numbered parts (broadcaster.splitting)."""
+"""Splitting one Markdown source into numbered parts (broadcaster.delivery.splitting)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from broadcaster import markdown as md
-from broadcaster.splitting import MessageTooLarge, parse_label, render_parts, split_message
+from broadcaster.delivery import markdown as md
+from broadcaster.delivery.splitting import MessageTooLarge, parse_label, render_parts, split_message
 from tests.simulator import parse_telegram_html
 
 

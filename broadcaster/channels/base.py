@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from broadcaster.splitting import render_parts
+from broadcaster.delivery.splitting import render_parts
 
 Outcome = Literal["sent", "transient", "permanent"]
 

@@ -28,8 +28,8 @@ from broadcaster.channels.http import (
     query_param,
     robot_url,
 )
-from broadcaster.markdown import strip_markdown, to_dingtalk
-from broadcaster.splitting import numbered_title
+from broadcaster.delivery.markdown import strip_markdown, to_dingtalk
+from broadcaster.delivery.splitting import numbered_title
 
 type_name = "dingtalk"
 LIMIT = Limit(20_000, "body_bytes")

@@ -15,7 +15,7 @@ import requests
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
 from broadcaster.channels.http import HttpChannel, HttpsUrl, http_status_result, response_json
-from broadcaster.markdown import to_discord, utf16_len
+from broadcaster.delivery.markdown import to_discord, utf16_len
 
 type_name = "discord"
 LIMIT = Limit(2000, "chars")

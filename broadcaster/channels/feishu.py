@@ -21,8 +21,8 @@ import requests
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
 from broadcaster.channels.http import HttpChannel, HttpsUrl, encode_json, json_code_result
-from broadcaster.markdown import to_lark_md
-from broadcaster.splitting import numbered_title
+from broadcaster.delivery.markdown import to_lark_md
+from broadcaster.delivery.splitting import numbered_title
 
 type_name = "feishu"
 LIMIT = Limit(20_000, "body_bytes")  # "20 KB"; 20,000 is safe under either reading

@@ -21,7 +21,7 @@ from pydantic import field_validator
 
 from broadcaster.channels import register
 from broadcaster.channels.base import Channel, ChannelConfig, Limit, Part, SendResult
-from broadcaster.markdown import utf8_len
+from broadcaster.delivery.markdown import utf8_len
 
 type_name = "file"
 LIMIT = Limit(1_000_000, "bytes")

@@ -15,7 +15,7 @@ import requests
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
 from broadcaster.channels.http import HttpChannel, HttpsUrl, body_snippet, http_status_result
-from broadcaster.markdown import to_slack
+from broadcaster.delivery.markdown import to_slack
 
 type_name = "slack"
 LIMIT = Limit(4000, "chars")  # Slack truncates at 40,000 and advises under 4,000

@@ -23,7 +23,7 @@ from broadcaster.channels.http import (
     parse_retry_after,
     response_json,
 )
-from broadcaster.markdown import telegram_visible_text, to_telegram_html, utf16_len
+from broadcaster.delivery.markdown import telegram_visible_text, to_telegram_html, utf16_len
 
 type_name = "telegram"
 LIMIT = Limit(4096, "chars")

@@ -23,7 +23,7 @@ from typing import Literal
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part
 from broadcaster.channels.http import HttpChannel, HttpsUrl, encode_json
-from broadcaster.splitting import parse_label
+from broadcaster.delivery.splitting import parse_label
 
 type_name = "webhook"
 LIMIT = Limit(65_536, "body_bytes")

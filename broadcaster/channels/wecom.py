@@ -14,7 +14,7 @@ import requests
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
 from broadcaster.channels.http import HttpChannel, json_code_result, query_param, robot_url
-from broadcaster.markdown import strip_markdown, to_wecom, utf8_len
+from broadcaster.delivery.markdown import strip_markdown, to_wecom, utf8_len
 
 type_name = "wecom"
 MARKDOWN_LIMIT = Limit(4096, "bytes")

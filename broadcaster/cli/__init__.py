@@ -60,7 +60,7 @@ def check(ctx: typer.Context) -> None:
 
     Example: broadcaster check
     """
-    from broadcaster.check import check_all
+    from broadcaster.config.check import check_all
 
     a = get_app(ctx)
     problems = check_all(a)

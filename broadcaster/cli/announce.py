@@ -38,8 +38,8 @@ def announce(
 
     Example: announce "明天9:00-17:00宁海路停水" --to street:ninghai-road --urgent
     """
-    from broadcaster import announce as lib
-    from broadcaster import outbox
+    from broadcaster.queue import announce as lib
+    from broadcaster.queue import outbox
 
     a = get_app(ctx)
     body = lib.read_text(text, file, sys.stdin)

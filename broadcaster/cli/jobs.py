@@ -15,7 +15,7 @@ app = typer.Typer(help="The scheduled jobs of schedules/.", no_args_is_help=True
 @app.command("list")
 def list_jobs(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """List jobs with their next fire time.  Example: jobs list --json"""
-    from broadcaster import scheduler
+    from broadcaster.schedule import scheduler
 
     a = get_app(ctx)
     jobs = scheduler.load_jobs(a)
@@ -39,7 +39,7 @@ def run_job(
     json_: JsonOpt = False,
 ) -> None:
     """Fire one job now, outside its schedule.  Example: jobs run morning-weather"""
-    from broadcaster import scheduler
+    from broadcaster.schedule import scheduler
 
     ids = scheduler.run_job(get_app(ctx), job_id)
     if json_:

@@ -25,7 +25,7 @@ def join(
 
     Example: members join gulou-hlz-g01 张阿姨 李师傅
     """
-    from broadcaster import members
+    from broadcaster.sources import members
 
     a = get_app(ctx)
     info = members.record_joins(a, group, names, a.now())

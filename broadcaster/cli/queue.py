@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from broadcaster import deliverylog, outbox
 from broadcaster.cli.common import JsonOpt, console, emit_json, get_app, table
+from broadcaster.queue import deliverylog, outbox
 from broadcaster.timeparse import parse_duration
 
 app = typer.Typer(help="The announcement queue.", no_args_is_help=True)

@@ -14,8 +14,8 @@ def run_once(ctx: typer.Context, json_: JsonOpt = False) -> None:
 
     Example (crontab): * * * * * cd /srv/broadcaster && broadcaster run-once
     """
-    from broadcaster.dispatch import Dispatcher
-    from broadcaster.passes import run_pass
+    from broadcaster.delivery.dispatch import Dispatcher
+    from broadcaster.schedule.passes import run_pass
 
     a = get_app(ctx)
     with a.store.dispatch_lock(wait=0):
@@ -42,7 +42,7 @@ def daemon(
     """Run schedules and dispatch until SIGTERM/SIGINT.  Example: broadcaster daemon"""
     import logging
 
-    from broadcaster.daemon import Daemon, validate
+    from broadcaster.schedule.daemon import Daemon, validate
 
     a = get_app(ctx)
     setup_logging(a, logging.DEBUG if verbose else logging.INFO)
@@ -54,7 +54,7 @@ def daemon(
 
 def status(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Daemon heartbeat, queue depth, last run, recent failures.  Example: status --json"""
-    from broadcaster.status import collect
+    from broadcaster.schedule.status import collect
 
     data = collect(get_app(ctx))
     if json_:

@@ -25,9 +25,9 @@ from pydantic import (
 )
 
 from broadcaster.config.groups import GROUP_ID
+from broadcaster.config.yamlfile import line_of, load_folder, pydantic_problems
 from broadcaster.errors import ConfigError, Problem
 from broadcaster.sources import is_local
-from broadcaster.yamlfile import line_of, load_folder, pydantic_problems
 
 # Festival keys a greeting can be configured for (slug -> Chinese name).
 FESTIVALS = {

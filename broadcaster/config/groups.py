@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from broadcaster import channels
 from broadcaster.channels.base import ChannelConfig
+from broadcaster.config.yamlfile import display_path, line_of, load_yaml, pydantic_problems
 from broadcaster.errors import ConfigError, Problem
-from broadcaster.yamlfile import display_path, line_of, load_yaml, pydantic_problems
 
 GROUP_ID = re.compile(r"^[a-z0-9_-]+$")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")

@@ -26,9 +26,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from broadcaster.config.feeds import Id, Selectors
 from broadcaster.config.groups import check_zone
+from broadcaster.config.yamlfile import line_of, load_folder, pydantic_problems
 from broadcaster.errors import ConfigError, InputError, Problem
 from broadcaster.timeparse import parse_duration
-from broadcaster.yamlfile import line_of, load_folder, pydantic_problems
 
 _DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 

@@ -7,7 +7,7 @@ Declares:
 - times: ``items`` times are in the default timezone; calendar times keep their
   TZID (floating times are read in the default timezone); recurrences are
   expanded with recurring_ical_events;
-- state (kept by broadcaster.jobs): ``event-reminders`` — which groups were
+- state (kept by broadcaster.schedule.jobs): ``event-reminders`` — which groups were
   reminded of which occurrence.
 
 ``EventsSource.between(feed, start, end)`` returns occurrences overlapping

@@ -5,7 +5,7 @@ Declares:
   春节, 元宵节, 端午节, 七夕节, 中秋节, 国庆节, 重阳节, 腊八节, 冬至) and
   ``solar_terms`` (greet all 24 terms); see config/feeds.py for every key;
 - no network: both calendars are computed locally;
-- state (kept by broadcaster.jobs): ``holiday-greetings`` — which groups were
+- state (kept by broadcaster.schedule.jobs): ``holiday-greetings`` — which groups were
   greeted for which festival day, so a job running twice greets once.
 
 A festival is ``{key, name, kind, date, lunar, arrangement}``: ``kind`` is

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import TemplateSyntaxError, meta, nodes
 
 from broadcaster.config.groups import Group
+from broadcaster.config.yamlfile import display_path, line_of, load_yaml
 from broadcaster.errors import ConfigError, Problem
 from broadcaster.templating import kinds, samples
 from broadcaster.templating.context import local_now
 from broadcaster.templating.errors import TemplateError
 from broadcaster.templating.resolve import SUFFIX, TemplateFile
-from broadcaster.yamlfile import display_path, line_of, load_yaml
 
 if TYPE_CHECKING:
     from broadcaster.templating.templates import Templates

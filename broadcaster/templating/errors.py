@@ -11,8 +11,8 @@ from pathlib import Path
 from jinja2 import TemplateNotFound, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
+from broadcaster.config.yamlfile import display_path
 from broadcaster.errors import ConfigError, Problem
-from broadcaster.yamlfile import display_path
 
 
 class TemplateError(ConfigError):

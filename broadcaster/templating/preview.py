@@ -14,7 +14,7 @@ from broadcaster import channels
 from broadcaster.channels.base import Part
 from broadcaster.config.groups import Group, load_groups
 from broadcaster.errors import InputError
-from broadcaster.outbox import title_of
+from broadcaster.queue.outbox import title_of
 from broadcaster.templating import samples
 from broadcaster.templating.context import local_now
 from broadcaster.templating.resolve import Resolution

@@ -9,13 +9,13 @@ from typing import Any
 from jinja2 import TemplateError as JinjaError
 
 from broadcaster.config.groups import Group
+from broadcaster.config.yamlfile import display_path
 from broadcaster.errors import Problem
 from broadcaster.templating import kinds
 from broadcaster.templating.context import build_context, local_now
 from broadcaster.templating.environment import Limits, SandboxEnvironment
 from broadcaster.templating.errors import TemplateError, problem
 from broadcaster.templating.resolve import Resolution, Scan, TemplateFile, resolve, scan
-from broadcaster.yamlfile import display_path
 
 # What rendering may raise from inside a template (besides Jinja's own errors):
 # a filter given a bad value, a division by zero, a macro calling itself.

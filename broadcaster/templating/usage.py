@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from broadcaster.config.groups import Group, load_groups
+from broadcaster.config.yamlfile import load_folder
 from broadcaster.errors import Problem
 from broadcaster.templating import kinds, samples
-from broadcaster.yamlfile import load_folder
 
 if TYPE_CHECKING:
     from broadcaster.templating.templates import Templates

@@ -2,7 +2,7 @@
 
 ``execute(app, job, now)`` reads the job's content source, renders the job's
 kind of template for every targeted group that has something to receive, and
-queues the result as announcements (``broadcaster.outbox.enqueue``). Nothing
+queues the result as announcements (``broadcaster.queue.outbox.enqueue``). Nothing
 new means nothing queued. Each kind's once-only promise is kept in state:
 
 - ``news-<feed>``        per job, the items it has seen (news.py);
@@ -28,7 +28,7 @@ from broadcaster.config.feeds import FeedsConfig, WeatherConfig, load_feeds
 from broadcaster.config.groups import Group
 from broadcaster.config.schedules import Job
 from broadcaster.errors import InputError
-from broadcaster.outbox import Message, enqueue
+from broadcaster.queue.outbox import Message, enqueue
 from broadcaster.sources import SourceError, events, news
 from broadcaster.sources.holidays import HolidayCalendar
 from broadcaster.sources.weather import Report, WeatherSource, location_key

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broadcaster.errors import InputError
-from broadcaster.outbox import Message
+from broadcaster.queue.outbox import Message
 from broadcaster.targeting import select
 
 MAX_TEXT_BYTES = 64 * 1024  # an announcement is a chat message, not a document

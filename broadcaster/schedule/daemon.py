@@ -1,6 +1,6 @@
 """The daemon: schedules and dispatch until SIGTERM/SIGINT.
 
-Each tick runs one pass (``broadcaster.passes``) under the dispatch lock, so a
+Each tick runs one pass (``broadcaster.schedule.passes``) under the dispatch lock, so a
 ``run-once`` from cron can run beside it safely. Between ticks it sleeps until
 the next due delivery, the next schedule time (APScheduler wakes it), or the
 heartbeat interval, whichever comes first. SIGHUP reloads the config: a broken
@@ -19,12 +19,12 @@ import time
 from datetime import datetime
 
 from broadcaster.app import App
-from broadcaster.dispatch import Dispatcher
+from broadcaster.delivery.dispatch import Dispatcher
 from broadcaster.errors import BroadcasterError, LockHeld
-from broadcaster.passes import run_pass
+from broadcaster.schedule.passes import run_pass
 from broadcaster.timeparse import iso
 
-log = logging.getLogger("broadcaster.daemon")
+log = logging.getLogger("broadcaster.schedule.daemon")
 
 HEARTBEAT_EVERY = 30.0     # seconds; `status` calls a daemon dead after 3 missed beats
 TELEGRAM_POLL_EVERY = 20.0
@@ -34,8 +34,8 @@ STATE_NAME = "daemon"
 
 def validate(app: App) -> None:
     """Load everything a daemon needs; raise BroadcasterError if anything is broken."""
-    from broadcaster import scheduler
     from broadcaster.config.feeds import load_feeds
+    from broadcaster.schedule import scheduler
 
     _ = app.groups
     load_feeds(app.root)
@@ -143,7 +143,7 @@ class Daemon:
             return 0
 
     def _poll_telegram(self) -> None:
-        from broadcaster import members
+        from broadcaster.sources import members
 
         now = self.app.now().timestamp()
         if now - self._last_poll < TELEGRAM_POLL_EVERY:
@@ -156,7 +156,7 @@ class Daemon:
 
     # -- schedules --------------------------------------------------------------
     def _start_runner(self) -> None:
-        from broadcaster.scheduler import ScheduleRunner
+        from broadcaster.schedule.scheduler import ScheduleRunner
 
         self._runner = ScheduleRunner(self.app, on_due=self.wake.set)
         self._runner.start()

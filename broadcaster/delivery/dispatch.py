@@ -29,10 +29,10 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from broadcaster import outbox
 from broadcaster.channels.base import SendResult
-from broadcaster.outbox import CANCELLED, EXPIRED, FAILED, PENDING, SENT, Announcement
-from broadcaster.ratelimit import STATE_NAME, RateLimiter
+from broadcaster.delivery.ratelimit import STATE_NAME, RateLimiter
+from broadcaster.queue import outbox
+from broadcaster.queue.outbox import CANCELLED, EXPIRED, FAILED, PENDING, SENT, Announcement
 from broadcaster.timeparse import from_iso, iso
 
 log = logging.getLogger(__name__)
@@ -329,7 +329,7 @@ class Dispatcher:
         """Pending deliveries left in the queue this pass saw, and when the next one is due.
 
         Announcements queued while the pass ran are not counted; the daemon
-        notices them by the queue directory changing (see broadcaster.daemon).
+        notices them by the queue directory changing (see broadcaster.schedule.daemon).
         """
         pending = 0
         next_due = None

@@ -6,7 +6,7 @@ whose gathering window has closed, send every due delivery, record the run.
 
 from __future__ import annotations
 
-from broadcaster.dispatch import Dispatcher, PassResult
+from broadcaster.delivery.dispatch import Dispatcher, PassResult
 from broadcaster.timeparse import iso
 
 RUNS_STATE = "runs"
@@ -18,7 +18,8 @@ def run_pass(app, dispatcher: Dispatcher, *, jobs=None, feeds=None) -> tuple[lis
     ``jobs`` and ``feeds`` default to what is on disk; the daemon passes the
     last config that loaded, so that a broken edit cannot stop it.
     """
-    from broadcaster import members, scheduler
+    from broadcaster.schedule import scheduler
+    from broadcaster.sources import members
 
     now = app.now()
     fired = scheduler.fire_due(app, now, jobs=jobs, feeds=feeds)

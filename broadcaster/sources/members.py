@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from broadcaster.errors import InputError, did_you_mean
-from broadcaster.outbox import Message, enqueue
+from broadcaster.queue.outbox import Message, enqueue
 from broadcaster.sources import safe_text
 from broadcaster.timeparse import from_iso, iso
 

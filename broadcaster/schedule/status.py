@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from broadcaster import deliverylog, outbox
-from broadcaster.daemon import HEARTBEAT_EVERY
-from broadcaster.daemon import STATE_NAME as DAEMON_STATE
-from broadcaster.passes import RUNS_STATE
+from broadcaster.queue import deliverylog, outbox
+from broadcaster.schedule.daemon import HEARTBEAT_EVERY
+from broadcaster.schedule.daemon import STATE_NAME as DAEMON_STATE
+from broadcaster.schedule.passes import RUNS_STATE
 
 
 def _alive(pid: int | None) -> bool:

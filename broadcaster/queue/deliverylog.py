@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from broadcaster import outbox
 from broadcaster.errors import InputError
-from broadcaster.outbox import DELIVERY_STATES, Announcement
+from broadcaster.queue import outbox
+from broadcaster.queue.outbox import DELIVERY_STATES, Announcement
 
 DEFAULT_SINCE_DAYS = 7
 

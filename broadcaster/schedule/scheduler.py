@@ -158,7 +158,7 @@ def fire_due(
             del st[job_id]
     if not due:
         return []
-    from broadcaster.jobs import execute  # sources and their parsers: only when a job fires
+    from broadcaster.schedule.jobs import execute  # sources and their parsers: only when a job fires
 
     fired = []
     for job, when in due:
@@ -206,7 +206,7 @@ def run_job(app, job_id: str, now: datetime | None = None) -> list[str]:
     The schedule record is untouched; the content's own once-only records
     (seen news, greeted festivals, sent alerts) still apply.
     """
-    from broadcaster.jobs import execute
+    from broadcaster.schedule.jobs import execute
 
     now = now or app.now()
     job = find_job(load_jobs(app), job_id)
