@@ -24,6 +24,14 @@ class App:
         self.state_dir = Path(state).resolve()
         self.redactor = Redactor()
 
+    def require_root(self) -> None:
+        """Refuse a directory that is not a project root, before anything is created in it."""
+        if not (self.root / "groups.yaml").is_file():
+            from broadcaster.errors import InputError
+
+            raise InputError(f"no groups.yaml in {self.root}: run in the project directory, "
+                             "or give --root DIR (or set BROADCASTER_ROOT)")
+
     @cached_property
     def store(self) -> Store:
         return Store(self.state_dir)

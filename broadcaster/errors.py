@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 EXIT_INVALID = 1
+EXIT_USAGE = 2
 EXIT_LOCKED = 75
 
 
@@ -21,6 +22,10 @@ class Problem:
     line: int | None
     field: str | None
     message: str
+
+    def as_json(self) -> dict:
+        text = f"{self.field}: {self.message}" if self.field else self.message
+        return {"file": self.file, "line": self.line, "message": text}
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
@@ -51,6 +56,12 @@ class ConfigError(BroadcasterError):
 
 class InputError(BroadcasterError):
     """A bad command-line value (``--at``, a selector, an id...)."""
+
+
+class UsageError(BroadcasterError):
+    """The command was called wrongly (conflicting or missing arguments). Exit code 2."""
+
+    exit_code = EXIT_USAGE
 
 
 class LockHeld(BroadcasterError):

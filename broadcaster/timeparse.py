@@ -20,27 +20,36 @@ def parse_duration(text: str, *, option: str = "duration") -> timedelta:
     return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
 
 
+_AT_FORMS = "use 'YYYY-MM-DD HH:MM', 'HH:MM' or +30m/+2h/+1d"
+
+
 def parse_at(text: str, now: datetime, tz: ZoneInfo) -> datetime:
-    """``YYYY-MM-DD HH:MM``, ``HH:MM`` (next occurrence) or ``+30m``/``+2h``/``+1d``."""
+    """``YYYY-MM-DD HH:MM``, ``HH:MM`` (next occurrence) or ``+30m``/``+2h``/``+1d``.
+
+    A time in the past is an error: an announcement queued for it would only expire.
+    """
     raw = text.strip()
     if raw.startswith("+"):
         return now + parse_duration(raw, option="--at")
     local_now = now.astimezone(tz)
-    try:
-        if re.fullmatch(r"\d{1,2}:\d{2}", raw):
-            hh, mm = (int(x) for x in raw.split(":"))
-            when = local_now.replace(hour=hh, minute=mm, second=0, microsecond=0)
-            if when <= local_now:
-                when = (local_now + timedelta(days=1)).replace(
-                    hour=hh, minute=mm, second=0, microsecond=0
-                )
-            return when.replace(tzinfo=None).replace(tzinfo=tz)
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}", raw):
-            naive = datetime.strptime(raw.replace("T", " "), "%Y-%m-%d %H:%M")
-            return naive.replace(tzinfo=tz)
-    except ValueError as exc:
-        raise InputError(f"--at: invalid time {text!r}: {exc}") from None
-    raise InputError(f"--at: invalid time {text!r} (use 'YYYY-MM-DD HH:MM', 'HH:MM' or +30m/+2h/+1d)")
+    if m := re.fullmatch(r"(\d{1,2}):(\d{2})", raw):
+        hh, mm = int(m.group(1)), int(m.group(2))
+        if hh > 23 or mm > 59:
+            raise InputError(f"--at: {text!r} is not a time of day ({_AT_FORMS})")
+        when = local_now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+        if when <= local_now:
+            when = (local_now + timedelta(days=1)).replace(hour=hh, minute=mm, second=0, microsecond=0)
+        return when.replace(tzinfo=None).replace(tzinfo=tz)
+    if m := re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2}):(\d{2})", raw):
+        try:
+            when = datetime(*(int(x) for x in m.groups()), tzinfo=tz)
+        except ValueError:
+            raise InputError(f"--at: {text!r} is not a real date and time ({_AT_FORMS})") from None
+        if when <= now:
+            raise InputError(f"--at: {raw} is in the past (now {iso(local_now)[:16].replace('T', ' ')}); "
+                             "leave --at out to send now")
+        return when
+    raise InputError(f"--at: invalid time {text!r} ({_AT_FORMS})")
 
 
 def iso(dt: datetime | None) -> str | None:

@@ -8,7 +8,7 @@ from tests.conftest import REPO, cli
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 COMMANDS = sorted({m.group(1).strip() for m in re.finditer(
-    r"^python main\.py ((?:[a-z-]+)(?: [a-z-]+)?)", README, re.M)})
+    r"^broadcaster ((?:[a-z-]+)(?: [a-z-]+)?)", README, re.M)})
 
 
 def test_readme_shows_the_two_quick_start_commands():

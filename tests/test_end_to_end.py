@@ -120,7 +120,7 @@ def test_long_message_is_split_and_sent_in_order(root, sim):
         (["announce", "x", "--to", "all", "--at", "25:99"], 1, "--at"),
         (["announce", "x", "--to", "all", "--at", "tomorrow"], 1, "--at"),
         (["announce", "x", "--to", "all", "--expires", "forever"], 1, "--expires"),
-        (["announce", "--to", "all"], 1, "nothing to announce"),
+        (["announce", "--to", "all"], 2, "nothing to announce"),
         (["announce", "x", "--to", "all", "--var", "novalue"], 1, "--var"),
         (["announce", "x", "--to", "all", "--bogus"], 2, "bogus"),
         (["queue", "show", "nope"], 1, "no announcement"),

@@ -381,6 +381,7 @@ def test_preview_shows_a_6000_byte_message_split_for_wecom(root, tmp_path):
                   + "详情请咨询社区。" * 5 for i in range(1, 31)]
     text = "\n\n".join(paragraphs)
     assert len(text.encode()) > 6000
+    write_groups(root, GROUPS)
     data.write_text("text: |\n" + textwrap.indent(text, "  ") + "\n", encoding="utf-8")
     result = preview(Templates(root), "announcement", channel="wecom", data_file=data, now=NOW)
     cp = result.channels[0]
@@ -411,6 +412,7 @@ def test_preview_of_a_holiday_shows_the_festival_day(root):
 
 
 def test_preview_refuses_an_unknown_festival_and_shows_a_holiday_override(root):
+    write_groups(root, GROUPS)
     out = cli(root, "templates", "preview", "holiday", "--festival", "chunjei")
     assert out.code == 1
     assert "unknown festival 'chunjei'" in out.err and "chunjie" in out.err

@@ -99,10 +99,11 @@ class Channel:
     Config: ClassVar[type[ChannelConfig]]
     limit: ClassVar[Limit]
 
-    def __init__(self, config: ChannelConfig, group_id: str, session=None):
+    def __init__(self, config: ChannelConfig, group_id: str, session=None, tz=None):
         self.config = config
         self.group_id = group_id
         self.session = session  # a shared requests.Session (pooled per host), or None
+        self.tz = tz  # the group's time zone (a ZoneInfo), for times an adapter writes
 
     # -- declarations -------------------------------------------------------
     def robot_key(self) -> str:

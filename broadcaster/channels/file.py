@@ -47,8 +47,8 @@ class FileChannel(Channel):
     Config = Config
     limit = LIMIT
 
-    def __init__(self, config: Config, group_id: str, session=None, **_ignored):
-        super().__init__(config, group_id, session)
+    def __init__(self, config: Config, group_id: str, session=None, tz=None, **_ignored):
+        super().__init__(config, group_id, session, tz)
         if Path(group_id).name != group_id or group_id.startswith("."):
             raise ValueError("a group id cannot be used as a file name")
 
@@ -64,7 +64,7 @@ class FileChannel(Channel):
 
     def send(self, part: Part) -> SendResult:
         start = time.monotonic()
-        stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+        stamp = datetime.now(self.tz).astimezone(self.tz).isoformat(timespec="seconds")
         meta = json.dumps({"title": part.payload.get("title", ""),
                            "mention_all": part.payload.get("mention_all", False)},
                           ensure_ascii=False)

@@ -247,9 +247,9 @@ class HttpChannel(Channel):
     timeout: Timeout = DEFAULT_TIMEOUT
     rate_limit: ClassVar[RateLimit | None] = None
 
-    def __init__(self, config: ChannelConfig, group_id: str, session=None, *,
+    def __init__(self, config: ChannelConfig, group_id: str, session=None, tz=None, *,
                  timeout: Timeout | None = None):
-        super().__init__(config, group_id, session)
+        super().__init__(config, group_id, session, tz)
         if timeout is not None:
             self.timeout = timeout
 

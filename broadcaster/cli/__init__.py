@@ -2,7 +2,9 @@
 
 This module assembles the commands and is the one place where errors become
 messages and exit codes: 0 done, 1 invalid input or config, 2 usage error,
-75 the dispatch lock is held (``run-once``).
+75 the dispatch lock is held (``run-once``). Under ``--json`` a failure is one
+JSON document on stdout, ``{"error": {"message", "problems"}}``, with the same
+exit code.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.app import App
-from broadcaster.cli.common import Invocation, get_app
-from broadcaster.errors import BroadcasterError, ConfigError, LockHeld
+from broadcaster.cli.common import Invocation, JsonOpt, emit_json, get_app
+from broadcaster.errors import EXIT_USAGE, BroadcasterError, ConfigError, LockHeld
 from broadcaster.redact import redact
 
 app = typer.Typer(
@@ -25,21 +26,26 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
+
+# Sub-command groups by noun: (command name, module under broadcaster.cli).
+NOUNS = (("groups", "groups"), ("queue", "queue"), ("jobs", "jobs"), ("templates", "templates"),
+         ("members", "members"))
 
 
 @app.callback()
 def _root(
     ctx: typer.Context,
     root: Annotated[Path | None, typer.Option(
-        "--root", envvar="BROADCASTER_ROOT",
+        "--root", envvar="BROADCASTER_ROOT", metavar="DIR",
         help="Directory holding groups.yaml, templates/, feeds/, schedules/ (default: .).")] = None,
 ) -> None:
-    ctx.ensure_object(Invocation).app = App(root)
+    ctx.ensure_object(Invocation).root = root
 
 
 def _mount() -> None:
-    from broadcaster.cli import announce, groups, queue, run
+    from broadcaster.cli import announce, queue, run
 
     app.command("check")(check)
     app.command("announce")(announce.announce)
@@ -48,17 +54,16 @@ def _mount() -> None:
     app.command("log")(queue.log_command)
     app.command("report")(queue.report_command)
     app.command("status")(run.status)
-    app.add_typer(groups.app, name="groups")
-    app.add_typer(queue.app, name="queue")
-    for noun, module in (("jobs", "jobs"), ("templates", "templates"), ("members", "members")):
-        sub = importlib.import_module(f"broadcaster.cli.{module}")
-        app.add_typer(sub.app, name=noun)
+    for name, module in NOUNS:
+        app.add_typer(importlib.import_module(f"broadcaster.cli.{module}").app, name=name)
 
 
-def check(ctx: typer.Context) -> None:
-    """Validate groups.yaml, feeds/, schedules/ and every template; list every problem.
+def check(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """Validate the config and render every template; list every problem.
 
-    Example: broadcaster check
+    \b
+    Example:
+      broadcaster check --json
     """
     from broadcaster.config.check import check_all
 
@@ -66,25 +71,60 @@ def check(ctx: typer.Context) -> None:
     problems = check_all(a)
     if problems:
         raise ConfigError(problems)
-    typer.echo(f"ok: {len(a.groups.groups)} groups, config and templates valid")
+    if json_:
+        emit_json({"ok": True, "groups": len(a.groups.groups), "problems": []})
+    else:
+        typer.echo(f"ok: {len(a.groups.groups)} groups, config and templates valid")
+
+
+def _wants_json(args: list[str]) -> bool:
+    head = args[: args.index("--")] if "--" in args else args
+    return "--json" in head
+
+
+def _fail(message: str, code: int, problems: list, as_json: bool) -> None:
+    """Report one failure: on stderr, and as one JSON document on stdout under ``--json``."""
+    if as_json:
+        emit_json({"error": {"message": message, "problems": [p.as_json() for p in problems]}})
+    if len(problems) > 1:
+        typer.echo(f"error: {len(problems)} problems:\n{message}", err=True)
+    else:
+        typer.echo(f"error: {message}", err=True)
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; library errors become a message and an exit code here."""
+    from typer import Abort, TyperException
+
     _mount()
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(args)
     invocation = Invocation()
     try:
-        app(args=argv, prog_name="broadcaster", obj=invocation)
-    except LockHeld as exc:
-        typer.echo(f"broadcaster: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        code = app(args=args, prog_name="broadcaster", obj=invocation, standalone_mode=False)
+    except TyperException as exc:  # usage mistakes: missing option, bad value
+        if not as_json:
+            exc.show()
+            sys.exit(exc.exit_code)
+        _fail(exc.format_message(), exc.exit_code or EXIT_USAGE, [], as_json)
+    except Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
     except BroadcasterError as exc:
-        text = invocation.app.redact(exc) if invocation.app else redact(exc)
-        if isinstance(exc, ConfigError) and len(exc.problems) > 1:
-            typer.echo(f"{len(exc.problems)} problems:\n{text}", err=True)
-        else:
-            typer.echo(f"error: {text}", err=True)
-        sys.exit(exc.exit_code)
+        redactor = invocation.app.redact if invocation.app else redact
+        problems = getattr(exc, "problems", [])
+        if isinstance(exc, LockHeld) and not as_json:
+            typer.echo(f"broadcaster: {redactor(exc)}", err=True)
+            sys.exit(exc.exit_code)
+        _fail(redactor(exc), exc.exit_code, [_redacted(p, redactor) for p in problems], as_json)
+    sys.exit(code or 0)
+
+
+def _redacted(problem, redactor):
+    from dataclasses import replace
+
+    return replace(problem, message=redactor(problem.message))
 
 
 __all__ = ["app", "main"]

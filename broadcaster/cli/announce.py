@@ -7,36 +7,39 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.cli.common import JsonOpt, console, emit_json, get_app, table
+from broadcaster.cli.common import ExcludeOpt, JsonOpt, ToOpt, console, emit_json, get_app, table
 from broadcaster.timeparse import iso, parse_at, parse_duration
-
-Selectors = Annotated[list[str], typer.Option("--to", help="Selector (repeatable, OR): all, "
-                                              "id:GROUP, a tag, or tags joined by ',' (AND).")]
 
 
 def announce(
     ctx: typer.Context,
-    text: Annotated[str | None, typer.Argument(help="Markdown text of the announcement.")] = None,
-    file: Annotated[str | None, typer.Option("--file", help="Read the text from a file, "
-                                             "or - for stdin.")] = None,
-    template: Annotated[str | None, typer.Option(help="Render this template instead.")] = None,
-    var: Annotated[list[str], typer.Option("--var", help="K=V for --template (repeatable).")] = [],  # noqa: B006
-    to: Selectors = [],  # noqa: B006
-    exclude: Annotated[list[str], typer.Option("--exclude", help="Selector to leave out "
-                                               "(repeatable).")] = [],  # noqa: B006
-    at: Annotated[str | None, typer.Option("--at", help="'YYYY-MM-DD HH:MM', 'HH:MM' or "
-                                           "+30m/+2h/+1d.")] = None,
+    to: ToOpt,
+    text: Annotated[str | None, typer.Argument(metavar="TEXT",
+                                               help="Markdown text of the announcement.")] = None,
+    file: Annotated[str | None, typer.Option("--file", metavar="FILE",
+                                             help="Read the text from FILE, or - for stdin.")] = None,
+    template: Annotated[str | None, typer.Option("--template", metavar="NAME",
+                                                 help="Render this template instead of TEXT.")] = None,
+    var: Annotated[list[str], typer.Option("--var", metavar="K=V",
+                                           help="A variable for --template (repeatable).")] = [],  # noqa: B006
+    exclude: ExcludeOpt = [],  # noqa: B006
+    at: Annotated[str | None, typer.Option("--at", metavar="WHEN", help="When to send: "
+                                           "'YYYY-MM-DD HH:MM', 'HH:MM' or +30m/+2h/+1d.")] = None,
     urgent: Annotated[bool, typer.Option("--urgent", help="Ignore quiet hours.")] = False,
     mention_all: Annotated[bool, typer.Option("--mention-all", help="@all where the "
                                               "platform allows it.")] = False,
-    expires: Annotated[str, typer.Option(help="Give up after this long, e.g. 24h.")] = "24h",
+    expires: Annotated[str, typer.Option("--expires", metavar="DUR",
+                                         help="Give up after this long.")] = "24h",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Queue nothing; show what each "
                                           "group would get.")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Queue an announcement.
+    """Queue an announcement to the groups --to selects.
 
-    Example: announce "明天9:00-17:00宁海路停水" --to street:ninghai-road --urgent
+    \b
+    Examples:
+      broadcaster announce "明天9:00-17:00宁海路停水" --to street:ninghai-road --urgent
+      broadcaster announce --file notice.md --to all --at "2026-11-23 09:00" --dry-run
     """
     from broadcaster.queue import announce as lib
     from broadcaster.queue import outbox

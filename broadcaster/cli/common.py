@@ -1,4 +1,9 @@
-"""What every command shares: the App from ``--root``, JSON and table output, logging."""
+"""What every command shares: the App from ``--root``, shared options, JSON and table output.
+
+Options that several commands take are defined once here (``--json``, ``--to``,
+``--exclude``, ``--since``, ``--limit``), as sqlite-utils does, so their names,
+metavars and help read the same everywhere.
+"""
 
 from __future__ import annotations
 
@@ -12,24 +17,52 @@ import typer
 from broadcaster.app import App
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+ToOpt = Annotated[list[str], typer.Option(
+    "--to", metavar="SEL",
+    help="Target selector, repeatable (OR): all, id:GROUP, a tag, or tags joined by ',' (AND).")]
+ExcludeOpt = Annotated[list[str], typer.Option(
+    "--exclude", metavar="SEL", help="Selector of groups to leave out (repeatable).")]
+SinceOpt = Annotated[str, typer.Option("--since", metavar="DUR", help="How far back, e.g. 7d or 12h.")]
+LimitOpt = Annotated[int | None, typer.Option("--limit", metavar="N", help="At most N rows.")]
+IdArg = Annotated[str, typer.Argument(metavar="ID", help="The announcement id (see: queue list).")]
+
+# Help reads like git's: an argument shows its metavar only, not a type label
+# (typer's plain help would print ``TEXT <str>``). The one override of typer's behaviour.
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
+
+# Columns whose values people copy and paste: never wrapped or cut.
+ID_COLUMNS = frozenset({"id", "announcement", "group", "job", "ticket", "template"})
+
+
+def noun(help_text: str) -> typer.Typer:
+    """A command group (``queue``, ``jobs``...) with the project's help style."""
+    return typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None,
+                       add_completion=False)
 
 
 class Invocation:
     """What one command line carries: the App its ``--root`` selected."""
 
     app: App | None = None
+    root: str | None = None
 
 
 def get_app(ctx: typer.Context) -> App:
-    """The App for this invocation (built once by the root callback)."""
+    """The App for this invocation, once its root is known to be a project root."""
     inv = ctx.find_root().ensure_object(Invocation)
     if inv.app is None:
-        inv.app = App()
+        inv.app = App(inv.root)
+        inv.app.require_root()
     return inv.app
 
 
 def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 announcement``, ``2 announcements``; ``many`` for irregular plurals."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def console():
@@ -45,20 +78,51 @@ def err_console():
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    """A table: boxed on a terminal, plain aligned text when piped.
+
+    Ids (see ``ID_COLUMNS``) are never wrapped or cut; other columns give way.
+    """
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    if not sys.stdout.isatty():
+        _plain_table(title, columns, cells)
+        return
     from rich.table import Table
 
     t = Table(title=title, show_lines=False)
-    for col in columns:
-        t.add_column(col, overflow="fold")
-    for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+    for i, col in enumerate(columns):
+        if col in ID_COLUMNS:
+            width = max([len(col), *(len(r[i]) for r in cells)])
+            t.add_column(col, no_wrap=True, min_width=width, overflow="ignore")
+        else:
+            t.add_column(col, overflow="fold")
+    for row in cells:
+        t.add_row(*row)
     console().print(t)
 
 
+def _plain_table(title: str | None, columns: list[str], cells: list[list[str]]) -> None:
+    from rich.cells import cell_len  # display width: Chinese characters take two columns
+
+    widths = [max([cell_len(c), *(cell_len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    out = sys.stdout
+    if title:
+        out.write(title + "\n")
+    for row in [columns, *cells]:
+        padded = [v + " " * (w - cell_len(v)) for v, w in zip(row, widths, strict=True)]
+        out.write("  ".join(padded).rstrip() + "\n")
+
+
 class RedactingFormatter(logging.Formatter):
+    """Log lines with secrets redacted and times in the configured zone, offset shown."""
+
     def __init__(self, app: App, fmt: str):
-        super().__init__(fmt, datefmt="%Y-%m-%d %H:%M:%S")
+        super().__init__(fmt)
         self.app = app
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        from datetime import datetime
+
+        return datetime.fromtimestamp(record.created, self.app.tz).isoformat(timespec="seconds")
 
     def format(self, record: logging.LogRecord) -> str:
         return self.app.redact(super().format(record))
@@ -74,21 +138,29 @@ def setup_logging(app: App, level: int = logging.INFO) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def progress_bar(enabled: bool):
-    """A rich progress callback for a fan-out in a terminal; None under cron or --json."""
+def progress_bar(enabled: bool, description: str = "sending"):
+    """A rich progress callback ``update(done, total, failed=0)`` on a terminal.
+
+    Returns ``(None, None)`` under cron, when piped or with ``--json``: nothing extra is printed.
+    """
     if not enabled or not sys.stderr.isatty():
         return None, None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     bar = Progress("[progress.description]{task.description}", BarColumn(),
-                   MofNCompleteColumn(), TimeElapsedColumn(), console=err_console(),
-                   transient=True)
+                   MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                   TextColumn("{task.fields[failed]}"), TimeElapsedColumn(),
+                   console=err_console(), transient=True)
     state: dict[str, Any] = {}
 
-    def update(done: int, total: int) -> None:
+    def update(done: int, total: int, failed: int = 0) -> None:
         if "task" not in state:
             bar.start()
-            state["task"] = bar.add_task("sending", total=total)
-        bar.update(state["task"], completed=done, total=total)
+            state["task"] = bar.add_task(description, total=total, rate="", failed="")
+        task = bar.tasks[0]
+        speed = task.speed
+        bar.update(state["task"], completed=done, total=total,
+                   rate=f"{speed:.0f}/s" if speed else "",
+                   failed=f"{failed} failed" if failed else "")
 
     return update, bar

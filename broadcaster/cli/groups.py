@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from broadcaster.cli.common import JsonOpt, emit_json, get_app, table
+from broadcaster.cli.common import JsonOpt, ToOpt, emit_json, get_app, noun, plural, table
 
-app = typer.Typer(help="The groups of groups.yaml.", no_args_is_help=True)
+app = noun("The groups of groups.yaml.")
 
 
 @app.command("list")
 def list_groups(
     ctx: typer.Context,
-    to: Annotated[list[str], typer.Option("--to", help="Selector (repeatable, OR).")] = [],  # noqa: B006
+    to: ToOpt = [],  # noqa: B006
     json_: JsonOpt = False,
 ) -> None:
-    """List groups, their channel type and tags.  Example: groups list --to street:ninghai-road"""
+    """Groups, their channel type and tags.
+
+    \b
+    Example:
+      broadcaster groups list --to street:ninghai-road
+    """
     from broadcaster.targeting import select
 
     a = get_app(ctx)
@@ -28,6 +31,6 @@ def list_groups(
     if json_:
         emit_json(rows)
         return
-    table(f"{len(rows)} groups", ["id", "name", "channel", "tags", "quiet hours"],
+    table(plural(len(rows), "group"), ["id", "name", "channel", "tags", "quiet hours"],
           [[r["id"], r["name"], r["channel"], " ".join(r["tags"]), r["quiet_hours"]]
            for r in rows])

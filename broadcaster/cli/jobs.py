@@ -6,15 +6,20 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.cli.common import JsonOpt, emit_json, get_app, table
+from broadcaster.cli.common import JsonOpt, emit_json, get_app, noun, plural, table
 from broadcaster.timeparse import iso
 
-app = typer.Typer(help="The scheduled jobs of schedules/.", no_args_is_help=True)
+app = noun("The scheduled jobs of schedules/.")
 
 
 @app.command("list")
 def list_jobs(ctx: typer.Context, json_: JsonOpt = False) -> None:
-    """List jobs with their next fire time.  Example: jobs list --json"""
+    """Jobs with their next fire time.
+
+    \b
+    Example:
+      broadcaster jobs list --json
+    """
     from broadcaster.schedule import scheduler
 
     a = get_app(ctx)
@@ -27,7 +32,7 @@ def list_jobs(ctx: typer.Context, json_: JsonOpt = False) -> None:
     if json_:
         emit_json(rows)
         return
-    table(f"{len(rows)} jobs", ["id", "cron", "timezone", "content", "to", "next fire"],
+    table(plural(len(rows), "job"), ["id", "cron", "timezone", "content", "to", "next fire"],
           [[r["id"], r["cron"], r["timezone"], r["template"] or r["content"], " ".join(r["to"]),
             r["next_fire"] or "disabled"] for r in rows])
 
@@ -35,14 +40,19 @@ def list_jobs(ctx: typer.Context, json_: JsonOpt = False) -> None:
 @app.command("run")
 def run_job(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The job's id (see: jobs list).")],
+    job_id: Annotated[str, typer.Argument(metavar="JOB_ID", help="The job's id (see: jobs list).")],
     json_: JsonOpt = False,
 ) -> None:
-    """Fire one job now, outside its schedule.  Example: jobs run morning-weather"""
+    """Fire one job now, outside its schedule.
+
+    \b
+    Example:
+      broadcaster jobs run morning-weather
+    """
     from broadcaster.schedule import scheduler
 
     ids = scheduler.run_job(get_app(ctx), job_id)
     if json_:
         emit_json({"job": job_id, "announcements": ids})
     else:
-        typer.echo(f"{job_id}: queued {len(ids)} announcement(s) {' '.join(ids)}".rstrip())
+        typer.echo(f"{job_id}: queued {plural(len(ids), 'announcement')} {' '.join(ids)}".rstrip())

@@ -7,23 +7,25 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.cli.common import JsonOpt, emit_json, get_app
+from broadcaster.cli.common import JsonOpt, emit_json, get_app, noun
 
-app = typer.Typer(help="Group members and welcome messages.", no_args_is_help=True)
+app = noun("Group members and welcome messages.")
 
 
 @app.command("join")
 def join(
     ctx: typer.Context,
-    group: Annotated[str, typer.Argument(help="The group's id.")],
-    names: Annotated[list[str], typer.Argument(help="The new members' names.")],
+    group: Annotated[str, typer.Argument(metavar="GROUP", help="The group's id.")],
+    names: Annotated[list[str], typer.Argument(metavar="NAME...", help="The new members' names.")],
     now_: Annotated[bool, typer.Option(
         "--now", help="Queue the welcome at once instead of waiting for more joins.")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Record new members; one welcome greets joins within 5 minutes together.
 
-    Example: members join gulou-hlz-g01 张阿姨 李师傅
+    \b
+    Example:
+      broadcaster members join gulou-hlz-g01 张阿姨 李师傅
     """
     from broadcaster.sources import members
 

@@ -6,36 +6,70 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.cli.common import JsonOpt, console, emit_json, get_app, table
+from broadcaster.cli.common import (
+    IdArg,
+    JsonOpt,
+    LimitOpt,
+    SinceOpt,
+    console,
+    emit_json,
+    get_app,
+    noun,
+    plural,
+    table,
+)
 from broadcaster.queue import deliverylog, outbox
 from broadcaster.timeparse import parse_duration
 
-app = typer.Typer(help="The announcement queue.", no_args_is_help=True)
+app = noun("The announcement queue: what is waiting, what was sent, cancel and retry.")
 
 
 @app.command("list")
 def list_queue(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", help="Include finished announcements.")] = False,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", help="At most N rows.")] = 100,
     json_: JsonOpt = False,
 ) -> None:
-    """Announcements not yet finished, with counts.  Example: queue list --all --json"""
+    """Announcements not yet finished, newest first, with counts.
+
+    \b
+    Example:
+      broadcaster queue list --all --limit 20
+    """
     a = get_app(ctx)
     anns = outbox.active(a) + (outbox.archived(a) if all_ else [])
-    rows = sorted((x.summary() for x in anns), key=lambda s: s["created_at"], reverse=True)
+    rows = sorted((x.summary() for x in anns), key=lambda s: s["created_at"], reverse=True)[:limit]
     if json_:
         emit_json(rows)
         return
-    table(f"{len(rows)} announcements",
-          ["id", "created", "scheduled for", "status", "title", "targets", "sent", "failed",
-           "pending"],
-          [[r["id"], r["created_at"], r["scheduled_for"], r["status"], r["title"], r["targets"],
-            r["sent"], r["failed"], r["pending"]] for r in rows])
+    table(plural(len(rows), "announcement"),
+          ["id", "scheduled for", "status", "title", "targets", "sent", "failed", "pending",
+           "expired"],
+          [[r["id"], _short_time(r["scheduled_for"]), shown_status(r), r["title"], r["targets"],
+            r["sent"], r["failed"], r["pending"], r["expired"]] for r in rows])
+
+
+def shown_status(summary: dict) -> str:
+    """The announcement status people read: an announcement none of whose groups got it
+    before it expired reads "expired", not "done"."""
+    status, expired = summary["status"], summary.get("expired", 0)
+    if status == "done" and expired and not summary["sent"]:
+        return "expired"
+    if status == "done" and expired:
+        return f"done, {expired} expired"
+    return status
+
+
+def _short_time(text: str | None) -> str:
+    """``2026-11-22 09:00``: the minutes people read; the offset is the configured zone's."""
+    return "" if not text else text[:16].replace("T", " ")
 
 
 def _print_show(data: dict) -> None:
     c = console()
-    c.print(f"[bold]{data['id']}[/bold]  {data['status']}  {data.get('title') or ''}")
+    c.print(f"{data['id']}  {shown_status(data)}  {data.get('title') or ''}", markup=False,
+            highlight=False)
     c.print(f"targets {data['targets']}: sent {data['sent']}, failed {data['failed']}, "
             f"pending {data['pending']}, cancelled {data['cancelled']}, "
             f"expired {data['expired']}")
@@ -45,37 +79,65 @@ def _print_show(data: dict) -> None:
 
 
 @app.command("show")
-def show(ctx: typer.Context, ann_id: Annotated[str, typer.Argument(metavar="ID")],
-         json_: JsonOpt = False) -> None:
-    """One announcement and its per-group delivery states.  Example: queue show 20261122-070000-ab12cd"""
+def show(ctx: typer.Context, ann_id: IdArg, json_: JsonOpt = False) -> None:
+    """One announcement and its per-group delivery states.
+
+    \b
+    Example:
+      broadcaster queue show 20261122-070000-ab12cd
+    """
     data = deliverylog.show(outbox.get(get_app(ctx), ann_id))
     emit_json(data) if json_ else _print_show(data)
 
 
 @app.command("cancel")
-def cancel(ctx: typer.Context, ann_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
-    """Cancel what has not been sent yet.  Example: queue cancel 20261122-070000-ab12cd"""
+def cancel(ctx: typer.Context, ann_id: IdArg, json_: JsonOpt = False) -> None:
+    """Cancel what has not been sent yet.
+
+    \b
+    Example:
+      broadcaster queue cancel 20261122-070000-ab12cd
+    """
     n = outbox.cancel(get_app(ctx), ann_id)
-    typer.echo(f"cancelled {ann_id}: {n} deliveries will not be sent")
+    if json_:
+        emit_json({"id": ann_id, "cancelled": n})
+    else:
+        typer.echo(f"cancelled {ann_id}: {plural(n, 'delivery', 'deliveries')} will not be sent")
 
 
 @app.command("retry")
-def retry(ctx: typer.Context, ann_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
-    """Put failed deliveries back to pending.  Example: queue retry 20261122-070000-ab12cd"""
+def retry(ctx: typer.Context, ann_id: IdArg, json_: JsonOpt = False) -> None:
+    """Put failed deliveries back to pending.
+
+    \b
+    Example:
+      broadcaster queue retry 20261122-070000-ab12cd
+    """
     n = outbox.retry(get_app(ctx), ann_id)
-    typer.echo(f"{ann_id}: {n} failed deliveries are pending again")
+    if json_:
+        emit_json({"id": ann_id, "pending": n})
+    else:
+        typer.echo(f"{ann_id}: {plural(n, 'failed delivery', 'failed deliveries')} pending again")
 
 
 def log_command(
     ctx: typer.Context,
-    announcement: Annotated[str | None, typer.Option(help="Only this announcement.")] = None,
-    group: Annotated[str | None, typer.Option(help="Only this group id.")] = None,
-    status: Annotated[str | None, typer.Option(help="pending|sent|failed|cancelled|expired")] = None,
-    since: Annotated[str, typer.Option(help="How far back, e.g. 7d, 12h.")] = "7d",
-    limit: Annotated[int | None, typer.Option(min=1, help="At most N rows.")] = None,
+    announcement: Annotated[str | None, typer.Option("--announcement", metavar="ID",
+                                                     help="Only this announcement.")] = None,
+    group: Annotated[str | None, typer.Option("--group", metavar="GROUP",
+                                              help="Only this group id.")] = None,
+    status: Annotated[str | None, typer.Option(
+        "--status", metavar="STATUS", help="Only pending, sent, failed, cancelled or expired.")] = None,
+    since: SinceOpt = "7d",
+    limit: LimitOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """The delivery log, newest first.  Example: log --status failed --since 1d"""
+    """The delivery log, newest first.
+
+    \b
+    Example:
+      broadcaster log --status failed --since 1d
+    """
     a = get_app(ctx)
     start = a.now() - parse_duration(since, option="--since")
     rows = deliverylog.query(a, announcement=announcement, group=group, status=status,
@@ -83,26 +145,27 @@ def log_command(
     if json_:
         emit_json(rows)
         return
-    table(f"{len(rows)} deliveries", ["updated", "announcement", "group", "status", "attempts",
+    table(plural(len(rows), "delivery", "deliveries"), ["updated", "announcement", "group", "status", "attempts",
                                       "last error"],
           [[r["updated_at"], r["announcement"], r["group"], r["status"], r["attempts"],
             r["last_error"]] for r in rows])
 
 
-def report_command(ctx: typer.Context, ann_id: Annotated[str, typer.Argument(metavar="ID")],
-                   json_: JsonOpt = False) -> None:
-    """Totals for one announcement and the groups that did not get it, with reasons.
+def report_command(ctx: typer.Context, ann_id: IdArg, json_: JsonOpt = False) -> None:
+    """Who got one announcement, and why the others did not.
 
-    Example: report 20261122-070000-ab12cd --json
+    \b
+    Example:
+      broadcaster report 20261122-070000-ab12cd --json
     """
     data = deliverylog.report(get_app(ctx), ann_id)
     if json_:
         emit_json(data)
         return
     c = console()
-    c.print(f"[bold]{data['id']}[/bold] {data['status']}: {data['sent']}/{data['targets']} sent, "
+    c.print(f"{data['id']} {shown_status(data)}: {data['sent']}/{data['targets']} sent, "
             f"{data['failed']} failed, {data['pending']} pending, {data['cancelled']} cancelled, "
-            f"{data['expired']} expired")
+            f"{data['expired']} expired", markup=False, highlight=False)
     if data["not_delivered"]:
         table("not delivered", ["group", "status", "reason"],
               [[r["group"], r["status"], r["reason"]] for r in data["not_delivered"]])

@@ -10,9 +10,11 @@ from broadcaster.cli.common import JsonOpt, emit_json, get_app, progress_bar, se
 
 
 def run_once(ctx: typer.Context, json_: JsonOpt = False) -> None:
-    """One pass, for cron: fire due schedules, send every due delivery, exit.
+    """One pass, for cron: fire due schedules, send what is due, exit.
 
-    Example (crontab): * * * * * cd /srv/broadcaster && broadcaster run-once
+    \b
+    Example (a crontab line):
+      * * * * * cd /srv/broadcaster && .venv/bin/broadcaster run-once
     """
     from broadcaster.delivery.dispatch import Dispatcher
     from broadcaster.schedule.passes import run_pass
@@ -39,7 +41,12 @@ def daemon(
     ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
-    """Run schedules and dispatch until SIGTERM/SIGINT.  Example: broadcaster daemon"""
+    """Run schedules and dispatch until SIGTERM or SIGINT.
+
+    \b
+    Example:
+      broadcaster daemon --verbose
+    """
     import logging
 
     from broadcaster.schedule.daemon import Daemon, validate
@@ -53,7 +60,12 @@ def daemon(
 
 
 def status(ctx: typer.Context, json_: JsonOpt = False) -> None:
-    """Daemon heartbeat, queue depth, last run, recent failures.  Example: status --json"""
+    """Daemon heartbeat, queue depth, last run, recent failures.
+
+    \b
+    Example:
+      broadcaster status --json
+    """
     from broadcaster.schedule.status import collect
 
     data = collect(get_app(ctx))
@@ -70,4 +82,6 @@ def status(ctx: typer.Context, json_: JsonOpt = False) -> None:
                if last else "last run: never")
     for f in data["recent_failures"]:
         typer.echo(f"  failed {f['updated_at']} {f['announcement']} {f['group']}: {f['last_error']}")
+    for f in data.get("recent_expired", []):
+        typer.echo(f"  expired {f['updated_at']} {f['announcement']} {f['group']}: never delivered")
 

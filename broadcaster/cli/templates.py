@@ -8,25 +8,30 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.cli.common import get_app, table
+from broadcaster.cli.common import JsonOpt, emit_json, get_app, noun, table
 
-app = typer.Typer(
-    help="See the message templates and exactly what a group will receive.",
-    no_args_is_help=True,
-)
+app = noun("See the message templates and exactly what a group will receive.")
 
 SHOWN_GROUPS = 3
 
 
 @app.command("list")
-def list_command(ctx: typer.Context) -> None:
+def list_command(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Each template file, its kind, and the groups and schedules that use it.
 
-    Example: broadcaster templates list
+    \b
+    Example:
+      broadcaster templates list
     """
     from broadcaster.templating.usage import list_templates
 
     infos, problems = list_templates(get_app(ctx).templates)
+    if json_:
+        emit_json([{"template": i.path.name, "kind": i.kind, "groups": list(i.groups),
+                    "schedules": list(i.schedules), "used_by": list(i.used_by)} for i in infos])
+        for p in problems:
+            typer.echo(f"warning: {p}", err=True)
+        return
     rows = []
     for info in infos:
         shown = ", ".join(info.groups[:SHOWN_GROUPS])
@@ -42,28 +47,52 @@ def list_command(ctx: typer.Context) -> None:
 @app.command("preview")
 def preview_command(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Template name, e.g. weather or welcome.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Template name, e.g. weather or welcome.")],
     group: Annotated[str | None, typer.Option(
-        "--group", help="Render as this group gets it (its overrides, location, channel).")] = None,
+        "--group", metavar="GROUP",
+        help="Render as this group gets it (its overrides, location, channel).")] = None,
     channel: Annotated[str | None, typer.Option(
-        "--channel", help="Channel type to show (default: the group's; without --group: all).")
-    ] = None,
+        "--channel", metavar="TYPE",
+        help="Channel type to show (default: the group's; without --group: all).")] = None,
     data: Annotated[Path | None, typer.Option(
-        "--data", help="JSON or YAML file with the kind's variables (default: sample data).",
-        exists=True, dir_okay=False)] = None,
+        "--data", metavar="FILE",
+        help="JSON or YAML file with the kind's variables (default: sample data).")] = None,
     festival: Annotated[str | None, typer.Option(
-        "--festival", help="For holiday templates: the festival key, e.g. chunjie.")] = None,
+        "--festival", metavar="KEY", help="For holiday templates: the festival, e.g. chunjie.")] = None,
+    json_: JsonOpt = False,
 ) -> None:
-    """Render a template with real group context and show the payloads each channel would send.
+    """Render a template as a group gets it, and each channel's payloads.
 
-    Example: broadcaster templates preview welcome --group gulou-hlz-g01 --channel wecom
+    \b
+    Example:
+      broadcaster templates preview welcome --group gulou-hlz-g01 --channel wecom
     """
     a = get_app(ctx)
     from broadcaster.templating.preview import preview
 
+    if data is not None and not data.is_file():
+        from broadcaster.errors import InputError
+
+        raise InputError(f"--data {data}: no such file")
     result = preview(a.templates, name, group_id=group, channel=channel, data_file=data,
                      festival=festival)
-    typer.echo(a.redact(format_preview(result)))
+    if json_:
+        emit_json(json.loads(a.redact(json.dumps(preview_json(result), ensure_ascii=False, default=str))))
+    else:
+        typer.echo(a.redact(format_preview(result)))
+
+
+def preview_json(result) -> dict:
+    g = result.group
+    return {
+        "template": result.name, "kind": result.kind,
+        "group": None if result.sample_group else g.id, "data": result.data_source,
+        "now": result.now.isoformat(timespec="seconds"),
+        "channels": [{"channel": cp.channel, "resolution": list(cp.resolution.describe()),
+                      "markdown": cp.markdown, "limit": cp.limit, "unit": cp.unit,
+                      "parts": [{"size": p.size, "payload": p.payload} for p in cp.parts]}
+                     for cp in result.channels],
+    }
 
 
 def format_preview(result) -> str:

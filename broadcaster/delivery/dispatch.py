@@ -245,7 +245,7 @@ class Dispatcher:
             if self._session is None:
                 self._session = new_session(pool_maxsize=self.workers)
             cls = channels.get(group.channel_type)
-            ch = cls(group.channel, group.id, session=self._session)
+            ch = cls(group.channel, group.id, session=self._session, tz=group.tz)
             self._channels[group.id] = ch
         return ch
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from broadcaster.errors import InputError
+from broadcaster.errors import InputError, UsageError
 from broadcaster.queue.outbox import Message
 from broadcaster.targeting import select
 
@@ -15,7 +15,7 @@ MAX_TEXT_BYTES = 64 * 1024  # an announcement is a chat message, not a document
 def read_text(text: str | None, file: str | None, stdin) -> str | None:
     """TEXT, ``--file F`` or ``--file -`` (stdin); at most one of them."""
     if text is not None and file is not None:
-        raise InputError("give the text either as TEXT or with --file, not both")
+        raise UsageError("give the text either as TEXT or with --file, not both")
     if file is not None:
         if file == "-":
             raw = stdin.buffer.read(MAX_TEXT_BYTES + 1)
@@ -73,7 +73,7 @@ def compose(
 ) -> Draft:
     """Target and render: one Markdown message per group, or an error before anything is queued."""
     if text is None and template is None:
-        raise InputError("nothing to announce: give TEXT, --file or --template")
+        raise UsageError("nothing to announce: give TEXT, --file or --template")
     groups = select(app.groups, to, exclude)
     now = app.now()
     name = template or "announcement"

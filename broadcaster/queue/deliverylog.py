@@ -38,11 +38,22 @@ def report(app, ann_id: str) -> dict:
     ann = outbox.get(app, ann_id)
     out = show(ann)
     out["not_delivered"] = [
-        {"group": d["group"], "status": d["status"],
-         "reason": d.get("last_error") or _why(d["status"])}
+        {"group": d["group"], "status": d["status"], "reason": reason(d["status"], d.get("last_error"))}
         for d in ann.deliveries if d["status"] != outbox.SENT
     ]
     return out
+
+
+def reason(status: str, last_error: str | None) -> str:
+    """Why a delivery did not arrive: its state first, the last platform error as detail.
+
+    A cancelled delivery is "announcement cancelled" even if an earlier attempt failed.
+    """
+    if status == outbox.FAILED:
+        return last_error or _why(status)
+    if last_error:
+        return f"{_why(status)} (last attempt: {last_error})"
+    return _why(status)
 
 
 def _why(status: str) -> str:

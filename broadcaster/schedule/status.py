@@ -37,13 +37,15 @@ def collect(app) -> dict:
             state = "running"
     anns = outbox.active(app)
     pending = sum(a.counts()[outbox.PENDING] for a in anns)
-    failures = deliverylog.query(app, status=outbox.FAILED, since=now - timedelta(days=1),
-                                 limit=10)
+    day_ago = now - timedelta(days=1)
+    failures = deliverylog.query(app, status=outbox.FAILED, since=day_ago, limit=10)
+    expired = deliverylog.query(app, status=outbox.EXPIRED, since=day_ago, limit=10)
     return {
         "daemon": {"state": state, **{k: beat.get(k) for k in
                                       ("pid", "host", "started_at", "heartbeat", "stopped_at")}},
         "queue": {"announcements": len(anns), "pending": pending},
         "last_run": app.store.read_state(RUNS_STATE).get("last_run"),
         "recent_failures": failures,
+        "recent_expired": expired,
         "now": now.isoformat(timespec="seconds"),
     }
