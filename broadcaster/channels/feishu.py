@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from typing import Any, Literal
 
@@ -22,7 +23,7 @@ from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
 from broadcaster.channels.http import HttpChannel, HttpsUrl, encode_json, json_code_result
 from broadcaster.delivery.markdown import to_lark_md
-from broadcaster.delivery.splitting import numbered_title
+from broadcaster.delivery.splitting import numbered_title, parse_label
 
 type_name = "feishu"
 LIMIT = Limit(20_000, "body_bytes")  # "20 KB"; 20,000 is safe under either reading
@@ -46,6 +47,26 @@ def sign(secret: str, timestamp_s: int) -> str:
     return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
 
 
+_HEADING = re.compile(r"#{1,6}\s+(.*)")
+_MARKS = re.compile(r"[*_`~]")
+
+
+def without_title_heading(md: str, title: str) -> str:
+    """``md`` without its opening heading when that heading is the card's title.
+
+    A card shows its title in the header; repeating it as the body's first line reads
+    twice. Only the first part of a message carries the heading; its ``(i/n)`` label stays.
+    """
+    _, _, body = parse_label(md)
+    label = md[: len(md) - len(body)]
+    stripped = body.lstrip("\n")
+    first, _, rest = stripped.partition("\n")
+    m = _HEADING.fullmatch(first.strip())
+    if not m or not title.rstrip("…") or not _MARKS.sub("", m.group(1)).strip().startswith(title.rstrip("…")):
+        return md
+    return label + rest.lstrip("\n")
+
+
 @register("feishu")
 class FeishuChannel(HttpChannel):
     type_name = type_name
@@ -57,7 +78,7 @@ class FeishuChannel(HttpChannel):
         return [(key, RATES[0]), (f"{key}/min", RATES[1])]
 
     def build_part(self, md: str, title: str, mention_all: bool) -> Part:
-        text = to_lark_md(md)
+        text = to_lark_md(without_title_heading(md, title) if title else md)
         if mention_all:
             text = f"{MENTION} {text}"
         card: dict = {
