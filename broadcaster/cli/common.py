@@ -30,8 +30,10 @@ IdArg = Annotated[str, typer.Argument(metavar="ID", help="The announcement id (s
 # (typer's plain help would print ``TEXT <str>``). The one override of typer's behaviour.
 typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
 
-# Columns whose values people copy and paste: never wrapped or cut.
-ID_COLUMNS = frozenset({"id", "announcement", "group", "job", "ticket", "template"})
+# Columns of free text (titles, errors, names): the only ones cut short when the terminal
+# is narrow. Every other column (ids people copy, times, counts, states) is shown whole.
+FLEX_COLUMNS = frozenset({"title", "name", "tags", "to", "last error", "reason", "groups",
+                          "schedules / used by", "text", "answer", "note", "category"})
 
 
 def noun(help_text: str) -> typer.Typer:
@@ -80,24 +82,38 @@ def err_console():
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     """A table: boxed on a terminal, plain aligned text when piped.
 
-    Ids (see ``ID_COLUMNS``) are never wrapped or cut; other columns give way.
+    Ids, times, counts and states are never wrapped or cut; only free-text columns
+    (``FLEX_COLUMNS``) give way when the terminal is narrow, cut to one line with "…".
     """
     cells = [["" if v is None else str(v) for v in row] for row in rows]
     if not sys.stdout.isatty():
         _plain_table(title, columns, cells)
         return
+    from rich.cells import cell_len
     from rich.table import Table
 
-    t = Table(title=title, show_lines=False)
+    out = console()
+    widths = [max([cell_len(c), *(cell_len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    flex = [i for i, c in enumerate(columns) if c in FLEX_COLUMNS]
+    room = out.width - sum(w for i, w in enumerate(widths) if i not in flex) - 2 * (len(columns) - 1)
+    share = max(room // len(flex), 0) if flex else 0
+    t = Table(title=title, title_justify="left", box=None, show_lines=False, pad_edge=False,
+              header_style="bold underline")
     for i, col in enumerate(columns):
-        if col in ID_COLUMNS:
-            width = max([len(col), *(len(r[i]) for r in cells)])
-            t.add_column(col, no_wrap=True, min_width=width, overflow="ignore")
+        if i in flex:  # one line each, cut with "…"; --json has the whole text
+            t.add_column(col, no_wrap=True, overflow="ellipsis",
+                         width=max(min(widths[i], share), cell_len(col)))
         else:
-            t.add_column(col, overflow="fold")
+            t.add_column(col, no_wrap=True, min_width=widths[i], overflow="ignore")
     for row in cells:
         t.add_row(*row)
-    console().print(t)
+    out.print(t)
+
+
+def short_time(text: str | None) -> str:
+    """``11-22 09:00`` from an ISO time: what a narrow table shows (the year and the
+    offset are the configured zone's and this year's; ``--json`` keeps the full time)."""
+    return "" if not text else text[5:16].replace("T", " ")
 
 
 def _plain_table(title: str | None, columns: list[str], cells: list[list[str]]) -> None:

@@ -16,6 +16,7 @@ from broadcaster.cli.common import (
     get_app,
     noun,
     plural,
+    short_time,
     table,
 )
 from broadcaster.queue import deliverylog, outbox
@@ -44,10 +45,9 @@ def list_queue(
         emit_json(rows)
         return
     table(plural(len(rows), "announcement"),
-          ["id", "scheduled for", "status", "title", "targets", "sent", "failed", "pending",
-           "expired"],
-          [[r["id"], _short_time(r["scheduled_for"]), shown_status(r), r["title"], r["targets"],
-            r["sent"], r["failed"], r["pending"], r["expired"]] for r in rows])
+          ["id", "scheduled", "status", "title", "sent", "failed", "pending"],
+          [[r["id"], short_time(r["scheduled_for"]), shown_status(r), r["title"],
+            f"{r['sent']}/{r['targets']}", r["failed"], r["pending"]] for r in rows])
 
 
 def shown_status(summary: dict) -> str:
@@ -61,11 +61,6 @@ def shown_status(summary: dict) -> str:
     return status
 
 
-def _short_time(text: str | None) -> str:
-    """``2026-11-22 09:00``: the minutes people read; the offset is the configured zone's."""
-    return "" if not text else text[:16].replace("T", " ")
-
-
 def _print_show(data: dict) -> None:
     c = console()
     c.print(f"{data['id']}  {shown_status(data)}  {data.get('title') or ''}", markup=False,
@@ -73,8 +68,8 @@ def _print_show(data: dict) -> None:
     c.print(f"targets {data['targets']}: sent {data['sent']}, failed {data['failed']}, "
             f"pending {data['pending']}, cancelled {data['cancelled']}, "
             f"expired {data['expired']}")
-    table(None, ["group", "status", "attempts", "sent at", "last error"],
-          [[d["group"], d["status"], d["attempts"], d["sent_at"], d["last_error"]]
+    table(None, ["group", "status", "tries", "sent at", "last error"],
+          [[d["group"], d["status"], d["attempts"], short_time(d["sent_at"]), d["last_error"]]
            for d in data["deliveries"]])
 
 
@@ -145,9 +140,9 @@ def log_command(
     if json_:
         emit_json(rows)
         return
-    table(plural(len(rows), "delivery", "deliveries"), ["updated", "announcement", "group", "status", "attempts",
-                                      "last error"],
-          [[r["updated_at"], r["announcement"], r["group"], r["status"], r["attempts"],
+    table(plural(len(rows), "delivery", "deliveries"),
+          ["updated", "announcement", "group", "status", "tries", "last error"],
+          [[short_time(r["updated_at"]), r["announcement"], r["group"], r["status"], r["attempts"],
             r["last_error"]] for r in rows])
 
 
