@@ -42,6 +42,18 @@ def test_solar_terms_optional_and_no_festival_days():
     assert HolidayCalendar().fetch(date(2026, 11, 24)) == []
 
 
+@pytest.mark.parametrize(("day", "name"), [
+    (date(2026, 5, 1), "劳动节"), (date(2026, 2, 10), "小年"), (date(2027, 3, 9), "龙抬头"),
+    (date(2026, 8, 27), "中元节"), (date(2026, 12, 22), "冬至"), (date(2026, 2, 17), "春节"),
+])
+def test_one_festival_list_for_greetings_and_today(day, name):
+    """``today.festivals`` and the holiday source read the same list, so they agree."""
+    from broadcaster.templating.context import today
+
+    assert today(day)["festivals"] == [name]
+    assert [f["name"] for f in festivals_on(day)] == [name]
+
+
 def test_statutory_break_and_makeup_workdays():
     spring = arrangement(date(2026, 2, 17))
     assert (spring["start"], spring["end"], spring["days"]) == (date(2026, 2, 15),

@@ -15,8 +15,8 @@ import time_machine
 
 from broadcaster import channels
 from broadcaster.config.groups import load_groups
+from broadcaster.sources.festivals import FESTIVALS
 from broadcaster.templating import TemplateError, Templates, kinds
-from broadcaster.templating.calendar import FESTIVALS
 from broadcaster.templating.filters import FILTERS, truncate_bytes
 from broadcaster.templating.preview import preview
 from broadcaster.templating.samples import sample_group

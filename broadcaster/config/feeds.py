@@ -28,37 +28,7 @@ from broadcaster.config.groups import GROUP_ID
 from broadcaster.config.yamlfile import line_of, load_folder, pydantic_problems
 from broadcaster.errors import ConfigError, Problem
 from broadcaster.sources import is_local
-
-# Festival keys a greeting can be configured for (slug -> Chinese name).
-FESTIVALS = {
-    "yuandan": "元旦",
-    "laba": "腊八节",
-    "xiaonian": "小年",
-    "chuxi": "除夕",
-    "chunjie": "春节",
-    "yuanxiao": "元宵节",
-    "longtaitou": "龙抬头",
-    "laodong": "劳动节",
-    "duanwu": "端午节",
-    "qixi": "七夕节",
-    "zhongyuan": "中元节",
-    "zhongqiu": "中秋节",
-    "guoqing": "国庆节",
-    "chongyang": "重阳节",
-}
-# The 24 solar terms (slug -> Chinese name), in calendar order from 小寒.
-SOLAR_TERMS = {
-    "xiaohan": "小寒", "dahan": "大寒", "lichun": "立春", "yushui": "雨水",
-    "jingzhe": "惊蛰", "chunfen": "春分", "qingming": "清明", "guyu": "谷雨",
-    "lixia": "立夏", "xiaoman": "小满", "mangzhong": "芒种", "xiazhi": "夏至",
-    "xiaoshu": "小暑", "dashu": "大暑", "liqiu": "立秋", "chushu": "处暑",
-    "bailu": "白露", "qiufen": "秋分", "hanlu": "寒露", "shuangjiang": "霜降",
-    "lidong": "立冬", "xiaoxue": "小雪", "daxue": "大雪", "dongzhi": "冬至",
-}
-DEFAULT_GREET = [
-    "yuandan", "chuxi", "chunjie", "yuanxiao", "duanwu", "qixi",
-    "zhongqiu", "guoqing", "chongyang", "laba", "dongzhi",
-]
+from broadcaster.sources.festivals import DEFAULT_GREET, FESTIVALS, SOLAR_TERMS
 
 
 def _id(v: str) -> str:
@@ -211,7 +181,8 @@ class HolidaysConfig(BaseModel):
     def _known(cls, v):
         unknown = [k for k in v if k not in FESTIVALS and k not in SOLAR_TERMS]
         if unknown:
-            known = ", ".join([*FESTIVALS, "or a solar term such as lichun"])
+            festivals = [k for k, f in FESTIVALS.items() if f.kind != "solar_term"]
+            known = ", ".join([*festivals, "or a solar term such as lichun"])
             raise ValueError(f"unknown festival {', '.join(map(repr, unknown))} (known: {known})")
         return v
 

@@ -1,9 +1,9 @@
 """Holidays: traditional festivals and solar terms (lunar_python), statutory days off (holidays CN).
 
 Declares:
-- config: ``feeds/*.yaml`` ``holidays:`` — ``greet`` (festival keys; default 元旦, 除夕,
-  春节, 元宵节, 端午节, 七夕节, 中秋节, 国庆节, 重阳节, 腊八节, 冬至) and
-  ``solar_terms`` (greet all 24 terms); see config/feeds.py for every key;
+- config: ``feeds/*.yaml`` ``holidays:`` — ``greet`` (keys of the one festival list,
+  festivals.py; default 元旦, 除夕, 春节, 元宵节, 端午节, 七夕节, 中秋节, 国庆节,
+  重阳节, 腊八节, 冬至) and ``solar_terms`` (greet all 24 terms);
 - no network: both calendars are computed locally;
 - state (kept by broadcaster.schedule.jobs): ``holiday-greetings`` — which groups were
   greeted for which festival day, so a job running twice greets once.
@@ -23,16 +23,9 @@ from functools import lru_cache
 import holidays as pyholidays
 from lunar_python import Solar
 
-from broadcaster.config.feeds import FESTIVALS, SOLAR_TERMS, HolidaysConfig
+from broadcaster.config.feeds import HolidaysConfig
+from broadcaster.sources import festivals
 
-# lunar_python's names -> our keys
-_LUNAR = {
-    "除夕": "chuxi", "春节": "chunjie", "元宵节": "yuanxiao", "龙头节": "longtaitou",
-    "端午节": "duanwu", "七夕节": "qixi", "中元节": "zhongyuan", "中秋节": "zhongqiu",
-    "重阳节": "chongyang", "腊八节": "laba",
-}
-_SOLAR = {"元旦节": "yuandan", "劳动节": "laodong", "国庆节": "guoqing"}
-_TERMS = {name: key for key, name in SOLAR_TERMS.items()}
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")   # in 休息日（由 2026-02-14 调休）
 
 
@@ -87,31 +80,21 @@ def lunar_text(day: date) -> str:
 
 def festivals_on(day: date) -> list[dict]:
     """Every festival and solar term we know on ``day`` (greeted or not)."""
-    solar = Solar.fromYmd(day.year, day.month, day.day)
-    lunar = solar.getLunar()
-    found: list[tuple[str, str]] = []
-    for name in lunar.getFestivals():
-        if name in _LUNAR:
-            found.append((_LUNAR[name], "traditional"))
-    if abs(lunar.getMonth()) == 12 and lunar.getDay() == 23:
-        found.append(("xiaonian", "traditional"))
-    for name in solar.getFestivals():
-        if name in _SOLAR:
-            found.append((_SOLAR[name], "statutory"))
-    term = lunar.getJieQi()
-    if term in _TERMS:
-        found.append((_TERMS[term], "solar_term"))
-    out = []
-    for key, kind in dict(found).items():
-        out.append({
+    found = [(f.key, f.kind) for f in festivals.on(day)]
+    term = festivals.term_key(festivals.lunar_month_day(day)[2])
+    if term is not None:
+        found.append((term, "solar_term"))
+    return [
+        {
             "key": key,
-            "name": FESTIVALS.get(key) or SOLAR_TERMS[key],
+            "name": festivals.name_of(key),
             "kind": kind,
             "date": day,
             "lunar": lunar_text(day),
             "arrangement": arrangement(day),
-        })
-    return out
+        }
+        for key, kind in dict(found).items()
+    ]
 
 
 class HolidayCalendar:

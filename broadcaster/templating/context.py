@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from broadcaster.config.groups import Group
+from broadcaster.sources import festivals
 from broadcaster.templating import calendar, kinds
 
 
@@ -35,7 +36,7 @@ def _today(day: date) -> dict[str, Any]:
         "lunar": lunar.text,
         "lunar_year": lunar.year,
         "solar_term": lunar.solar_term,
-        "festivals": tuple(f.name for f in calendar.festivals_on(day)),
+        "festivals": tuple(f.name for f in festivals.on(day)),
     }
 
 

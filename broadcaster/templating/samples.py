@@ -13,16 +13,15 @@ from functools import lru_cache
 from typing import Any
 
 from broadcaster import channels
-from broadcaster.config.feeds import FESTIVALS as FESTIVAL_NAMES
-from broadcaster.config.feeds import SOLAR_TERMS
 from broadcaster.config.groups import Group, Location
-from broadcaster.templating import calendar, kinds
+from broadcaster.sources import festivals
+from broadcaster.templating import kinds
 
 DEFAULT_LOCATION = "鼓楼区"
 DEFAULT_FESTIVAL = "zhongqiu"
 
 # Every festival key the holiday source can greet (``holiday_<key>.md.j2``).
-FESTIVAL_KEYS: tuple[str, ...] = (*FESTIVAL_NAMES, *SOLAR_TERMS)
+FESTIVAL_KEYS: tuple[str, ...] = festivals.KEYS
 
 SAMPLE_GROUP_ID = "sample-group"
 
@@ -94,15 +93,10 @@ def festival_data(key: str, after: date) -> dict[str, Any]:
 def _festival_data(key: str, after: date) -> dict[str, Any]:
     from broadcaster.sources.holidays import festivals_on
 
-    if key in calendar.FESTIVALS:
-        days = [calendar.next_festival_date(key, after)]
-    else:  # a festival or solar term only the holiday source knows: look a year ahead
-        days = [after + timedelta(days=i) for i in range(400)]
-    for day in days:
-        for fest in festivals_on(day):
-            if fest["key"] == key:
-                return fest
-    raise KeyError(f"unknown festival {key!r}")
+    if key not in festivals.KEYS:
+        raise KeyError(f"unknown festival {key!r}")
+    day = festivals.next_date(key, after)
+    return next(fest for fest in festivals_on(day) if fest["key"] == key)
 
 
 def _at(now: datetime, days: int, hour: int, minute: int = 0) -> datetime:
