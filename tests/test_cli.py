@@ -91,7 +91,7 @@ def test_a_root_without_groups_yaml_is_refused_and_nothing_is_created(tmp_path, 
 JSON_COMMANDS = [
     ["check"], ["groups", "list"], ["queue", "list", "--all"], ["log"], ["status"],
     ["jobs", "list"], ["templates", "list"], ["templates", "preview", "welcome"],
-    ["run-once"], ["announce", "x", "--to", "all", "--dry-run"],
+    ["run-once"], ["announce", "x", "--to", "all", "--dry-run"], ["stats"],
 ]
 
 

@@ -30,6 +30,6 @@ def test_every_command_has_an_example(root):
     for args in (["check"], ["announce"], ["run-once"], ["daemon"], ["log"], ["report"],
                  ["status"], ["queue", "list"], ["queue", "show"], ["queue", "cancel"],
                  ["queue", "retry"], ["groups", "list"], ["jobs", "list"], ["members", "join"],
-                 ["templates", "preview"]):
+                 ["templates", "preview"], ["stats"], ["dashboard"]):
         r = cli(root, *args, "--help")
         assert r.code == 0 and "Example" in r.out, args

@@ -54,6 +54,10 @@ def _mount() -> None:
     app.command("log")(queue.log_command)
     app.command("report")(queue.report_command)
     app.command("status")(run.status)
+    from broadcaster.cli import stats
+
+    app.command("stats")(stats.stats)
+    app.command("dashboard")(stats.dashboard)
     for name, module in NOUNS:
         app.add_typer(importlib.import_module(f"broadcaster.cli.{module}").app, name=name)
 

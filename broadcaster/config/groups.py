@@ -20,6 +20,7 @@ from broadcaster.errors import ConfigError, Problem
 GROUP_ID = re.compile(r"^[a-z0-9_-]+$")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 DEFAULT_TIMEZONE = "Asia/Shanghai"
+MIN_TOKEN = 16
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Defaults(BaseModel):
 
     timezone: str = DEFAULT_TIMEZONE
     quiet_hours: str | None = None
+    dashboard_token: str | None = None   # a secret: serve's /dashboard wants it as a Bearer token
 
     @field_validator("timezone")
     @classmethod
@@ -113,6 +115,14 @@ class Defaults(BaseModel):
     @classmethod
     def _quiet_ok(cls, v):
         _quiet(v)
+        return v
+
+    @field_validator("dashboard_token")
+    @classmethod
+    def _token(cls, v):
+        if v is not None and len(v) < MIN_TOKEN:
+            raise ValueError(f"dashboard_token must be at least {MIN_TOKEN} characters "
+                             "(e.g. from: python -c 'import secrets; print(secrets.token_urlsafe())')")
         return v
 
 
@@ -202,6 +212,8 @@ class GroupsConfig:
         out: list[str] = []
         for g in self.groups:
             out.extend(g.channel.secrets())
+        if self.defaults.dashboard_token:
+            out.append(self.defaults.dashboard_token)
         return out
 
 
@@ -262,6 +274,10 @@ def secrets_from_environment(data: Any) -> bool:
     Only then may the parsed file be cached under the state directory, which
     must never hold a webhook key, token or signing secret.
     """
+    defaults = data.get("defaults") if isinstance(data, dict) else None
+    token = defaults.get("dashboard_token") if isinstance(defaults, dict) else None
+    if token is not None and not (isinstance(token, str) and _ENV_ONLY.match(token)):
+        return False
     groups = data.get("groups") if isinstance(data, dict) else None
     for raw in groups if isinstance(groups, list) else []:
         channel = raw.get("channel") if isinstance(raw, dict) else None

@@ -1,0 +1,158 @@
+"""A tally: the delivery figures of some announcements, small enough to keep per day.
+
+A ``Tally`` holds, for the announcements added to it:
+
+- ``announcements``: per announcement, its totals and what it was (source, title,
+  created and scheduled times): the per-announcement totals;
+- ``groups``: per group, how many of its deliveries were sent, failed, expired,
+  pending or cancelled (counted per group and announcement, never per part);
+- ``failures``: per group, per reason, how many deliveries failed;
+- ``latency_s``: when sent deliveries arrived after their scheduled time, and
+  ``request_ms``: how long the platform took to answer, both as histograms of
+  values rounded to two significant digits (quantiles are then within 5 %).
+
+Its size depends on the number of groups and announcements, never on how many
+rows or parts there were, so a day of history tallies into a few hundred kB and
+180 of them merge in well under a second. ``as_json``/``from_json`` give the
+form it is stored in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+COUNTED = ("sent", "failed", "expired", "pending", "cancelled")
+SENT, FAILED, EXPIRED, PENDING, CANCELLED = range(5)
+REASON_LIMIT = 80
+
+
+def bucket(value: float) -> str:
+    """``value`` rounded to two significant digits, as a histogram key (``"1200"``)."""
+    if value < 100:
+        return str(max(0, round(value)))
+    digits = int(math.log10(value)) - 1
+    return str(round(value / 10**digits) * 10**digits)
+
+
+def quantile(hist: dict[str, int], q: float) -> float | None:
+    """The nearest-rank ``q`` quantile of a histogram (None when it is empty)."""
+    total = sum(hist.values())
+    if not total:
+        return None
+    rank = max(1, math.ceil(q * total))
+    seen = 0
+    for key in sorted(hist, key=float):
+        seen += hist[key]
+        if seen >= rank:
+            return float(key)
+    return float(max(hist, key=float))  # not reached: ranks never exceed the total
+
+
+def reason_of(last_error: str | None) -> str:
+    """A failure's reason as it is counted: the first line of the platform's words, short."""
+    text = (last_error or "").strip().splitlines()
+    reason = text[0].strip() if text else ""
+    if len(reason) > REASON_LIMIT:
+        reason = reason[: REASON_LIMIT - 1] + "…"
+    return reason or "unknown"
+
+
+def source_kind(source: str | None) -> str:
+    """``job:morning-weather@…`` -> ``job``; ``cli`` -> ``cli``."""
+    return (source or "unknown").split(":", 1)[0].split("@", 1)[0] or "unknown"
+
+
+def _add_hist(into: dict[str, int], key: str, n: int = 1) -> None:
+    into[key] = into.get(key, 0) + n
+
+
+@dataclass
+class Tally:
+    announcements: dict[str, dict[str, Any]] = field(default_factory=dict)
+    groups: dict[str, list[int]] = field(default_factory=dict)
+    failures: dict[str, dict[str, int]] = field(default_factory=dict)
+    latency_s: dict[str, int] = field(default_factory=dict)
+    request_ms: dict[str, int] = field(default_factory=dict)
+
+    # -- building ------------------------------------------------------------------
+    def add(self, meta: dict[str, Any], deliveries: list[dict[str, Any]]) -> None:
+        """Count one announcement (its meta document and delivery rows), once."""
+        if meta["id"] in self.announcements:
+            return
+        totals = [0] * len(COUNTED)
+        scheduled = datetime.fromisoformat(meta["scheduled_for"])
+        for d in deliveries:
+            status = d["status"]
+            i = COUNTED.index(status)
+            totals[i] += 1
+            row = self.groups.get(d["group"])
+            if row is None:
+                row = self.groups[d["group"]] = [0] * len(COUNTED)
+            row[i] += 1
+            if i == SENT:
+                if d.get("sent_at"):
+                    wait = (datetime.fromisoformat(d["sent_at"]) - scheduled).total_seconds()
+                    _add_hist(self.latency_s, bucket(max(0.0, wait)))
+                if d.get("latency_ms") is not None:
+                    _add_hist(self.request_ms, bucket(float(d["latency_ms"])))
+            elif i == FAILED:
+                per = self.failures.setdefault(d["group"], {})
+                _add_hist(per, reason_of(d.get("last_error")))
+        self.announcements[meta["id"]] = {
+            "created_at": meta["created_at"],
+            "scheduled_for": meta["scheduled_for"],
+            "status": meta["status"],
+            "source": meta.get("source"),
+            "title": meta.get("title"),
+            "targets": len(deliveries),
+            **dict(zip(COUNTED, totals, strict=True)),
+        }
+
+    def merge(self, other: Tally) -> None:
+        for ann_id, totals in other.announcements.items():
+            self.announcements.setdefault(ann_id, totals)
+        for gid, counts in other.groups.items():
+            row = self.groups.get(gid)
+            if row is None:
+                self.groups[gid] = list(counts)
+            else:
+                for i, n in enumerate(counts):
+                    row[i] += n
+        for gid, reasons in other.failures.items():
+            per = self.failures.setdefault(gid, {})
+            for reason, n in reasons.items():
+                _add_hist(per, reason, n)
+        for key, n in other.latency_s.items():
+            _add_hist(self.latency_s, key, n)
+        for key, n in other.request_ms.items():
+            _add_hist(self.request_ms, key, n)
+
+    # -- reading -------------------------------------------------------------------
+    def totals(self) -> dict[str, int]:
+        out = [0] * len(COUNTED)
+        for counts in self.groups.values():
+            for i, n in enumerate(counts):
+                out[i] += n
+        return dict(zip(COUNTED, out, strict=True))
+
+    def published(self) -> int:
+        """Announcements that count as published: all but those cancelled with nothing sent."""
+        return sum(1 for a in self.announcements.values()
+                   if not (a["status"] == "cancelled" and not a["sent"]))
+
+    # -- storage -------------------------------------------------------------------
+    def as_json(self) -> dict[str, Any]:
+        return {"announcements": self.announcements, "groups": self.groups,
+                "failures": self.failures, "latency_s": self.latency_s,
+                "request_ms": self.request_ms}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Tally:
+        return cls(announcements=dict(data.get("announcements", {})),
+                   groups={k: list(v) for k, v in data.get("groups", {}).items()},
+                   failures={k: dict(v) for k, v in data.get("failures", {}).items()},
+                   latency_s=dict(data.get("latency_s", {})),
+                   request_ms=dict(data.get("request_ms", {})))
