@@ -67,7 +67,7 @@ def _print(data: dict) -> None:
         table("groups that failed most", ["group", "name", "failed", "reason"],
               [[g["group"], g["name"], _n(g["failed"]), g["reason"]] for g in data["top_failed_groups"]])
     if inb["top_misses"]:
-        table("top misses", ["question", "count"], [[m["text"], _n(m["count"])] for m in inb["top_misses"]])
+        table("top misses", ["text", "count"], [[m["text"], _n(m["count"])] for m in inb["top_misses"]])
     if tk["by_grid"]:
         table("tickets by grid", ["grid", "opened", "resolved", "overdue", "median handling (h)"],
               [[r["grid"], _n(r["opened"]), _n(r["resolved"]), _n(r["overdue"]),
