@@ -22,14 +22,14 @@ SOURCE = """# 停水通知
     ("dialect", "expected"),
     [
         ("wecom", "# 停水通知\n\n**明天** 9:00–17:00 汇林绿洲 停水，详见"
-                  "[公告](https://example.org/a?x=1&y=2)。\n> 请提前储水 <注意> & 关好水龙头\n"
+                  "[公告](https://example.org/a?x=1&y=2)。\n> 请提前储水 ＜注意＞ & 关好水龙头\n"
                   "• 一号楼\n• 二号楼\n1. 第一步"),
         ("dingtalk", "# 停水通知\n\n**明天** 9:00–17:00 *汇林绿洲* 停水，详见"
                      "[公告](https://example.org/a?x=1&y=2)。  \n"
-                     "> 请提前储水 <注意> & 关好水龙头  \n"
+                     "> 请提前储水 ＜注意＞ & 关好水龙头  \n"
                      "- 一号楼  \n- 二号楼  \n1. 第一步"),
         ("lark_md", "**停水通知**\n\n**明天** 9:00–17:00 *汇林绿洲* 停水，详见"
-                    "[公告](https://example.org/a?x=1&y=2)。\n▎请提前储水 <注意> & 关好水龙头\n"
+                    "[公告](https://example.org/a?x=1&y=2)。\n▎请提前储水 ＜注意＞ & 关好水龙头\n"
                     "• 一号楼\n• 二号楼\n1. 第一步"),
         ("telegram", "<b>停水通知</b>\n\n<b>明天</b> 9:00–17:00 <i>汇林绿洲</i> 停水，详见"
                      '<a href="https://example.org/a?x=1&amp;y=2">公告</a>。\n'
@@ -40,7 +40,7 @@ SOURCE = """# 停水通知
                   "> 请提前储水 &lt;注意&gt; &amp; 关好水龙头\n"
                   "• 一号楼\n• 二号楼\n1. 第一步"),
         ("discord", "# 停水通知\n\n**明天** 9:00–17:00 *汇林绿洲* 停水，详见"
-                    "[公告](<https://example.org/a?x=1&y=2>)。\n> 请提前储水 <注意> & 关好水龙头\n"
+                    "[公告](<https://example.org/a?x=1&y=2>)。\n> 请提前储水 \\<注意\\> & 关好水龙头\n"
                     "- 一号楼\n- 二号楼\n1. 第一步"),
         ("plain", "停水通知\n\n明天 9:00–17:00 汇林绿洲 停水，详见公告 (https://example.org/a?x=1&y=2)。\n"
                   "> 请提前储水 <注意> & 关好水龙头\n• 一号楼\n• 二号楼\n1. 第一步"),
@@ -51,7 +51,7 @@ def test_dialects(dialect, expected):
 
 
 # less common markup: h4, strike, inline code with < >, <font>, bare and self links,
-# a nested quote, a nested list item, a "3)" marker, a fenced block with a language, a rule
+# a nested quote, a list after it (not nested: CommonMark), a "3)" marker, a fenced block, a rule
 SOURCE_2 = """#### 小标题 **粗**
 
 ~~作废~~ 用 `code <x>` 与 <font color="info">绿色</font>，见 https://x.org 与 [https://y.org](https://y.org)
@@ -68,27 +68,27 @@ a = 1 < 2
 @pytest.mark.parametrize(
     ("dialect", "expected"),
     [
-        ("wecom", '#### 小标题 **粗**\n\n作废 用 `code <x>` 与 <font color="info">绿色</font>，'
+        ("wecom", '#### 小标题 **粗**\n\n作废 用 `code ＜x＞` 与 <font color="info">绿色</font>，'
                   "见 https://x.org 与 [https://y.org](https://y.org)\n> 二级引用 **重点**\n"
-                  "  • 子项 斜\n3) 第三\n\na = 1 < 2\n————————"),
-        ("dingtalk", '#### 小标题 **粗**\n\n~~作废~~ 用 `code <x>` 与 <font color="info">绿色</font>，'
+                  "• 子项 斜\n3) 第三\n\na = 1 ＜ 2\n————————"),
+        ("dingtalk", '#### 小标题 **粗**\n\n~~作废~~ 用 `code ＜x＞` 与 <font color="info">绿色</font>，'
                      "见 https://x.org 与 [https://y.org](https://y.org)  \n> 二级引用 **重点**  \n"
-                     "  - 子项 *斜*  \n3) 第三\n\n```python\na = 1 < 2\n```\n\n---"),
-        ("lark_md", '**小标题 粗**\n\n~~作废~~ 用 code <x> 与 <font color="info">绿色</font>，'
+                     "- 子项 *斜*  \n3) 第三\n\n```python\na = 1 < 2\n```\n\n---"),
+        ("lark_md", '**小标题 粗**\n\n~~作废~~ 用 code ＜x＞ 与 <font color="info">绿色</font>，'
                     "见 https://x.org 与 [https://y.org](https://y.org)\n▎▎二级引用 **重点**\n"
-                    "  • 子项 *斜*\n3) 第三\n\na = 1 < 2\n————————"),
+                    "• 子项 *斜*\n3) 第三\n\na = 1 ＜ 2\n————————"),
         ("telegram", "<b>小标题 粗</b>\n\n<s>作废</s> 用 <code>code &lt;x&gt;</code> 与 绿色，"
                      '见 https://x.org 与 <a href="https://y.org">https://y.org</a>\n'
-                     "<blockquote>二级引用 <b>重点</b></blockquote>\n  • 子项 <i>斜</i>\n3) 第三\n\n"
+                     "<blockquote>二级引用 <b>重点</b></blockquote>\n• 子项 <i>斜</i>\n3) 第三\n\n"
                      '<pre><code class="language-python">a = 1 &lt; 2</code></pre>\n──────────'),
         ("slack", "*小标题 粗*\n\n~作废~ 用 `code &lt;x&gt;` 与 绿色，见 https://x.org 与 "
-                  "<https://y.org>\n> > 二级引用 *重点*\n  • 子项 _斜_\n3) 第三\n\n"
+                  "<https://y.org>\n> > 二级引用 *重点*\n• 子项 _斜_\n3) 第三\n\n"
                   "```\na = 1 &lt; 2\n```\n————————"),
         ("discord", "**小标题 粗**\n\n~~作废~~ 用 `code <x>` 与 绿色，见 https://x.org 与 "
-                    "<https://y.org>\n> 二级引用 **重点**\n  - 子项 *斜*\n3) 第三\n\n"
+                    "<https://y.org>\n> 二级引用 **重点**\n- 子项 *斜*\n3) 第三\n\n"
                     "```python\na = 1 < 2\n```\n———"),
         ("plain", "小标题 粗\n\n作废 用 code <x> 与 绿色，见 https://x.org 与 https://y.org\n"
-                  "> > 二级引用 重点\n  • 子项 斜\n3) 第三\n\na = 1 < 2\n————————"),
+                  "> > 二级引用 重点\n• 子项 斜\n3) 第三\n\na = 1 < 2\n————————"),
     ],
 )
 def test_dialects_less_common_markup(dialect, expected):
@@ -123,7 +123,7 @@ def test_code_block_per_dialect():
     source = "```\nif a < b:\n\n    go()\n```"
     assert md.to_telegram_html(source) == "<pre>if a &lt; b:\n\n    go()</pre>"
     assert md.to_slack(source) == "```\nif a &lt; b:\n\n    go()\n```"
-    assert md.to_wecom(source) == "if a < b:\n\n    go()"
+    assert md.to_wecom(source) == "if a ＜ b:\n\n    go()"
 
 
 def test_unclosed_fence_ends_with_the_message():

@@ -16,8 +16,9 @@ from typing import Annotated
 
 import typer
 
+from broadcaster.cleantext import check_utf8
 from broadcaster.cli.common import Invocation, JsonOpt, emit_json, get_app
-from broadcaster.errors import EXIT_USAGE, BroadcasterError, ConfigError, LockHeld
+from broadcaster.errors import EXIT_INVALID, EXIT_USAGE, BroadcasterError, ConfigError, LockHeld
 from broadcaster.redact import redact
 
 app = typer.Typer(
@@ -104,6 +105,10 @@ def main(argv: list[str] | None = None) -> None:
     _mount()
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = _wants_json(args)
+    bad = check_utf8(args)
+    if bad is not None:  # undecodable bytes: say which argument, never fail while printing it
+        shown = args[bad].encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        _fail(f"argument {bad + 1} is not valid UTF-8 text: {shown}", EXIT_INVALID, [], as_json)
     invocation = Invocation()
     try:
         code = app(args=args, prog_name="broadcaster", obj=invocation, standalone_mode=False)

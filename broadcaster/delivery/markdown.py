@@ -1,10 +1,11 @@
-"""One Markdown source, rendered into each platform's dialect.
+"""One Markdown source, rendered into each platform's dialect, outside text kept as data.
 
-Editors write one small Markdown (headings, **bold**, *italic*, ~~strike~~,
-`code`, [links](https://…), ``>`` quotes, ``-``/``1.`` lists, fenced code,
-``---`` rules). Chat platforms each understand a different subset, so the
-source is parsed once into lines of inline nodes and written back out per
-dialect:
+Editors and staff write one small Markdown (headings, **bold**, *italic*,
+~~strike~~, `code`, [links](https://…), ``>`` quotes, ``-``/``1.`` lists,
+fenced code, ``---`` rules, ``<font color>``). It is parsed once with
+markdown-it-py (CommonMark; strikethrough on; setext headings, indented code
+and HTML blocks off, since chat text is line-oriented) and written back out per
+dialect, keeping the source's lines and blank lines:
 
 ==========  ==========================================================
 ``wecom``     WeCom markdown: headings, bold, links, quotes, `code`,
@@ -14,12 +15,25 @@ dialect:
 ``telegram``  Telegram HTML: escaped text in b/i/s/a/code/pre/blockquote
 ``slack``     Slack mrkdwn: ``*bold*``, ``_italic_``, ``<url|text>``
 ``discord``   Discord markdown (``#``–``###`` headings, masked links)
-``plain``     plain text (WeCom/Feishu ``text`` messages, previews)
+``plain``     plain text (WeCom ``text`` messages, titles, previews)
 ==========  ==========================================================
 
-The parser never fails: markup it does not recognise (an unclosed ``**``)
-stays literal text, and every HTML the Telegram writer emits is balanced and
-escaped, whatever the input, so a split part never carries broken markup.
+Only the source's own markup becomes markup. Every piece of *text* (what the
+parser read as characters, escaped Markdown included) is written so that its
+platform shows it as those characters and interprets nothing in it: no
+mention (``<at id=all>``, ``<@U1>``, ``<!channel>``, ``@all``, ``@everyone``),
+no link or image, no tag, no emphasis, no heading or quote at a line start.
+WeCom, DingTalk and Feishu have no escape character, so there a look-alike
+full-width character stands in (``＜ ＞ ［ ］ ＊ ｀ ～ ＠ ＃``): residents read the
+same text and never see a backslash. Telegram gets HTML entities, Slack its
+``&lt;`` escapes (plus look-alikes for its emphasis marks), Discord
+backslashes (which its clients hide). Links keep only http(s) targets; any
+other link, and an image, becomes its text (an image with an http(s) source a
+link to it). ``<font>`` tags are kept where the dialect has them.
+
+Rendering never fails and is linear in the source; every HTML the Telegram
+writer emits is balanced and escaped, whatever the input, so a split part
+never carries broken markup.
 """
 
 from __future__ import annotations
@@ -27,182 +41,151 @@ from __future__ import annotations
 import functools
 import html
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-# -- inline nodes --------------------------------------------------------------
+from broadcaster.cleantext import clean_text
 
+if TYPE_CHECKING:
+    from markdown_it.tree import SyntaxTreeNode
 
-@dataclass
-class Node:
-    """An inline element: ``kind`` is text, raw, code, bold, italic, strike or link."""
+MAX_NESTING = 50  # quotes and lists nested deeper than this are not parsed as such
 
-    kind: str
-    text: str = ""                     # text, raw (an HTML tag), code
-    children: list[Node] = field(default_factory=list)  # bold, italic, strike, link
-    url: str = ""                      # link
+# -- parsing ------------------------------------------------------------------
 
 
-_ESCAPABLE = set("\\`*_{}[]()#+-.!>~|<&")
-_FONT_TAG = re.compile(r"<font\b[^<>]*>|</font>", re.IGNORECASE)
-_LINK = re.compile(r"\[((?:[^\[\]\\]|\\.)*)\]\(\s*<?([^\s()<>]+)>?\s*\)")
+@functools.lru_cache(maxsize=1)
+def _parser():
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": True, "maxNesting": MAX_NESTING})
+    md.enable("strikethrough")
+    md.disable(["lheading", "code", "html_block"])
+    return md
 
 
-def parse_inline(text: str) -> list[Node]:
-    """Parse one line of inline Markdown into nodes; unknown markup stays text."""
-    nodes: list[Node] = []
-    buf: list[str] = []
-    i, n = 0, len(text)
+@functools.lru_cache(maxsize=32)
+def parse(source: str) -> SyntaxTreeNode:
+    """The syntax tree of ``source`` (cached: one message is written in several dialects)."""
+    from markdown_it.tree import SyntaxTreeNode
 
-    def flush() -> None:
-        if buf:
-            nodes.append(Node("text", "".join(buf)))
-            buf.clear()
-
-    while i < n:
-        c = text[i]
-        if c == "\\" and i + 1 < n and text[i + 1] in _ESCAPABLE:
-            buf.append(text[i + 1])
-            i += 2
-            continue
-        if c == "`":
-            ticks = len(text[i:]) - len(text[i:].lstrip("`"))
-            run = text[i : i + ticks]
-            end = text.find(run, i + ticks)
-            if end > i + ticks:
-                flush()
-                nodes.append(Node("code", text[i + ticks : end].strip(" ") or " "))
-                i = end + ticks
-                continue
-            buf.append(run)
-            i += ticks
-            continue
-        if c == "<":
-            m = _FONT_TAG.match(text, i)
-            if m:
-                flush()
-                nodes.append(Node("raw", m.group(0)))
-                i = m.end()
-                continue
-        if c == "[":
-            m = _LINK.match(text, i)
-            if m and m.group(1).strip():
-                flush()
-                nodes.append(Node("link", children=parse_inline(m.group(1)), url=m.group(2)))
-                i = m.end()
-                continue
-        delim = _delimiter_at(text, i)
-        if delim:
-            end = _closing(text, i, delim)
-            if end is not None:
-                flush()
-                kind = {"**": "bold", "__": "bold", "~~": "strike"}.get(delim, "italic")
-                inner = text[i + len(delim) : end]
-                nodes.append(Node(kind, children=parse_inline(inner)))
-                i = end + len(delim)
-                continue
-            buf.append(delim)
-            i += len(delim)
-            continue
-        buf.append(c)
-        i += 1
-    flush()
-    return nodes
+    return SyntaxTreeNode(_parser().parse(source))
 
 
-def _delimiter_at(text: str, i: int) -> str:
-    for delim in ("**", "__", "~~", "*", "_"):
-        if text.startswith(delim, i):
-            return delim
-    return ""
+_WEB_LINK = re.compile(r"^https?://[^\s/?#]", re.IGNORECASE)
+_FONT_TAG = re.compile(r"""<font(\s+color\s*=\s*("[\w#-]*"|'[\w#-]*'|[\w#-]+))?\s*>|</font\s*>""",
+                       re.IGNORECASE)
 
 
-def _closing(text: str, start: int, delim: str) -> int | None:
-    """Index of the delimiter closing the one at ``start``, or None if it is literal."""
-    size = len(delim)
-    body = start + size
-    if body >= len(text) or text[body].isspace():
-        return None
-    if delim == "_" and start > 0 and text[start - 1].isalnum():
-        return None  # snake_case, not emphasis
-    pos = body
-    while True:
-        end = text.find(delim, pos)
-        if end < 0:
-            return None
-        if end == body:  # empty emphasis ("****") is literal
-            return None
-        if text[end - 1].isspace() or text[end - 1] == "\\":
-            pos = end + 1
-            continue
-        if size == 1 and text.startswith(delim * 2, end):
-            pos = end + 2  # a single delimiter cannot close at a double one
-            continue
-        after = end + size
-        if delim == "_" and after < len(text) and text[after].isalnum():
-            pos = after
-            continue
-        return end
+def web_link(url: str) -> bool:
+    """True for an http(s) URL with a host: the only links any dialect keeps."""
+    return bool(_WEB_LINK.match(url))
 
 
-# -- block structure ----------------------------------------------------------
+# -- neutralising text ----------------------------------------------------------
+
+_FULLWIDTH = {c: chr(ord(c) + 0xFEE0) for c in "<>[]*`~_@#&|-+=.)"}
+_ALWAYS = re.compile(r"[<>\[\]`]")
+_DELIMITER = re.compile(r"[*~_]")
+_MENTION = re.compile(r"(?<![0-9A-Za-z._%+-])@")           # @all, @所有人; not a@b.org
+_ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")                # &lt; &#60;
+_LINE_START = re.compile(r"^(\s*)(#|[-+=](?=[-+=\s]|$)|\d+[.)](?=\s|$))")
 
 
-@dataclass
-class Line:
-    """One source line classified: heading, quote, item, code, rule, text or blank."""
-
-    kind: str
-    nodes: list[Node] = field(default_factory=list)
-    level: int = 0          # heading level; quote depth
-    marker: str = ""        # list marker as written ("-", "3.")
-    indent: int = 0         # list nesting (leading spaces // 2)
-    raw: str = ""           # code line text, code fence language
+def _fullwidth(match: re.Match) -> str:
+    return "".join(_FULLWIDTH.get(c, c) for c in match.group(0))
 
 
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_QUOTE = re.compile(r"^\s{0,3}((?:>\s?)+)(.*)$")
-_ITEM = re.compile(r"^(\s*)([-*+]|\d{1,9}[.)])\s+(.*)$")
-_RULE = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
-_FENCE = re.compile(r"^\s{0,3}(```+|~~~+)\s*([\w+-]*)")
+def _line_start_fullwidth(match: re.Match) -> str:
+    marker = match.group(2)
+    return match.group(1) + marker[:-1] + _FULLWIDTH.get(marker[-1], marker[-1])
 
 
-def parse_lines(source: str) -> list[Line]:
-    """Classify every line of ``source``; fenced code is kept verbatim."""
-    out: list[Line] = []
-    fence = ""
-    for text in source.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        if fence:
-            if text.strip().startswith(fence) and not text.strip().strip(fence[0]):
-                out.append(Line("fence_close"))
-                fence = ""
-            else:
-                out.append(Line("code", raw=text))
-            continue
-        m = _FENCE.match(text)
-        if m:
-            fence = m.group(1)
-            out.append(Line("fence_open", raw=m.group(2)))
-            continue
-        if not text.strip():
-            out.append(Line("blank"))
-        elif m := _HEADING.match(text):
-            out.append(Line("heading", parse_inline(m.group(2)), level=len(m.group(1))))
-        elif _RULE.match(text):
-            out.append(Line("rule"))
-        elif m := _QUOTE.match(text):
-            depth = m.group(1).count(">")
-            out.append(Line("quote", parse_inline(m.group(2).strip()), level=depth))
-        elif m := _ITEM.match(text):
-            out.append(Line("item", parse_inline(m.group(3).rstrip()), marker=m.group(2),
-                            indent=len(m.group(1).expandtabs(4)) // 2))
-        else:
-            out.append(Line("text", parse_inline(text.strip())))
-    if fence:
-        out.append(Line("fence_close"))  # an unclosed fence ends with the message
-    return out
+def _ascii_alnum(c: str) -> bool:
+    return c.isascii() and c.isalnum()
 
 
-# -- writers -----------------------------------------------------------------
+def _delimiters(text: str, replace) -> str:
+    """``*``, ``~`` and ``_`` that could open or close emphasis, each through ``replace``.
+
+    One with a space on both sides cannot (``6°C ~ 14°C``, ``5 * 3``), nor an
+    underscore inside a word (``snake_case``); at either end of the text it may.
+    """
+    def one(m: re.Match) -> str:
+        i, c = m.start(), m.group(0)
+        before = text[i - 1] if i else ""
+        after = text[i + 1] if i + 1 < len(text) else ""
+        if before.isspace() and after.isspace():
+            return c
+        if c == "_" and _ascii_alnum(before) and _ascii_alnum(after):
+            return c
+        return replace(c)
+
+    return _DELIMITER.sub(one, text)
+
+
+def lookalike_text(text: str) -> str:
+    """Text for a dialect without escapes: every mark it could read as markup made full-width."""
+    text = _ALWAYS.sub(_fullwidth, text)
+    if "*" in text or "~" in text or "_" in text:
+        text = _delimiters(text, _FULLWIDTH.__getitem__)
+    if "@" in text:
+        text = _MENTION.sub("＠", text)
+    if "&" in text:
+        text = _ENTITY.sub("＆", text)
+    return text
+
+
+def _lookalike_line_start(text: str) -> str:
+    return _LINE_START.sub(_line_start_fullwidth, text, count=1)
+
+
+_DISCORD_SPECIAL = re.compile(r"[\\`|<>\[\]]")
+_DISCORD_LINE_START = re.compile(r"^(\s*(?:#|[-+](?=\s)|\d+(?=[.)]\s)))")
+_CODE_MARKS = re.compile(r"[<>`]")
+
+
+def _discord_text(text: str) -> str:
+    text = _DISCORD_SPECIAL.sub(r"\\\g<0>", text)
+    if "*" in text or "~" in text or "_" in text:
+        text = _delimiters(text, lambda c: "\\" + c)
+    if "@" in text:
+        text = _MENTION.sub(r"\\@", text)
+    return text
+
+
+def _code_lookalike(text: str) -> str:
+    """Code span text for a dialect without escapes: only what could end it or mention."""
+    text = _CODE_MARKS.sub(_fullwidth, text)
+    return _MENTION.sub("＠", text) if "@" in text else text
+
+
+def _slack_text(text: str) -> str:
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("`", "｀")
+    if "*" in text or "~" in text or "_" in text:
+        text = _delimiters(text, _FULLWIDTH.__getitem__)
+    if "@" in text:
+        text = _MENTION.sub("＠", text)
+    return text
+
+
+def _fence_for(lines: list[str]) -> str:
+    """A backtick fence longer than any backtick run inside the block."""
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+# -- writing --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    quote: int = 0  # blockquote depth
+    list: int = 0   # list nesting, for the indentation of nested items
+
+
+Lines = list[tuple[int, str]]  # (quote depth, text) per output line
 
 
 class _Writer:
@@ -211,30 +194,59 @@ class _Writer:
     bullet = "•"
     rule = "————————"
 
-    def escape(self, text: str) -> str:
+    # -- text -----------------------------------------------------------------
+    def text(self, text: str) -> str:
+        """``text`` as this dialect shows it literally."""
         return text
 
-    # inline
-    def inline(self, nodes: list[Node]) -> str:
-        return "".join(self.node(n) for n in nodes)
+    def line_start(self, text: str) -> str:
+        """Text that opens a line, where a marker (``#``, ``-``, ``1.``) would mean something."""
+        return text
 
-    def node(self, n: Node) -> str:
-        if n.kind == "text":
-            return self.escape(n.text)
-        if n.kind == "raw":
-            return self.raw(n.text)
-        if n.kind == "code":
-            return self.code(n.text)
-        if n.kind == "link":
-            return self.link(n.children, n.url)
-        inner = self.inline(n.children)
-        return getattr(self, n.kind)(inner) if inner else ""
+    # -- inline ---------------------------------------------------------------
+    def inline(self, nodes: list[SyntaxTreeNode], line_start: bool = False) -> str:
+        out: list[str] = []
+        at_start = line_start
+        for n in nodes:
+            if n.type == "text":
+                if not n.content:
+                    continue
+                piece = self.text(n.content)
+                out.append(self.line_start(piece) if at_start else piece)
+            elif n.type in ("softbreak", "hardbreak"):
+                out.append("\n")
+                at_start = True
+                continue
+            else:
+                out.append(self.node(n))
+            at_start = False
+        return "".join(out)
+
+    def node(self, n: SyntaxTreeNode) -> str:
+        kind = n.type
+        if kind == "code_inline":
+            return self.code(n.content)
+        if kind == "html_inline":
+            return self.raw(n.content) if _FONT_TAG.fullmatch(n.content) else self.text(n.content)
+        if kind in ("link", "image"):
+            url = str(n.attrs.get("href") or n.attrs.get("src") or "")
+            return self.link(n.children, url) if web_link(url) else self.inline(n.children)
+        children = n.children
+        if kind == "em" and _only_child(n, "strong"):  # ***x***: bold outside, italic inside
+            return self.styled("bold", self.styled("italic", self.inline(_only_child(n).children)))
+        if kind in ("strong", "em", "s"):
+            return self.styled({"strong": "bold", "em": "italic", "s": "strike"}[kind],
+                               self.inline(children))
+        return self.inline(children)
+
+    def styled(self, style: str, inner: str) -> str:
+        return getattr(self, style)(inner) if inner else ""
 
     def raw(self, tag: str) -> str:
         return ""  # <font> colours only survive where the dialect has them
 
     def code(self, text: str) -> str:
-        return self.escape(text)
+        return self.text(text)
 
     def bold(self, inner: str) -> str:
         return inner
@@ -245,83 +257,143 @@ class _Writer:
     def strike(self, inner: str) -> str:
         return inner
 
-    def link(self, children: list[Node], url: str) -> str:
+    def link(self, children: list[SyntaxTreeNode], url: str) -> str:
         label = self.inline(children)
-        plain = to_plain_inline(children)
-        return self.escape(url) if plain in (url, "") else f"{label} ({self.escape(url)})"
+        return url if to_plain_inline(children) in (url, "") else f"{label} ({url})"
 
-    # blocks
-    def heading(self, level: int, nodes: list[Node]) -> str:
-        return self.inline(nodes)
+    # -- blocks ---------------------------------------------------------------
+    def heading(self, level: int, children: list[SyntaxTreeNode]) -> str:
+        return self.inline(children)
 
     def quote(self, depth: int, text: str) -> str:
         return "> " * depth + text
 
-    def item(self, line: Line) -> str:
-        marker = self.bullet if not line.marker[0].isdigit() else line.marker
-        return "  " * line.indent + f"{marker} {self.inline(line.nodes)}"
+    def quote_block(self, lines: Lines) -> list[str]:
+        return [self.quote(depth, text).rstrip() if not text else self.quote(depth, text)
+                for depth, text in lines]
 
     def code_block(self, lang: str, lines: list[str]) -> list[str]:
-        return [self.escape(text) for text in lines]
+        return [self.line_start(self.text(line)) for line in lines]
 
     def write(self, source: str) -> str:
-        lines = parse_lines(source)
+        lines = self.blocks(parse(clean_text(source)).children, _Ctx())
         out: list[str] = []
         i = 0
         while i < len(lines):
-            line = lines[i]
-            if line.kind == "fence_open":
-                j = i + 1
-                while lines[j].kind != "fence_close":
-                    j += 1
-                out.extend(self.code_block(line.raw, [c.raw for c in lines[i + 1 : j]]))
-                i = j + 1
+            if lines[i][0] == 0:
+                out.append(lines[i][1])
+                i += 1
                 continue
-            if line.kind == "quote":
-                j = i
-                while j < len(lines) and lines[j].kind == "quote":
-                    j += 1
-                out.extend(self.quote_block(lines[i:j]))
-                i = j
-                continue
-            out.append(self.line(line))
-            i += 1
+            j = i
+            while j < len(lines) and lines[j][0] > 0:
+                j += 1
+            out.extend(self.quote_block(lines[i:j]))
+            i = j
         return self.finish(out)
 
-    def quote_block(self, lines: list[Line]) -> list[str]:
-        return [self.quote(q.level, self.inline(q.nodes)) for q in lines]
+    def blocks(self, nodes: list[SyntaxTreeNode], ctx: _Ctx) -> Lines:
+        """Output lines of sibling blocks; a blank line where the source had one."""
+        out: Lines = []
+        previous_end: int | None = None
+        for n in nodes:
+            start = n.map[0] if n.map else None
+            if previous_end is not None and start is not None and start > previous_end:
+                out.append((ctx.quote, ""))
+            out.extend(self.block(n, ctx))
+            previous_end = _content_end(n)
+        return out
 
-    def line(self, line: Line) -> str:
-        if line.kind == "blank":
-            return ""
-        if line.kind == "heading":
-            return self.heading(line.level, line.nodes)
-        if line.kind == "rule":
-            return self.rule
-        if line.kind == "item":
-            return self.item(line)
-        return self.inline(line.nodes)
+    def block(self, n: SyntaxTreeNode, ctx: _Ctx) -> Lines:
+        kind = n.type
+        if kind == "paragraph":
+            return self._lines(ctx, self.inline(_inline_children(n), line_start=True))
+        if kind == "heading":
+            return [(ctx.quote, self.heading(int(n.tag[1]), _inline_children(n)))]
+        if kind == "hr":
+            return [(ctx.quote, self.rule)]
+        if kind == "fence":
+            body = n.content[:-1] if n.content.endswith("\n") else n.content
+            lang = (n.info or "").split()[0] if (n.info or "").strip() else ""
+            lang = lang if re.fullmatch(r"[\w+-]{1,32}", lang) else ""
+            return [(ctx.quote, line) for line in self.code_block(lang, body.split("\n"))]
+        if kind == "blockquote":
+            return self.blocks(n.children, _Ctx(ctx.quote + 1, ctx.list))
+        if kind in ("bullet_list", "ordered_list"):
+            return self.list_block(n, ctx)
+        return self.blocks(n.children, ctx)
+
+    def list_block(self, n: SyntaxTreeNode, ctx: _Ctx) -> Lines:
+        out: Lines = []
+        previous_end: int | None = None
+        indent = "  " * ctx.list
+        for item in n.children:
+            if previous_end is not None and item.map and item.map[0] > previous_end:
+                out.append((ctx.quote, ""))
+            previous_end = _content_end(item)
+            marker = self.bullet if n.type == "bullet_list" else f"{item.info}{item.markup}"
+            lines = self.blocks(item.children, _Ctx(ctx.quote, ctx.list + 1))
+            if not lines:
+                out.append((ctx.quote, indent + marker))
+                continue
+            depth, first = lines[0]
+            out.append((depth, f"{indent}{marker} {first}"))
+            out.extend(lines[1:])
+        return out
+
+    @staticmethod
+    def _lines(ctx: _Ctx, text: str) -> Lines:
+        return [(ctx.quote, line) for line in text.split("\n")]
 
     def finish(self, out: list[str]) -> str:
         return _squeeze_blank_lines("\n".join(out)).strip("\n")
+
+
+def _inline_children(n: SyntaxTreeNode) -> list[SyntaxTreeNode]:
+    return n.children[0].children if n.children else []
+
+
+def _only_child(n: SyntaxTreeNode, kind: str | None = None):
+    kids = [c for c in n.children if not (c.type == "text" and not c.content)]
+    if len(kids) == 1 and (kind is None or kids[0].type == kind):
+        return kids[0]
+    return None
+
+
+def _content_end(n: SyntaxTreeNode) -> int | None:
+    """The line after a block's last non-blank line (a list item's map runs on to the next)."""
+    while n.children and n.type in ("list_item", "bullet_list", "ordered_list", "blockquote"):
+        n = n.children[-1]
+    return n.map[1] if n.map else None
 
 
 def _squeeze_blank_lines(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
+def _md_url(url: str) -> str:
+    """A link target that cannot end a Markdown link early: brackets and spaces encoded."""
+    return (url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+            .replace("<", "%3C").replace(">", "%3E").replace("[", "%5B").replace("]", "%5D"))
+
+
 class _Markdown(_Writer):
     """The Markdown-flavoured dialects' common ground; subclasses drop what theirs lacks.
 
     ``**bold**``, ``*italic*``, ``~~strike~~``, `` `code` ``, ``[label](url)``,
-    ``#`` headings, one quote level, ``<font>`` tags kept.
+    ``#`` headings, one quote level, ``<font>`` tags kept; text in look-alikes.
     """
+
+    def text(self, text: str) -> str:
+        return lookalike_text(text)
+
+    def line_start(self, text: str) -> str:
+        return _lookalike_line_start(text)
 
     def raw(self, tag: str) -> str:
         return tag
 
     def code(self, text: str) -> str:
-        return f"`{text}`"
+        return f"`{_code_lookalike(text)}`"
 
     def bold(self, inner: str) -> str:
         return f"**{inner}**"
@@ -332,18 +404,19 @@ class _Markdown(_Writer):
     def strike(self, inner: str) -> str:
         return f"~~{inner}~~"
 
-    def link(self, children: list[Node], url: str) -> str:
-        return f"[{self.inline(children) or url}]({url})"
+    def link(self, children: list[SyntaxTreeNode], url: str) -> str:
+        return f"[{self.inline(children) or self.text(url)}]({_md_url(url)})"
 
-    def heading(self, level: int, nodes: list[Node]) -> str:
-        return "#" * level + " " + self.inline(nodes)
+    def heading(self, level: int, children: list[SyntaxTreeNode]) -> str:
+        return "#" * level + " " + self.inline(children)
 
     def quote(self, depth: int, text: str) -> str:
         return "> " + text
 
 
 def _fenced(lang: str, lines: list[str]) -> list[str]:
-    return ["```" + lang, *lines, "```"]
+    fence = _fence_for(lines)
+    return [fence + lang, *lines, fence]
 
 
 class _WeCom(_Markdown):
@@ -365,12 +438,15 @@ class _DingTalk(_Markdown):
         # a line followed by another non-blank line gets a Markdown hard break
         # (a rule gets blank lines around it, or it would turn the line above into a heading)
         joined: list[str] = []
+        in_code = False
         for k, text in enumerate(out):
             nxt = out[k + 1] if k + 1 < len(out) else ""
-            if text == self.rule:
+            if text.startswith("```"):
+                in_code = not in_code
+            if text == self.rule and not in_code:
                 joined.extend(["", text, ""])
                 continue
-            if text.strip() and nxt.strip() and nxt != self.rule \
+            if not in_code and text.strip() and nxt.strip() and nxt != self.rule \
                     and not text.startswith(("```", "#")) and not nxt.startswith("```"):
                 text += "  "
             joined.append(text)
@@ -380,10 +456,11 @@ class _DingTalk(_Markdown):
 class _LarkMd(_Markdown):
     """Feishu ``lark_md``: bold, italic, strike, links, <font>; no headings, quotes or code."""
 
-    code = _Writer.code  # inline code is shown as plain text
+    def code(self, text: str) -> str:
+        return self.text(text)  # inline code is shown as plain text
 
-    def heading(self, level: int, nodes: list[Node]) -> str:
-        return f"**{to_plain_inline(nodes)}**"
+    def heading(self, level: int, children: list[SyntaxTreeNode]) -> str:
+        return f"**{self.text(to_plain_inline(children))}**"
 
     def quote(self, depth: int, text: str) -> str:
         return "▎" * depth + text
@@ -394,11 +471,11 @@ class _Telegram(_Writer):
 
     rule = "──────────"
 
-    def escape(self, text: str) -> str:
+    def text(self, text: str) -> str:
         return html.escape(text, quote=False)
 
     def code(self, text: str) -> str:
-        return f"<code>{self.escape(text)}</code>"
+        return f"<code>{self.text(text)}</code>"
 
     def bold(self, inner: str) -> str:
         return f"<b>{inner}</b>"
@@ -409,34 +486,32 @@ class _Telegram(_Writer):
     def strike(self, inner: str) -> str:
         return f"<s>{inner}</s>"
 
-    def link(self, children: list[Node], url: str) -> str:
-        label = self.inline(children) or self.escape(url)
-        if not url.lower().startswith(("http://", "https://", "tg://", "mailto:")):
-            return label
+    def link(self, children: list[SyntaxTreeNode], url: str) -> str:
+        label = self.inline(children) or self.text(url)
         return f'<a href="{html.escape(url, quote=True)}">{label}</a>'
 
-    def heading(self, level: int, nodes: list[Node]) -> str:
-        return f"<b>{self.escape(to_plain_inline(nodes))}</b>"
+    def heading(self, level: int, children: list[SyntaxTreeNode]) -> str:
+        return f"<b>{self.text(to_plain_inline(children))}</b>"
 
-    def quote_block(self, lines: list[Line]) -> list[str]:
-        body = "\n".join(self.inline(q.nodes) for q in lines)
+    def quote_block(self, lines: Lines) -> list[str]:
+        body = "\n".join(text for _, text in lines).strip("\n")
         return [f"<blockquote>{body}</blockquote>"]
 
     def code_block(self, lang: str, lines: list[str]) -> list[str]:
-        body = self.escape("\n".join(lines))
+        body = self.text("\n".join(lines))
         if lang:
             return [f'<pre><code class="language-{lang}">{body}</code></pre>']
         return [f"<pre>{body}</pre>"]
 
 
 class _Slack(_Writer):
-    """Slack ``mrkdwn``: ``&``, ``<`` and ``>`` are control characters."""
+    """Slack ``mrkdwn``: ``&``, ``<`` and ``>`` escaped; emphasis marks in look-alikes."""
 
-    def escape(self, text: str) -> str:
-        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    def text(self, text: str) -> str:
+        return _slack_text(text)
 
     def code(self, text: str) -> str:
-        return f"`{self.escape(text)}`"
+        return "`" + _slack_text(text).replace("`", "｀") + "`"
 
     def bold(self, inner: str) -> str:
         return f"*{inner}*"
@@ -447,17 +522,17 @@ class _Slack(_Writer):
     def strike(self, inner: str) -> str:
         return f"~{inner}~"
 
-    def link(self, children: list[Node], url: str) -> str:
-        label = self.escape(to_plain_inline(children)).replace("|", "¦")
+    def link(self, children: list[SyntaxTreeNode], url: str) -> str:
+        label = self.text(to_plain_inline(children)).replace("|", "¦")
         target = url.replace("&", "&amp;").replace("|", "%7C")
         target = target.replace(">", "%3E").replace("<", "%3C")
-        return f"<{target}>" if label in ("", url) else f"<{target}|{label}>"
+        return f"<{target}>" if to_plain_inline(children) in ("", url) else f"<{target}|{label}>"
 
-    def heading(self, level: int, nodes: list[Node]) -> str:
-        return f"*{self.escape(to_plain_inline(nodes))}*"
+    def heading(self, level: int, children: list[SyntaxTreeNode]) -> str:
+        return f"*{self.text(to_plain_inline(children))}*"
 
     def code_block(self, lang: str, lines: list[str]) -> list[str]:
-        return ["```", *(self.escape(t) for t in lines), "```"]
+        return ["```", *(_slack_text(t).replace("```", "｀｀｀") for t in lines), "```"]
 
 
 class _Discord(_Markdown):
@@ -467,14 +542,31 @@ class _Discord(_Markdown):
     rule = "———"
     raw = _Writer.raw  # no <font> colours
 
-    def link(self, children: list[Node], url: str) -> str:
-        label = self.inline(children)
-        return f"<{url}>" if to_plain_inline(children) in ("", url) else f"[{label}](<{url}>)"
+    def text(self, text: str) -> str:
+        return _discord_text(text)
 
-    def heading(self, level: int, nodes: list[Node]) -> str:
+    def line_start(self, text: str) -> str:
+        m = _DISCORD_LINE_START.match(text)
+        if not m:
+            return text
+        head = m.group(1)
+        cut = len(head) if head[-1:].isdigit() else len(head) - 1  # "1\." but "\#", "\-"
+        return text[:cut] + "\\" + text[cut:]
+
+    def code(self, text: str) -> str:
+        ticks = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+        pad = " " if text.startswith("`") or text.endswith("`") else ""
+        return f"{ticks}{pad}{text}{pad}{ticks}"
+
+    def link(self, children: list[SyntaxTreeNode], url: str) -> str:
+        label = self.inline(children)
+        target = url.replace("<", "%3C").replace(">", "%3E").replace(" ", "%20")
+        return f"<{target}>" if to_plain_inline(children) in ("", url) else f"[{label}](<{target}>)"
+
+    def heading(self, level: int, children: list[SyntaxTreeNode]) -> str:
         if level > 3:
-            return f"**{to_plain_inline(nodes)}**"
-        return super().heading(level, nodes)
+            return f"**{self.text(to_plain_inline(children))}**"
+        return super().heading(level, children)
 
     def code_block(self, lang: str, lines: list[str]) -> list[str]:
         return _fenced(lang, lines)
@@ -492,11 +584,12 @@ _WRITERS: dict[str, _Writer] = {
 DIALECTS = tuple(_WRITERS)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)
 def render(source: str, dialect: str) -> str:
     """``source`` Markdown written in ``dialect`` (one of ``DIALECTS``).
 
-    Cached: a fan-out renders the same message for every group of a channel type.
+    Cached: a fan-out renders the same message (and the same parts) for every
+    group of a channel type.
     """
     try:
         writer = _WRITERS[dialect]
@@ -534,13 +627,17 @@ def strip_markdown(source: str) -> str:
     return render(source, "plain")
 
 
-def to_plain_inline(nodes: list[Node]) -> str:
+def to_plain_inline(nodes: list[SyntaxTreeNode]) -> str:
     """The visible text of inline nodes, without any markup."""
     out = []
     for n in nodes:
-        if n.kind in ("text", "code"):
-            out.append(n.text)
-        elif n.kind != "raw":
+        if n.type in ("text", "code_inline"):
+            out.append(n.content)
+        elif n.type in ("softbreak", "hardbreak"):
+            out.append(" ")
+        elif n.type == "html_inline":
+            out.append("" if _FONT_TAG.fullmatch(n.content) else n.content)
+        else:
             out.append(to_plain_inline(n.children))
     return "".join(out)
 

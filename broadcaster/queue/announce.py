@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from broadcaster.cleantext import clean_text
 from broadcaster.errors import InputError, UsageError
 from broadcaster.queue.outbox import Message
 from broadcaster.targeting import select
@@ -36,9 +37,9 @@ def read_text(text: str | None, file: str | None, stdin) -> str | None:
         except UnicodeDecodeError as exc:
             raise InputError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if text is not None:
-        if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
+        if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
             raise InputError(f"TEXT is larger than {MAX_TEXT_BYTES // 1024} KiB")
-        text = text.strip()
+        text = clean_text(text).strip()
         if not text:
             raise InputError("the announcement text is empty")
     return text
@@ -50,7 +51,7 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip().isidentifier():
             raise InputError(f"--var {pair!r}: expected NAME=VALUE")
-        out[key.strip()] = value
+        out[key.strip()] = clean_text(value)
     return out
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
 
+from broadcaster.cleantext import clean_text
+
 if TYPE_CHECKING:
     import requests
 
@@ -228,37 +230,41 @@ def strip_html(text: str) -> str:
 
 
 # Characters with a Markdown meaning in any of the dialects the channels speak.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#&!])")
 _SPACES = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_INVISIBLE = re.compile(r"[\u200b\u200e\u200f\ufeff]")  # zero-width space, LRM/RLM, BOM
+_LINE_MARKER = re.compile(r"^(\d*)([-+=.)])")
 
 
 def safe_text(text: str | None, *, limit: int | None = None, html_input: bool = True) -> str:
-    """Untrusted text as one line of inert Markdown.
+    """Untrusted text as one line of inert Markdown: it parses back to exactly its characters.
 
-    HTML is reduced to its visible text, whitespace collapsed, control and bidi
-    characters removed, every ``@`` replaced by the full-width ``＠`` (no platform
-    reads it as a mention, residents read it the same), Markdown specials escaped
-    with a backslash, and the result cut to ``limit`` characters with an ellipsis.
+    HTML is reduced to its visible text, control and bidi characters removed
+    (``cleantext.clean_text``), whitespace collapsed, every ``@`` replaced by the
+    full-width ``＠`` (no platform reads it as a mention, residents read it the
+    same), Markdown specials escaped with a backslash (the parser takes the
+    backslashes away; each dialect's writer then shows the characters as text),
+    and the result cut to ``limit`` characters with an ellipsis.
     """
     if not text:
         return ""
     plain = strip_html(text) if html_input else text
-    plain = _CONTROL.sub("", plain)
+    plain = _INVISIBLE.sub("", clean_text(plain))
     plain = _SPACES.sub(" ", plain).strip()
     if limit is not None and len(plain) > limit:
         plain = plain[: max(limit - 1, 0)].rstrip() + "…"
     plain = plain.replace("@", "＠")
     plain = _MD_SPECIAL.sub(r"\\\1", plain)
-    # a leading list/heading/quote marker would change the line's meaning
-    return re.sub(r"^([-+=]|\d+\.)(\s)", r"\\\1\2", plain)
+    # a leading list, heading or setext marker would change the line's meaning
+    # ("- x", "1. x", "==="): "\\- x", "1\\. x"
+    return _LINE_MARKER.sub(r"\1\\\2", plain, count=1)
 
 
 def safe_url(url: str | None) -> str | None:
     """An http(s) link safe inside ``[text](url)``; anything else (javascript:, data:…) → None."""
     if not url:
         return None
-    url = _CONTROL.sub("", url.strip())
+    url = _INVISIBLE.sub("", clean_text(url)).strip()
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None

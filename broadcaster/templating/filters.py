@@ -109,8 +109,14 @@ def truncate_bytes(value: Any, length: int, end: str = ELLIPSIS) -> str:
         return text
     room = length - len(end.encode("utf-8"))
     if room <= 0:  # no room for the mark: just cut
-        return data[: max(length, 0)].decode("utf-8", errors="ignore")
-    return data[:room].decode("utf-8", errors="ignore").rstrip() + end
+        return _whole_escapes(data[: max(length, 0)].decode("utf-8", errors="ignore"))
+    return _whole_escapes(data[:room].decode("utf-8", errors="ignore").rstrip()) + end
+
+
+def _whole_escapes(cut: str) -> str:
+    """``cut`` without a Markdown escape cut in half (a lone trailing backslash residents would see)."""
+    trailing = len(cut) - len(cut.rstrip("\\"))
+    return cut[:-1] if trailing % 2 else cut
 
 
 def join_cn(items: Iterable[Any], d: str = "、", last: str | None = None) -> str:

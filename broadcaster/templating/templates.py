@@ -8,6 +8,7 @@ from typing import Any
 
 from jinja2 import TemplateError as JinjaError
 
+from broadcaster.cleantext import clean_text
 from broadcaster.config.groups import Group
 from broadcaster.config.yamlfile import display_path
 from broadcaster.errors import Problem
@@ -143,7 +144,7 @@ class Templates:
         context = build_context(kind, group, now, data)
         try:
             template = self.env.get_template(tf.filename)
-            text = self.env.render(template, context).strip()
+            text = clean_text(self.env.render(template, context)).strip()
         except RENDER_ERRORS as exc:
             raise TemplateError([problem(exc, tf.path, known=context)]) from None
         if not text:
