@@ -52,6 +52,13 @@ class App:
         return Templates(self.root)
 
     @cached_property
+    def tickets(self):
+        """Work orders: categories, staff and the ticket store (see broadcaster.tickets.desk)."""
+        from broadcaster.tickets.desk import Desk
+
+        return Desk(self)
+
+    @cached_property
     def default_timezone(self) -> str:
         """``defaults.timezone``, without loading the groups when they are not loaded yet."""
         if "groups" in self.__dict__:

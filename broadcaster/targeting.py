@@ -23,6 +23,11 @@ def _term_matches(term: str, group: Group) -> bool:
     return term in group.tags
 
 
+def matches(selector: str, group: Group) -> bool:
+    """Whether ``selector`` (one selector, its terms ANDed) selects ``group``."""
+    return all(_term_matches(t, group) for t in _terms(selector))
+
+
 def _terms(selector: str) -> list[str]:
     terms = [t.strip() for t in selector.split(",")]
     if not selector.strip() or any(not t for t in terms):

@@ -32,7 +32,7 @@ app = typer.Typer(
 
 # Sub-command groups by noun: (command name, module under broadcaster.cli).
 NOUNS = (("groups", "groups"), ("queue", "queue"), ("jobs", "jobs"), ("templates", "templates"),
-         ("members", "members"))
+         ("members", "members"), ("tickets", "tickets"))
 
 
 @app.callback()
@@ -46,6 +46,8 @@ def _root(
 
 
 def _mount() -> None:
+    if app.registered_commands:   # once per process: tests call main() many times
+        return
     from broadcaster.cli import announce, queue, run
 
     app.command("check")(check)
@@ -73,11 +75,15 @@ def check(ctx: typer.Context, json_: JsonOpt = False) -> None:
     from broadcaster.config.check import check_all
 
     a = get_app(ctx)
-    problems = check_all(a)
+    warnings: list = []
+    problems = check_all(a, warnings=warnings)
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if problems:
         raise ConfigError(problems)
     if json_:
-        emit_json({"ok": True, "groups": len(a.groups.groups), "problems": []})
+        emit_json({"ok": True, "groups": len(a.groups.groups), "problems": [],
+                   "warnings": [w.as_json() for w in warnings]})
     else:
         typer.echo(f"ok: {len(a.groups.groups)} groups, config and templates valid")
 

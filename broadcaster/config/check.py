@@ -5,7 +5,8 @@ from __future__ import annotations
 from broadcaster.errors import ConfigError, Problem
 
 
-def check_all(app) -> list[Problem]:
+def check_all(app, warnings: list[Problem] | None = None) -> list[Problem]:
+    """Every problem; things that work but look wrong are added to ``warnings``."""
     problems: list[Problem] = []
     try:
         groups = app.groups
@@ -20,4 +21,11 @@ def check_all(app) -> list[Problem]:
     problems.extend(check_schedules(app.root, groups))
     if groups is not None:
         problems.extend(app.templates.check(groups.groups))
+    from broadcaster.config.tickets import check_tickets
+
+    problems.extend(check_tickets(app.root))
+    if groups is not None:
+        problems.extend(groups.staff.problems)
+        if warnings is not None:
+            warnings.extend(groups.staff.warnings)
     return sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.message))

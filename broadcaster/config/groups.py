@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from broadcaster import channels
 from broadcaster.channels.base import ChannelConfig
-from broadcaster.config.yamlfile import display_path, line_of, load_yaml, pydantic_problems
+from broadcaster.config.yamlfile import Lines, display_path, line_of, load_yaml, pydantic_problems
 from broadcaster.errors import ConfigError, Problem
 
 GROUP_ID = re.compile(r"^[a-z0-9_-]+$")
@@ -105,6 +105,7 @@ class Defaults(BaseModel):
     timezone: str = DEFAULT_TIMEZONE
     quiet_hours: str | None = None
     dashboard_token: str | None = None   # a secret: serve's /dashboard wants it as a Bearer token
+    tickets: dict[str, Any] | None = None   # work orders: validated by broadcaster.config.staff
 
     @field_validator("timezone")
     @classmethod
@@ -199,10 +200,26 @@ class GroupsConfig:
     path: Path
     defaults: Defaults
     groups: list[Group]
+    staff_entries: list[Any] = field(default_factory=list)  # ``staff:`` as written
+    lines: Lines | None = None
+    staff_env_problems: list[Problem] = field(default_factory=list)
 
     @cached_property
     def by_id(self) -> dict[str, Group]:
         return {g.id: g for g in self.groups}
+
+    @cached_property
+    def staff(self):
+        """``staff:`` and ``defaults.tickets``, validated (see broadcaster.config.staff)."""
+        from broadcaster.config.staff import load_staff
+
+        return load_staff(self)
+
+    def destination(self, key: str) -> Group | None:
+        """Where a delivery row's ``group`` goes: a group, or ``staff:<id>``'s own channel."""
+        if key.startswith("staff:"):
+            return self.staff.destinations.get(key)
+        return self.by_id.get(key)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -214,6 +231,8 @@ class GroupsConfig:
             out.extend(g.channel.secrets())
         if self.defaults.dashboard_token:
             out.append(self.defaults.dashboard_token)
+        if self.staff_entries:
+            out.extend(self.staff.secrets())
         return out
 
 
@@ -222,6 +241,7 @@ class _File(BaseModel):
 
     defaults: Defaults = Defaults()
     groups: list[dict[str, Any]]
+    staff: list[Any] = []
 
 
 def default_timezone(root: Path) -> str:
@@ -279,7 +299,9 @@ def secrets_from_environment(data: Any) -> bool:
     if token is not None and not (isinstance(token, str) and _ENV_ONLY.match(token)):
         return False
     groups = data.get("groups") if isinstance(data, dict) else None
-    for raw in groups if isinstance(groups, list) else []:
+    staff = data.get("staff") if isinstance(data, dict) else None
+    for raw in [*(groups if isinstance(groups, list) else []),
+                *(staff if isinstance(staff, list) else [])]:
         channel = raw.get("channel") if isinstance(raw, dict) else None
         if not isinstance(channel, dict):
             continue
@@ -308,6 +330,9 @@ def load_groups(
                             cacheable=secrets_from_environment)
     if not isinstance(data, dict):
         raise ConfigError([Problem(shown, 1, None, "expected a mapping with a 'groups:' list")])
+    # an unset variable in a staff member's channel leaves out that member, not every group
+    staff_env = [p for p in env_problems if (p.field or "").startswith("staff.")]
+    env_problems = [p for p in env_problems if p not in staff_env]
     try:
         top = _File.model_validate(data)
     except ValidationError as exc:
@@ -331,10 +356,7 @@ def load_groups(
                         f"duplicate group id {spec.id!r} (first at line {first})")
             )
         seen.setdefault(spec.id, i)
-        raw_channel = dict(spec.channel)
-        if raw_channel.get("type") == "file" and isinstance(raw_channel.get("path"), str):
-            raw_channel["path"] = str(root / raw_channel["path"])  # relative to the root
-        channel = _channel(raw_channel, shown, lines, (*where, "channel"), problems)
+        channel = channel_config(spec.channel, root, shown, lines, (*where, "channel"), problems)
         if channel is None or duplicate:
             continue
         groups.append(
@@ -356,7 +378,20 @@ def load_groups(
         unset = {(p.line, p.field) for p in env_problems}
         raise ConfigError([p for p in problems if p in env_problems
                            or (p.line, p.field) not in unset])
-    return GroupsConfig(path=path, defaults=top.defaults, groups=groups)
+    return GroupsConfig(path=path, defaults=top.defaults, groups=groups, staff_entries=top.staff,
+                        lines=lines, staff_env_problems=staff_env)
+
+
+def channel_config(raw: dict, root: Path, shown: str, lines, where: tuple,
+                   problems: list[Problem]) -> ChannelConfig | None:
+    """A ``channel:`` mapping validated by its type's Config (None, and problems, if invalid).
+
+    A ``file`` channel's ``path`` is relative to the root.
+    """
+    raw = dict(raw)
+    if raw.get("type") == "file" and isinstance(raw.get("path"), str):
+        raw["path"] = str(root / raw["path"])
+    return _channel(raw, shown, lines, where, problems)
 
 
 def _channel(raw: dict, shown: str, lines, where: tuple, problems: list[Problem]):

@@ -139,7 +139,7 @@ class Dispatcher:
         expires = from_iso(ann.meta["expires_at"])
         if ann.status == CANCELLED or scheduled > now:
             return
-        groups = self.app.groups.by_id
+        groups = self.app.groups
         for d in ann.deliveries:
             if d["status"] != PENDING:
                 continue
@@ -150,7 +150,7 @@ class Dispatcher:
             due = from_iso(d["next_attempt_at"]) or scheduled
             if due > now:
                 continue
-            group = groups.get(d["group"])
+            group = groups.destination(d["group"])  # a group, or a staff member's channel
             if group is None:
                 updates.put(Update(ann.id, d["group"], FAILED,
                                    error="group no longer in groups.yaml"))
@@ -199,7 +199,7 @@ class Dispatcher:
                                    error=f"internal error: {self.app.redact(exc)}"))
 
     def _deliver(self, ann: Announcement, d: dict) -> Update:
-        group = self.app.groups.by_id[d["group"]]
+        group = self.app.groups.destination(d["group"])
         channel = self._channel(group)
         body = ann.body(d)  # the title comes from this group's own message, as in previews
         parts = channel.render(body, title=outbox.title_of(body),

@@ -91,13 +91,15 @@ def new_id(now: datetime) -> str:
 
 
 _MD_PREFIX = re.compile(r"^\s*(#{1,6}\s+|>\s*|[-*+]\s+|\d+\.\s+)")
-_MD_MARKS = re.compile(r"[*_`~]|</?[a-zA-Z][^>]*>|\[([^\]]*)\]\([^)]*\)")
+_MD_MARKS = re.compile(r"\\([^\w\s])|[*_`~]|</?[a-zA-Z][^>]*>|\[([^\]]*)\]\([^)]*\)")
 
 
 def title_of(markdown: str, limit: int = 40) -> str:
     """A short plain title: the first non-empty line without Markdown marks."""
     for line in markdown.splitlines():
-        text = _MD_MARKS.sub(lambda m: m.group(1) or "", _MD_PREFIX.sub("", line)).strip()
+        # an escaped mark (\*) is a plain character; other marks go
+        text = _MD_MARKS.sub(lambda m: m.group(1) or m.group(2) or "",
+                             _MD_PREFIX.sub("", line)).strip()
         if text:
             return text if len(text) <= limit else text[: limit - 1] + "…"
     return "通知"
@@ -135,8 +137,14 @@ def enqueue(
     scheduled_for: datetime | None = None,
     expires: timedelta = DEFAULT_EXPIRY,
     created_by: str | None = None,
+    ann_id: str | None = None,
 ) -> str | None:
-    """Queue one announcement durably; return its id (None for no messages)."""
+    """Queue one announcement durably; return its id (None for no messages).
+
+    ``ann_id`` (a deterministic id, see ``stable_id``) makes queuing idempotent:
+    when an announcement with that id and the same ``source`` exists, active or
+    archived, nothing is queued again and its id is returned.
+    """
     if not messages:
         return None
     seen: set[str] = set()
@@ -168,14 +176,25 @@ def enqueue(
         "updated_at": iso(now),
     }
     store = app.store
-    path = store.active_path(meta["id"])
-    while path.exists():  # a same-second id collision is astronomically unlikely; still, never overwrite
-        meta["id"] = new_id(now)
+    with store.lock():
+        if ann_id is not None:
+            found = store.find(ann_id)
+            if found is not None and read(app, found).meta.get("source") == source:
+                return ann_id
+            meta["id"] = ann_id if found is None else new_id(now)  # a digest collision: a fresh id
         path = store.active_path(meta["id"])
-    with store.transaction(path) as db:
-        db.table("_default").insert(Document(meta, doc_id=META_ID))
-        db.table("deliveries").insert_multiple(rows)
+        while path.exists():  # a same-second id collision is astronomically unlikely; still, never overwrite
+            meta["id"] = new_id(now)
+            path = store.active_path(meta["id"])
+        with store.transaction(path) as db:
+            db.table("_default").insert(Document(meta, doc_id=META_ID))
+            db.table("deliveries").insert_multiple(rows)
     return meta["id"]
+
+
+def stable_id(key: str, when: datetime) -> str:
+    """A deterministic announcement id for ``key`` (e.g. one ticket's acknowledgement)."""
+    return f"{when:%Y%m%d-%H%M%S}-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:6]}"
 
 
 # -- reading -------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """One pass of the engine, shared by ``run-once`` and each daemon tick.
 
 Under the dispatch lock: fire the schedules that are due, queue the welcomes
-whose gathering window has closed, send every due delivery, record the run.
+whose gathering window has closed and the work orders' reminders, send every
+due delivery, record the run.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ def run_pass(app, dispatcher: Dispatcher, *, jobs=None, feeds=None) -> tuple[lis
     """
     from broadcaster.schedule import scheduler
     from broadcaster.sources import members
+    from broadcaster.tickets import reminders
 
     now = app.now()
     fired = scheduler.fire_due(app, now, jobs=jobs, feeds=feeds)
     members.flush_welcomes(app, now)
+    ticket_errors = reminders.run(app, now)   # work orders: reminders, alerts, digests
     result = dispatcher.run()
+    result.errors.extend(ticket_errors)
     with app.store.state(RUNS_STATE) as st:
         st["last_run"] = {
             "at": iso(now),

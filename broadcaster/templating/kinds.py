@@ -34,6 +34,12 @@ KINDS: dict[str, tuple[str, ...]] = {
     "holiday": ("festival",),
     "welcome": ("members",),
     "template": ("vars",),
+    "ticket_ack": ("ticket",),
+    "ticket_assigned": ("ticket", "staff"),
+    "ticket_reminder": ("ticket", "staff"),
+    "ticket_overdue": ("ticket", "staff", "supervisor"),
+    "ticket_digest": ("staff", "tickets"),
+    "ticket_resolved": ("ticket",),
 }
 
 # Values used when the caller leaves a name out.
@@ -55,6 +61,14 @@ COMMON_FIELDS: tuple[str, ...] = (
 )
 
 _DAY = ("date", "text", "code", "temp_max", "temp_min", "precip_prob")
+_TICKET_FOR_STAFF = ("id", "category", "urgent", "status", "text", "reporter", "group_name",
+                     "created_at", "deadline", "overdue", "note")
+_STAFF_TICKET = ("ticket", *(f"ticket.{f}" for f in _TICKET_FOR_STAFF))
+
+
+def _person(name: str) -> tuple[str, ...]:
+    return (name, f"{name}.id", f"{name}.name")
+
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "announcement": ("text", "urgent", "sender"),
@@ -84,6 +98,15 @@ FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "welcome": ("members",),
     "template": ("vars",),
+    # work orders: groups see only what the ack and the result show (names masked, no text)
+    "ticket_ack": ("ticket", *(f"ticket.{f}" for f in (
+        "id", "category", "urgent", "reporter", "handler", "deadline", "created_at"))),
+    "ticket_assigned": (*_STAFF_TICKET, *_person("staff")),
+    "ticket_reminder": (*_STAFF_TICKET, *_person("staff")),
+    "ticket_overdue": (*_STAFF_TICKET, *_person("staff"), *_person("supervisor")),
+    "ticket_digest": (*_person("staff"), "tickets", *(f"tickets[].{f}" for f in _TICKET_FOR_STAFF)),
+    "ticket_resolved": ("ticket", *(f"ticket.{f}" for f in (
+        "id", "category", "reporter", "handler", "created_at", "resolved_at", "result"))),
 }
 
 # Fields whose values are free-form (their insides are not part of the contract).

@@ -75,6 +75,7 @@ def sample_data(
         "holiday": lambda: _holiday(now, festival or DEFAULT_FESTIVAL),
         "welcome": lambda: {"members": ["张阿姨", "李师傅", "小王"]},
         "template": lambda: {"vars": {}},
+        **{k: (lambda k=k: _ticket(k, now)) for k in kinds.KINDS if k.startswith("ticket_")},
     }
     return builders[kind]()
 
@@ -197,3 +198,50 @@ def _events(now: datetime) -> dict[str, Any]:
 
 def _holiday(now: datetime, key: str) -> dict[str, Any]:
     return {"festival": festival_data(key, now.date())}
+
+
+_STAFF = {"id": "wang-li", "name": "王丽"}
+_SUPERVISOR = {"id": "zhang-hua", "name": "张华"}
+
+
+def _staff_ticket(now: datetime, seq: int, text: str, **over: Any) -> dict[str, Any]:
+    return {
+        "id": f"GL-{now:%m%d}-{seq:04d}", "category": "卫生", "urgent": False,
+        "status": "assigned", "text": text, "reporter": "赵大爷",
+        "group_name": "汇林绿洲社区第1网格群", "created_at": _at(now, 0, 9, 12),
+        "deadline": _at(now, 2, 9, 12), "overdue": False,
+        "note": "wang-li (covers community:huilinlvzhou)", **over,
+    }
+
+
+def _ticket(kind: str, now: datetime) -> dict[str, Any]:
+    """Sample work-order data; group-facing kinds get only what groups may see."""
+    created, deadline = _at(now, 0, 9, 12), _at(now, 2, 9, 12)
+    ticket = _staff_ticket(now, 42, "3栋2单元楼道里的垃圾三天没人清了，味道很大，麻烦尽快处理。")
+    if kind == "ticket_ack":
+        return {"ticket": {"id": ticket["id"], "category": "卫生", "urgent": False,
+                           "reporter": "赵\\*", "handler": "王\\*", "deadline": deadline,
+                           "created_at": created}}
+    if kind == "ticket_resolved":
+        return {"ticket": {"id": ticket["id"], "category": "卫生", "reporter": "赵\\*",
+                           "handler": "王\\*", "created_at": created,
+                           "resolved_at": _at(now, 1, 15, 40),
+                           "result": "楼道垃圾已清运，已联系物业每天上午、下午各清理一次。"}}
+    if kind == "ticket_digest":
+        return {"staff": dict(_STAFF), "tickets": [
+            _staff_ticket(now, 17, "小区东门路灯不亮，晚上出入很不方便。", category="设施报修",
+                          status="accepted", urgent=True, overdue=True,
+                          created_at=_at(now, -1, 20, 5), deadline=_at(now, -1, 23, 5),
+                          note="", reporter="钱阿姨"),
+            ticket,
+            _staff_ticket(now, 45, "5栋楼下绿化带的树枝挡住了路，老人走路不方便。",
+                          category="绿化", deadline=_at(now, 3, 10, 30), reporter="孙师傅"),
+        ]}
+    data: dict[str, Any] = {"ticket": ticket, "staff": dict(_STAFF)}
+    if kind == "ticket_reminder":
+        ticket.update(status="accepted", note="")
+    if kind == "ticket_overdue":
+        ticket.update(status="accepted", overdue=True, note="",
+                      created_at=_at(now, -3, 9, 12), deadline=_at(now, -1, 9, 12))
+        data["supervisor"] = dict(_SUPERVISOR)
+    return data

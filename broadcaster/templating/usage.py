@@ -24,6 +24,12 @@ OTHER_USERS = {
     "announcement": "announce",
     "welcome": "members join",
     "weather_alert": "weather alerts (feeds/weather.yaml)",
+    "ticket_ack": "tickets (to the resident's group)",
+    "ticket_resolved": "tickets resolve (to the resident's group)",
+    "ticket_assigned": "tickets (to the handler)",
+    "ticket_reminder": "tickets reminders (to the handler)",
+    "ticket_overdue": "tickets overdue alerts (to the supervisor)",
+    "ticket_digest": "tickets morning digest (to each staff member)",
 }
 
 

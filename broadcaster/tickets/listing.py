@@ -1,0 +1,119 @@
+"""Finding tickets: ``tickets list`` filters and ``tickets export``'s rows.
+
+Without ``--status`` the list is the tickets still being worked on (every
+status but closed and rejected), read from the open files only. Closed and
+rejected tickets are read from the archive, for the months ``since`` reaches
+(default ``FINAL_SINCE``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+
+from broadcaster.errors import InputError, did_you_mean
+from broadcaster.tickets.model import FINAL, STATUSES, Ticket, mask_name
+from broadcaster.timeparse import iso
+
+FINAL_SINCE = timedelta(days=30)
+BOM = "\ufeff"   # so that Excel opens the CSV as UTF-8
+CSV_COLUMNS = ("id", "created_at", "category", "category_name", "urgent", "group", "group_name",
+               "staff", "staff_name", "status", "deadline", "overdue", "resolved_at",
+               "closed_at", "late", "reporter", "text", "result")
+
+
+def months_since(since: datetime, until: datetime) -> list[str]:
+    months, cur = [], since.replace(day=1)
+    while (cur.year, cur.month) <= (until.year, until.month):
+        months.append(f"{cur:%Y-%m}")
+        cur = (cur + timedelta(days=32)).replace(day=1)
+    return months
+
+
+def every_ticket(app, months: list[str] | None = None) -> Iterator[Ticket]:
+    """Open and archived tickets (archived in ``months`` only, if given), each once."""
+    store = app.tickets.store
+    opened = store.open_tickets()
+    seen = {t.id for t in opened}
+    yield from opened
+    for t in store.archived_tickets(months):
+        if t.id not in seen:      # an old copy of a reopened ticket
+            seen.add(t.id)
+            yield t
+
+
+def select(app, *, status: str | None = None, staff: str | None = None,
+           grid: str | None = None, category: str | None = None, overdue: bool = False,
+           since: timedelta | None = None) -> list[Ticket]:
+    """The tickets that pass every filter given, soonest deadline first."""
+    desk = app.tickets
+    now = app.now()
+    if status is not None and status not in STATUSES:
+        raise InputError(f"no status {status!r}{did_you_mean(status, STATUSES, '')} "
+                         f"(one of: {', '.join(STATUSES)})")
+    if staff is not None:
+        desk.staff.get(staff)
+    if category is not None and desk.config is not None and category not in desk.config.by_id:
+        raise InputError(f"no category {category!r} in tickets.yaml"
+                         f"{did_you_mean(category, desk.config.by_id)}")
+    groups = _grid(app, grid) if grid is not None else None
+    start = now - since if since is not None else None
+    if status in FINAL:
+        begin = start or now - FINAL_SINCE
+        pool: Iterable[Ticket] = every_ticket(app, months_since(begin, now))
+        start = begin
+    else:
+        pool = desk.store.open_tickets()
+    out = []
+    for t in pool:
+        if (status is None and t.status in FINAL) or (status is not None and t.status != status):
+            continue
+        if (staff is not None and t.staff != staff) or (groups is not None and t.group not in groups):
+            continue
+        if (category is not None and t.category != category) or (overdue and not t.overdue(now)):
+            continue
+        if start is not None and t.created_at < start:
+            continue
+        out.append(t)
+    return sorted(out, key=lambda t: (t.deadline, t.id))
+
+
+def _grid(app, grid: str) -> set[str]:
+    """A group id, or a selector (``community:huilinlvzhou``): the groups it names."""
+    from broadcaster.targeting import match
+
+    if grid in app.groups.by_id:
+        return {grid}
+    return {g.id for g in match(app.groups, grid)}
+
+
+def csv_text(app, tickets: Iterable[Ticket]) -> str:
+    """The monthly report: one row per ticket, UTF-8 with a BOM. Reporters' names are masked."""
+    now = app.now()
+    staff = app.groups.staff.by_id
+    names = {g.id: g.name for g in app.groups.groups}
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for t in tickets:
+        resolved = t.changed_at("resolved")
+        member = staff.get(t.staff or "")
+        writer.writerow([
+            t.id, iso(t.created_at), t.category, t.category_name, _yes(t.urgent), t.group,
+            names.get(t.group, ""), t.staff or "", member.name if member else "", t.status,
+            iso(t.deadline), _yes(t.overdue(now)), iso(resolved), iso(t.changed_at("closed")),
+            _yes(resolved is not None and resolved > t.deadline), mask_name(t.reporter),
+            _cell(t.text), _cell(t.result or ""),
+        ])
+    return BOM + buf.getvalue()
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _cell(text: str) -> str:
+    """Text a spreadsheet shows as text: a leading = + - @ would be read as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
