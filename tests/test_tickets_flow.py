@@ -94,7 +94,8 @@ def test_complaint_to_result_across_the_spring_festival(root, robots):
         run_once(root)
     assert len(supervisor.texts) == 1
     alert = supervisor.texts[0]
-    assert "已超时" in alert and ticket.id in alert and "张华" in alert and "王丽" in alert
+    assert "超过办理时限" in alert and "张华" in alert and "王丽" in alert
+    assert f"工单已超时 {ticket.id}" in str(supervisor.messages[0].payload)   # the card's title
     assert len(handler.texts) == 3                                # no reminder after the alert
 
     with time_machine.travel(at(2026, 2, 24, 16, 0), tick=True):
