@@ -7,16 +7,16 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.cli.common import JsonOpt, console, emit_json, get_app, table
+from broadcaster.cli.common import JsonOpt, console, emit_json, get_app, noun, plural, short_time, table
 from broadcaster.errors import InputError
 
-app = typer.Typer(help="Work orders: complaints that reach the grid worker and come back answered.",
-                  no_args_is_help=True)
+app = noun("Work orders (工单): complaints that reach the grid worker and come back answered.")
 
 TicketArg = Annotated[str, typer.Argument(metavar="ID", help="The ticket number, e.g. GL-1123-0042.")]
 ByOpt = Annotated[str | None, typer.Option(
     "--by", metavar="STAFF", help="Who makes the change (a staff id); default: the login user.")]
-NoteOpt = Annotated[str | None, typer.Option("--note", help="Why, in a few words (kept in the history).")]
+NoteOpt = Annotated[str | None, typer.Option(
+    "--note", metavar="TEXT", help="Why, in a few words (kept in the history).")]
 IfVersionOpt = Annotated[int | None, typer.Option(
     "--if-version", metavar="N",
     help="Refuse if the ticket changed since you read version N (see: tickets show).")]
@@ -60,7 +60,7 @@ def _change(ctx: typer.Context, ticket_id: str, target: str, *, by: str | None, 
 def list_tickets(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(
-        help="open|assigned|accepted|resolved|reopened|closed|rejected "
+        metavar="S", help="open|assigned|accepted|resolved|reopened|closed|rejected "
              "(default: every status but closed and rejected).")] = None,
     staff: Annotated[str | None, typer.Option(metavar="ID", help="Only this handler's.")] = None,
     grid: Annotated[str | None, typer.Option(
@@ -71,7 +71,12 @@ def list_tickets(
         metavar="DUR", help="Only tickets opened this recently, e.g. 7d (closed/rejected: default 30d).")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Tickets, soonest deadline first.  Example: tickets list --overdue --staff wang-li"""
+    """Tickets, soonest deadline first.
+
+    \b
+    Example:
+      broadcaster tickets list --overdue --staff wang-li
+    """
     from broadcaster.tickets.listing import select
     from broadcaster.timeparse import parse_duration
 
@@ -83,15 +88,21 @@ def list_tickets(
     if json_:
         emit_json([t.as_json(now) for t in found])
         return
-    table(f"{len(found)} tickets", ["id", "status", "category", "group", "staff", "deadline", "overdue"],
+    table(plural(len(found), "ticket"), ["id", "status", "category", "group", "staff", "deadline",
+                                          "overdue"],
           [[t.id, t.status + (" (urgent)" if t.urgent else ""), t.category_name, t.group,
-            t.staff or "-", t.deadline.strftime("%Y-%m-%d %H:%M"), "yes" if t.overdue(now) else ""]
+            t.staff or "-", short_time(t.deadline.isoformat()), "yes" if t.overdue(now) else ""]
            for t in found])
 
 
 @app.command("show")
 def show(ctx: typer.Context, ticket_id: TicketArg, json_: JsonOpt = False) -> None:
-    """One ticket with its history.  Example: tickets show GL-1123-0042 --json"""
+    """One ticket with its history.
+
+    \b
+    Example:
+      broadcaster tickets show GL-1123-0042 --json
+    """
     a = get_app(ctx)
     data = a.tickets.store.get(ticket_id).as_json(a.now())
     emit_json(data) if json_ else _print_ticket(data)
@@ -107,13 +118,15 @@ def open_ticket(
     urgent: Annotated[bool | None, typer.Option(
         "--urgent/--not-urgent", help="Default: urgent if TEXT has an urgent keyword.")] = None,
     reporter: Annotated[str | None, typer.Option(
-        help="The resident's name (default: who opens it).")] = None,
+        metavar="NAME", help="The resident's name (default: who opens it).")] = None,
     by: ByOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Open a ticket from the terminal (a phone call, a visit).
 
-    Example: tickets open --group gulou-hlz-g01 "3栋楼道垃圾三天没清" --reporter 赵大爷
+    \b
+    Example:
+      broadcaster tickets open --group gulou-hlz-g01 "3栋楼道垃圾三天没清" --reporter 赵大爷
     """
     desk = get_app(ctx).tickets
     who = desk.actor(by)
@@ -129,7 +142,9 @@ def assign(ctx: typer.Context, ticket_id: TicketArg,
            json_: JsonOpt = False) -> None:
     """Give a ticket to a handler (派单); they get it on their channel.
 
-    Example: tickets assign GL-1123-0042 wang-li --by zhang-hua
+    \b
+    Example:
+      broadcaster tickets assign GL-1123-0042 wang-li --by zhang-hua
     """
     _change(ctx, ticket_id, "assigned", by=by, json_=json_, note=note, staff=staff,
             if_version=if_version, verb=f"assigned to {staff}")
@@ -156,35 +171,38 @@ def _with_reason(target: str, verb: str, doc: str, why: str):
                 verb=verb)
 
     command.__doc__ = doc
-    command.__annotations__["reason"] = Annotated[str, typer.Option(help=why)]  # this command's help
+    command.__annotations__["reason"] = Annotated[str, typer.Option(metavar="TEXT", help=why)]
     return command
 
 
 app.command("accept")(_simple(
     "accepted", "accepted",
-    "The handler takes the ticket on (签收).  Example: tickets accept GL-1123-0042 --by wang-li"))
+    "The handler takes the ticket on (签收).\n\n\b\nExample:\n  broadcaster tickets accept GL-1123-0042 --by wang-li"))
 app.command("close")(_simple(
     "closed", "closed",
-    "Close a resolved ticket after the follow-up (结案).  Example: tickets close GL-1123-0042"))
+    "Close a resolved ticket after the follow-up (结案).\n\n\b\nExample:\n  broadcaster tickets close GL-1123-0042"))
 app.command("reopen")(_with_reason(
     "reopened", "reopened",
-    "Reopen a resolved or closed ticket; its deadline starts again.\n\n"
-    'Example: tickets reopen GL-1123-0042 --reason "居民反映垃圾仍未清运"',
+    "Reopen a resolved or closed ticket; its deadline starts again.\n\n\b\nExample:\n"
+    '  broadcaster tickets reopen GL-1123-0042 --reason "居民反映垃圾仍未清运"',
     "Why (e.g. the resident is not satisfied)."))
 app.command("reject")(_with_reason(
     "rejected", "rejected",
-    "Reject a ticket (not a work order, a duplicate...); final.\n\n"
-    'Example: tickets reject GL-1123-0042 --reason "重复工单，见 GL-1123-0041"',
+    "Reject a ticket (not a work order, a duplicate...); final.\n\n\b\nExample:\n"
+    '  broadcaster tickets reject GL-1123-0042 --reason "重复工单，见 GL-1123-0041"',
     "Why it is not a work order."))
 
 
 @app.command("resolve")
 def resolve(ctx: typer.Context, ticket_id: TicketArg,
-            result: Annotated[str, typer.Option(help="What was done; posted to the resident's group.")],
+            result: Annotated[str, typer.Option(
+                metavar="TEXT", help="What was done; posted to the resident's group.")],
             by: ByOpt = None, if_version: IfVersionOpt = None, json_: JsonOpt = False) -> None:
     """Done (办结): the result goes back to the resident's group.
 
-    Example: tickets resolve GL-1123-0042 --result "楼道垃圾已清运，已联系物业每日清理" --by wang-li
+    \b
+    Example:
+      broadcaster tickets resolve GL-1123-0042 --result "楼道垃圾已清运" --by wang-li
     """
     _change(ctx, ticket_id, "resolved", by=by, json_=json_, result=result,
             if_version=if_version, verb="resolved, result queued for the group")
@@ -199,7 +217,12 @@ def export(
         metavar="YYYY-MM", help="Only tickets opened that month (default: all).")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Every ticket, for the monthly report.  Example: tickets export --csv --month 2026-11 --out 11月工单.csv"""
+    """Every ticket, for the monthly report (CSV opens in Excel).
+
+    \b
+    Example:
+      broadcaster tickets export --csv --month 2026-11 --out 2026-11.csv
+    """
     import re
 
     from broadcaster.tickets.listing import csv_text, every_ticket
