@@ -28,7 +28,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 COMPLAINT = "3栋2单元楼道垃圾三天没清了，味道很大"
 
 
-def MASKED(first: str) -> str:  # noqa: N802 - reads like the constant it stands for
+def masked(first: str) -> str:
     return first + "＊"   # WeCom Markdown has no escapes: a literal star shows full-width
 
 
@@ -71,7 +71,7 @@ def test_complaint_to_result_across_the_spring_festival(root, robots):
         assert again.id == ticket.id                         # the platform retried: same ticket
         assert run_once(root)["sent"] == 2
     ack = group.texts[-1]
-    assert ticket.id in ack and "卫生" in ack and MASKED("赵") in ack and MASKED("王") in ack
+    assert ticket.id in ack and "卫生" in ack and masked("赵") in ack and masked("王") in ack
     assert "赵大爷" not in ack and "王丽" not in ack and "楼道" not in ack
     assert len(group.texts) == 1
     notice = handler.texts[-1]
@@ -112,7 +112,7 @@ def test_complaint_to_result_across_the_spring_festival(root, robots):
         run_once(root)
     result = group.texts[-1]
     assert len(group.texts) == 2 and ticket.id in result and "已办结" in result
-    assert "楼道垃圾已清运" in result and MASKED("赵") in result
+    assert "楼道垃圾已清运" in result and masked("赵") in result
     assert "赵大爷" not in result and "三天没清" not in result
     history = cli(root, "tickets", "show", ticket.id, "--json").json()["history"]
     assert [(h["status"], h["by"]) for h in history] == [
