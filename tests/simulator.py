@@ -65,7 +65,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-PLATFORMS = ("wecom", "dingtalk", "feishu", "telegram", "slack", "discord", "webhook")
+PLATFORMS = ("wecom", "dingtalk", "feishu", "telegram", "slack", "discord", "webhook",
+             "feishu_app")
 FAILURE_MODES = ("5xx", "reset", "slow", "rate_limit")
 
 # (count, per_seconds) a robot may accept; Telegram's per-bot limit is PER_BOT below.
@@ -77,6 +78,7 @@ DEFAULT_LIMITS: dict[str, list[tuple[int, float]]] = {
     "slack": [(1, 1.0)],
     "discord": [(5, 2.0)],
     "webhook": [],
+    "feishu_app": [(5, 1.0)],   # the reply API: 5 QPS per group
 }
 TELEGRAM_PER_BOT = (30, 1.0)
 DINGTALK_PENALTY = 600.0  # exceeding the limit throttles a DingTalk robot for 10 minutes
@@ -180,6 +182,7 @@ class Robot:
             "slack": f"{base}/services/{key}",
             "discord": f"{base}/api/webhooks/{key}",
             "webhook": f"{base}/hook/{key}",
+            "feishu_app": base,
         }[self.platform]
 
     def config(self, **overrides: Any) -> dict[str, Any]:
@@ -245,6 +248,7 @@ class PlatformSimulator:
         self.enforce_rate_limits = enforce_rate_limits
         self.auto_register = auto_register
         self._robots: dict[tuple[str, str], Robot] = {}
+        self._tokens: dict[str, str] = {}   # Feishu tenant tokens -> app_id
         self._lock = threading.Lock()
         self._server = _Server((host, port), _Handler)
         self._server.sim = self
@@ -284,6 +288,16 @@ class PlatformSimulator:
         with self._lock:
             self._robots[(platform, robot.key)] = robot
         return robot
+
+    def _new_token(self, app_id: str) -> str:
+        token = "t-" + secrets.token_hex(16)
+        with self._lock:
+            self._tokens[token] = app_id
+        return token
+
+    def _token_owner(self, token: str) -> str | None:
+        with self._lock:
+            return self._tokens.get(token)
 
     def robot(self, platform: str, key: str) -> Robot:
         with self._lock:
@@ -413,13 +427,20 @@ class _Handler(BaseHTTPRequestHandler):
 
 _ROUTES = [
     (re.compile(r"^/cgi-bin/webhook/send$"), "wecom"),
+    (re.compile(r"^/cgi-bin/aibot/response$"), "wecom"),       # a robot's response_url
     (re.compile(r"^/robot/send$"), "dingtalk"),
+    (re.compile(r"^/robot/sendBySession$"), "dingtalk"),       # an app robot's sessionWebhook
+    (re.compile(r"^/open-apis/auth/v3/tenant_access_token/internal$"), "feishu_app"),
+    (re.compile(r"^/open-apis/im/v1/messages/(?P<message>[^/]+)/reply$"), "feishu_app"),
     (re.compile(r"^/open-apis/bot/v2/hook/(?P<key>[^/]+)$"), "feishu"),
     (re.compile(r"^/bot(?P<key>[^/]+)/(?P<method>\w+)$"), "telegram"),
     (re.compile(r"^/services/(?P<key>[^/]+/[^/]+/[^/]+)$"), "slack"),
     (re.compile(r"^/api/webhooks/(?P<key>[^/]+/[^/]+)$"), "discord"),
     (re.compile(r"^/hook/(?P<key>[^/]+)$"), "webhook"),
 ]
+
+
+_QUERY_KEYS = {"/cgi-bin/aibot/response": "response_code", "/robot/sendBySession": "session"}
 
 
 class _Request:
@@ -438,7 +459,10 @@ class _Request:
             return _json(404, {"error": "no such route"})
         groups = m.groupdict()
         key = groups.get("key") or self.query.get(
-            {"wecom": "key", "dingtalk": "access_token"}.get(platform, ""), "")
+            _QUERY_KEYS.get(self.path, {"wecom": "key", "dingtalk": "access_token"}.get(platform, "")),
+            "")
+        if platform == "feishu_app":
+            key = self._feishu_app_key()
         self.platform = platform
         robot = self.sim._lookup(platform, key)
         if robot is None:
@@ -687,6 +711,37 @@ class _Request:
                          **_retry_after(wait))
         self._accept(data, data["text"])
         return _json(200, {"ok": True})
+
+    # -- Feishu app (tenant token and reply API; key = app_id) -----------------------
+    def _feishu_app_key(self) -> str:
+        if self.path.endswith("/tenant_access_token/internal"):
+            data = self._data()
+            return str(data.get("app_id", "")) if isinstance(data, dict) else ""
+        given = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        return self.sim._token_owner(given) or ""
+
+    def _feishu_app_unknown(self) -> Answer:
+        if self.path.endswith("/tenant_access_token/internal"):
+            return _json(200, {"code": 10003, "msg": "invalid param"})
+        return _json(401, {"code": 99991663, "msg": "Invalid access token for authorization."})
+
+    def _feishu_app(self, message: str | None = None) -> Answer:
+        data = self._data()
+        if message is None:   # the token endpoint
+            if not isinstance(data, dict) or data.get("app_secret") != self.robot.secret:
+                return _json(200, {"code": 10014, "msg": "app secret invalid"})
+            return _json(200, {"code": 0, "msg": "ok", "tenant_access_token": self.sim._new_token(
+                self.robot.key), "expire": 7200})
+        if not isinstance(data, dict) or data.get("msg_type") != "text":
+            return _json(400, {"code": 230001, "msg": "invalid message content"})
+        try:
+            text = json.loads(data.get("content") or "")["text"]
+        except (ValueError, KeyError, TypeError):
+            return _json(400, {"code": 230001, "msg": "content is not a JSON string with text"})
+        if self._limited(scope=message) is not None:
+            return _json(200, {"code": 230020, "msg": "This message is being processed too often."})
+        self._accept(data, text, chat_id=message)
+        return _json(200, {"code": 0, "msg": "success", "data": {"message_id": f"om_r{message}"}})
 
     # -- admin (standalone mode) ----------------------------------------------------
     def _admin(self) -> Answer:

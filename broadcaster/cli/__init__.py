@@ -32,7 +32,8 @@ app = typer.Typer(
 
 # Sub-command groups by noun: (command name, module under broadcaster.cli).
 NOUNS = (("groups", "groups"), ("queue", "queue"), ("jobs", "jobs"), ("templates", "templates"),
-         ("members", "members"), ("tickets", "tickets"))
+         ("members", "members"), ("tickets", "tickets"),
+         ("faq", "faq"))
 
 
 @app.callback()
@@ -48,7 +49,7 @@ def _root(
 def _mount() -> None:
     if app.registered_commands:   # once per process: tests call main() many times
         return
-    from broadcaster.cli import announce, queue, run
+    from broadcaster.cli import announce, queue, run, serve
 
     app.command("check")(check)
     app.command("announce")(announce.announce)
@@ -61,6 +62,7 @@ def _mount() -> None:
 
     app.command("stats")(stats.stats)
     app.command("dashboard")(stats.dashboard)
+    app.command("serve")(serve.serve)
     for name, module in NOUNS:
         app.add_typer(importlib.import_module(f"broadcaster.cli.{module}").app, name=name)
 

@@ -40,12 +40,18 @@ def run_once(ctx: typer.Context, json_: JsonOpt = False) -> None:
 def daemon(
     ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    serve: Annotated[bool, typer.Option(
+        "--serve", help="Also run the inbound server (as `serve` does).")] = False,
+    host: Annotated[str, typer.Option("--host", metavar="HOST",
+                                      help="With --serve: address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT",
+                                      help="With --serve: port to listen on.")] = 8080,
 ) -> None:
     """Run schedules and dispatch until SIGTERM or SIGINT.
 
     \b
     Example:
-      broadcaster daemon --verbose
+      broadcaster daemon --serve --port 8080
     """
     import logging
 
@@ -56,7 +62,17 @@ def daemon(
     validate(a)
     d = Daemon(a)
     d.install_signals()
-    raise typer.Exit(d.run())
+    server = None
+    if serve:
+        from broadcaster.inbound.server import ServerThread
+
+        server = ServerThread(a, host=host, port=port).start()
+    try:
+        code = d.run()
+    finally:
+        if server is not None:
+            server.stop()
+    raise typer.Exit(code)
 
 
 def status(ctx: typer.Context, json_: JsonOpt = False) -> None:

@@ -28,4 +28,9 @@ def check_all(app, warnings: list[Problem] | None = None) -> list[Problem]:
         problems.extend(groups.staff.problems)
         if warnings is not None:
             warnings.extend(groups.staff.warnings)
+    if groups is not None:
+        problems.extend(groups.chat_problems)
+    from broadcaster.faq.check import check_faq
+
+    problems.extend(check_faq(app, groups))
     return sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.message))

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from broadcaster import channels
 from broadcaster.channels.base import ChannelConfig
+from broadcaster.config.inbound import InboundConfig, secret_inbound_fields
 from broadcaster.config.yamlfile import Lines, display_path, line_of, load_yaml, pydantic_problems
 from broadcaster.errors import ConfigError, Problem
 
@@ -99,6 +100,36 @@ class Location(BaseModel):
         return v
 
 
+_DURATION_TEXT = re.compile(r"^\d+\s*[smhdw]$")
+
+
+def _duration_text(value: str) -> str:
+    if not _DURATION_TEXT.match(str(value).strip()) or int(re.sub(r"\D", "", str(value))) == 0:
+        raise ValueError(f"expected a duration like 10m, 12h or 180d, got {value!r}")
+    return str(value).strip()
+
+
+class FaqDefaults(BaseModel):
+    """``defaults.faq``: how close a question must be, and how often one entry repeats."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threshold: float = 0.45         # 0..1: the match score an answer needs
+    cooldown: str = "10m"           # the same entry is not repeated in one group within this
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold(cls, v):
+        if not 0 < v <= 1:
+            raise ValueError("threshold must be between 0 and 1")
+        return v
+
+    @field_validator("cooldown")
+    @classmethod
+    def _cooldown(cls, v):
+        return _duration_text(v)
+
+
 class Defaults(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -106,11 +137,18 @@ class Defaults(BaseModel):
     quiet_hours: str | None = None
     dashboard_token: str | None = None   # a secret: serve's /dashboard wants it as a Bearer token
     tickets: dict[str, Any] | None = None   # work orders: validated by broadcaster.config.staff
+    retention: str = "180d"         # resident messages and faq misses are kept this long
+    faq: FaqDefaults = Field(default_factory=lambda: FaqDefaults())
 
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v):
         return check_zone(v)
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, v):
+        return _duration_text(v)
 
     @field_validator("quiet_hours")
     @classmethod
@@ -140,6 +178,7 @@ class GroupSpec(BaseModel):
     templates: dict[str, str] = {}
     timezone: str | None = None
     quiet_hours: str | None = None
+    chats: list[str] = []           # inbound conversations that are this group: "dingtalk:cid…"
 
     @field_validator("id")
     @classmethod
@@ -161,6 +200,13 @@ class GroupSpec(BaseModel):
     def _tz(cls, v):
         return None if v is None else check_zone(v)
 
+    @field_validator("chats")
+    @classmethod
+    def _chats(cls, v):
+        from broadcaster.config.inbound import check_chat
+
+        return [check_chat(c) for c in v]
+
     @field_validator("quiet_hours")
     @classmethod
     def _quiet_ok(cls, v):
@@ -180,6 +226,7 @@ class Group:
     templates: dict[str, str]
     timezone: str
     quiet_hours: QuietHours | None
+    chats: tuple[str, ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -203,6 +250,8 @@ class GroupsConfig:
     staff_entries: list[Any] = field(default_factory=list)  # ``staff:`` as written
     lines: Lines | None = None
     staff_env_problems: list[Problem] = field(default_factory=list)
+    inbound: InboundConfig = field(default_factory=lambda: InboundConfig())
+    chat_problems: list[Problem] = field(default_factory=list)  # chats claimed twice (for check)
 
     @cached_property
     def by_id(self) -> dict[str, Group]:
@@ -221,6 +270,15 @@ class GroupsConfig:
             return self.staff.destinations.get(key)
         return self.by_id.get(key)
 
+    @cached_property
+    def by_chat(self) -> dict[str, Group]:
+        """``"dingtalk:cid…"`` -> the group that claims it (a chat claimed twice maps to none)."""
+        claims: dict[str, list[Group]] = {}
+        for g in self.groups:
+            for chat in g.chats:
+                claims.setdefault(chat, []).append(g)
+        return {chat: gs[0] for chat, gs in claims.items() if len(gs) == 1}
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.defaults.timezone)
@@ -233,6 +291,7 @@ class GroupsConfig:
             out.append(self.defaults.dashboard_token)
         if self.staff_entries:
             out.extend(self.staff.secrets())
+        out.extend(self.inbound.secrets())
         return out
 
 
@@ -242,6 +301,7 @@ class _File(BaseModel):
     defaults: Defaults = Defaults()
     groups: list[dict[str, Any]]
     staff: list[Any] = []
+    inbound: InboundConfig = Field(default_factory=lambda: InboundConfig())
 
 
 def default_timezone(root: Path) -> str:
@@ -294,6 +354,9 @@ def secrets_from_environment(data: Any) -> bool:
     Only then may the parsed file be cached under the state directory, which
     must never hold a webhook key, token or signing secret.
     """
+    if not secret_inbound_fields(data.get("inbound") if isinstance(data, dict) else None,
+                                 _ENV_ONLY):
+        return False
     defaults = data.get("defaults") if isinstance(data, dict) else None
     token = defaults.get("dashboard_token") if isinstance(defaults, dict) else None
     if token is not None and not (isinstance(token, str) and _ENV_ONLY.match(token)):
@@ -371,6 +434,7 @@ def load_groups(
                 quiet_hours=_quiet(
                     spec.quiet_hours if "quiet_hours" in raw else top.defaults.quiet_hours
                 ),
+                chats=tuple(spec.chats),
             )
         )
     if problems:
@@ -379,7 +443,8 @@ def load_groups(
         raise ConfigError([p for p in problems if p in env_problems
                            or (p.line, p.field) not in unset])
     return GroupsConfig(path=path, defaults=top.defaults, groups=groups, staff_entries=top.staff,
-                        lines=lines, staff_env_problems=staff_env)
+                        lines=lines, staff_env_problems=staff_env,
+                        inbound=top.inbound, chat_problems=_chat_claims(groups, shown, lines))
 
 
 def channel_config(raw: dict, root: Path, shown: str, lines, where: tuple,
@@ -392,6 +457,22 @@ def channel_config(raw: dict, root: Path, shown: str, lines, where: tuple,
     if raw.get("type") == "file" and isinstance(raw.get("path"), str):
         raw["path"] = str(root / raw["path"])
     return _channel(raw, shown, lines, where, problems)
+
+
+def _chat_claims(groups: list[Group], shown: str, lines) -> list[Problem]:
+    """A conversation claimed by two groups: a problem at the second claim (``check`` lists it)."""
+    first: dict[str, tuple[int, str]] = {}
+    out = []
+    for i, g in enumerate(groups):
+        for j, chat in enumerate(g.chats):
+            if chat in first and first[chat][1] != g.id:
+                line = line_of(lines, ("groups", i, "chats", j))
+                out.append(Problem(shown, line, f"groups.{i}.chats",
+                                   f"chat {chat!r} is already claimed by group {first[chat][1]!r} "
+                                   f"(line {first[chat][0]}): a conversation belongs to one group"))
+            else:
+                first.setdefault(chat, (line_of(lines, ("groups", i, "chats", j)), g.id))
+    return out
 
 
 def _channel(raw: dict, shown: str, lines, where: tuple, problems: list[Problem]):

@@ -23,7 +23,7 @@ from broadcaster.errors import ConfigError, Problem
 # libyaml's parser when present (tens of times faster on a 2,000-group file)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR = "tag:yaml.org,2002:str"
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")  # ${NAME} or ${NAME:-default}
 
 class Lines:
     """Where each value of a file was: ``lines[path] -> line`` (1-based).
@@ -153,7 +153,10 @@ def _walk_lines(node, path, table, constructor) -> None:
 
 
 def _interpolate(value, path, lines: Lines, problems: list[Problem], shown: str, env):
-    """Replace ``${NAME}`` in every string, in place; a missing NAME is a problem."""
+    """Replace ``${NAME}`` in every string, in place; a missing NAME is a problem.
+
+    ``${NAME:-default}`` takes ``default`` when NAME is not set (demo values).
+    """
     if isinstance(value, dict):
         for key, item in value.items():
             value[key] = _interpolate(item, (*path, key), lines, problems, shown, env)
@@ -165,6 +168,8 @@ def _interpolate(value, path, lines: Lines, problems: list[Problem], shown: str,
     if isinstance(value, str) and "${" in value:
         def sub(match: re.Match) -> str:
             name = match.group(1)
+            if name not in env and match.group(2) is not None:
+                return match.group(2)
             if name not in env:
                 problems.append(Problem(shown, lines.get(path), _dotted(path),
                                         f"environment variable {name} is not set"))

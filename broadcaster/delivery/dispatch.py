@@ -14,6 +14,14 @@ One pass (``run-once``, or one tick of the daemon) runs under the dispatch lock:
 Transient failures (timeouts, resets, 5xx, rate limits) are retried with
 jittered exponential backoff, honouring the wait the platform asked for, until
 the announcement expires; permanent ones fail at once with the platform's reason.
+
+Replies to residents (announcements with ``reply`` in their meta, queued by
+``serve``) are sent only under the replies lock, so each is sent once: ``serve``
+sends them itself (a dispatcher with ``only`` = its replies' ids, holding that
+lock), and a ``run-once`` or daemon takes over those older than
+``REPLY_HANDOFF`` (``serve`` stopped or fell behind). A reply that carries a
+``reply_route`` goes through the platform's reply path while it is valid
+(see ``broadcaster.inbound.replies``).
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from broadcaster.channels.base import SendResult
-from broadcaster.delivery.ratelimit import STATE_NAME, RateLimiter
+from broadcaster.delivery.ratelimit import STATE_NAME, RateLimiter, merge_state
 from broadcaster.queue import outbox
 from broadcaster.queue.outbox import CANCELLED, EXPIRED, FAILED, PENDING, SENT, Announcement
 from broadcaster.timeparse import from_iso, iso
@@ -41,6 +49,8 @@ COMMIT_EVERY = 0.5            # seconds between batched writes of results
 HISTORY_KEEP = 20             # attempts kept per delivery row
 MAX_INLINE_WAIT = 5.0         # wait this long for a rate-limit slot, else defer
 BACKOFF_CAP = 30 * 60.0       # seconds
+REPLY_HANDOFF = 30.0          # seconds: younger replies are left to `serve`
+REPLIES_LOCK = "replies.lock"
 
 
 def backoff_base() -> float:
@@ -94,8 +104,13 @@ class Dispatcher:
         workers: int = 64,
         stop: threading.Event | None = None,
         progress: Callable[[int, int], None] | None = None,
+        only: set[str] | None = None,
+        routes=None,
     ):
         self.app = app
+        self.only = only            # replies' ids: this dispatcher is `serve`'s (replies lock held)
+        self.routes = routes        # reply-route channels (broadcaster.inbound.replies.ReplyRoutes)
+        self._replies_lock = None   # taken by a general pass that sends older replies
         self.workers = workers
         self.stop = stop or threading.Event()
         self.progress = progress
@@ -109,10 +124,18 @@ class Dispatcher:
     # -- the pass --------------------------------------------------------------
     def run(self) -> PassResult:
         """One pass over the queue. The caller holds the dispatch lock."""
+        try:
+            return self._run()
+        finally:
+            if self._replies_lock is not None:
+                self._replies_lock.release()
+                self._replies_lock = None
+
+    def _run(self) -> PassResult:
         app = self.app
         now = app.now()
         result = PassResult()
-        anns = outbox.active(app)
+        anns = outbox.active(app, self.only)
         if not anns:
             return result
         self._latest = {ann.id: ann for ann in anns}
@@ -125,9 +148,10 @@ class Dispatcher:
         if total:
             self._fan_out(work, updates, total, result)
         self._commit(updates, result)
-        with app.store.state(STATE_NAME) as st:
+        with app.store.state(STATE_NAME) as st:  # merged: `serve` may send beside us
+            merged = merge_state(st, self.limiter.dump(), time.time())
             st.clear()
-            st.update(self.limiter.dump())
+            st.update(merged)
         self._close()
         result.pending, result.next_due = self._remaining()
         self._files.clear()
@@ -138,6 +162,8 @@ class Dispatcher:
         scheduled = from_iso(ann.meta["scheduled_for"])
         expires = from_iso(ann.meta["expires_at"])
         if ann.status == CANCELLED or scheduled > now:
+            return
+        if ann.meta.get("reply") and not self._may_send_reply(ann, now):
             return
         groups = self.app.groups
         for d in ann.deliveries:
@@ -164,6 +190,23 @@ class Dispatcher:
                                        error=f"quiet hours until {until:%H:%M}"))
                     continue
             work.setdefault(d["group"], []).append((ann, d))
+
+    def _may_send_reply(self, ann, now) -> bool:
+        """Replies are sent under the replies lock only, young ones by `serve` alone."""
+        if self.only is not None:
+            return True
+        if (now - from_iso(ann.meta["created_at"])).total_seconds() < REPLY_HANDOFF:
+            return False
+        if self._replies_lock is None:
+            from filelock import FileLock, Timeout
+
+            lock = FileLock(self.app.store.locks_dir / REPLIES_LOCK, mode=0o600)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                return False
+            self._replies_lock = lock
+        return True
 
     def _fan_out(self, work, updates, total, result) -> None:
         done = 0
@@ -200,7 +243,7 @@ class Dispatcher:
 
     def _deliver(self, ann: Announcement, d: dict) -> Update:
         group = self.app.groups.destination(d["group"])
-        channel = self._channel(group)
+        channel = self._channel_for(ann, group)
         body = ann.body(d)  # the title comes from this group's own message, as in previews
         parts = channel.render(body, title=outbox.title_of(body),
                                mention_all=bool(ann.meta.get("mention_all")))
@@ -235,6 +278,23 @@ class Dispatcher:
         wait = backoff(int(d.get("attempts") or 0) + 1, res.retry_after, backoff_base())
         return Update(ann.id, d["group"], PENDING, parts_sent=sent, attempted=True, result=res,
                       next_attempt_at=self.app.now() + timedelta(seconds=wait))
+
+    def _channel_for(self, ann: Announcement, group):
+        """The platform's reply path of a reply while it is valid, else the group's channel."""
+        route = ann.meta.get("reply_route")
+        if route:
+            if self.routes is None:
+                from broadcaster.inbound.replies import ReplyRoutes
+
+                self.routes = ReplyRoutes(self.app)
+            if self._session is None:
+                from broadcaster.channels.http import new_session
+
+                self._session = new_session(pool_maxsize=self.workers)
+            channel = self.routes.channel(route, group, self._session)
+            if channel is not None:
+                return channel
+        return self._channel(group)
 
     def _channel(self, group):
         ch = self._channels.get(group.id)
@@ -325,6 +385,10 @@ class Dispatcher:
                      "error": error}
             d["history"] = ([*d.get("history", []), entry])[-HISTORY_KEEP:]
 
+    def open_ids(self) -> set[str]:
+        """The announcements of this pass that are not finished yet."""
+        return {a.id for a in self._latest.values() if a.status not in (outbox.DONE, CANCELLED)}
+
     def _remaining(self) -> tuple[int, datetime | None]:
         """Pending deliveries left in the queue this pass saw, and when the next one is due.
 
@@ -337,6 +401,9 @@ class Dispatcher:
             if ann.status == CANCELLED:
                 continue
             scheduled = from_iso(ann.meta["scheduled_for"])
+            if ann.meta.get("reply") and self.only is None:   # `serve`'s until the handoff
+                handoff = from_iso(ann.meta["created_at"]) + timedelta(seconds=REPLY_HANDOFF)
+                scheduled = max(scheduled, handoff)
             for d in ann.deliveries:
                 if d["status"] == PENDING:
                     pending += 1

@@ -87,3 +87,24 @@ class RateLimiter:
                     out[key] = {"window": self._windows.get(key, 60.0), "sends": [],
                                 "blocked_until": until}
         return {"keys": out}
+
+
+def merge_state(stored: dict, mine: dict, now: float) -> dict:
+    """``mine`` (a ``dump()``) merged into the persisted state another process may have written.
+
+    Sends of both are kept (within their window), blocks to the later end:
+    ``serve`` and a ``run-once`` share each robot's limit.
+    """
+    keys: dict = {}
+    for source in (stored.get("keys", {}), mine.get("keys", {})):
+        for key, entry in source.items():
+            window = float(entry.get("window", 60))
+            into = keys.setdefault(key, {"window": window, "sends": set(), "blocked_until": 0.0})
+            into["window"] = max(into["window"], window)
+            into["sends"].update(t for t in entry.get("sends", []) if t > now - window)
+            into["blocked_until"] = max(into["blocked_until"], float(entry.get("blocked_until", 0)))
+    out = {}
+    for key, entry in keys.items():
+        if entry["sends"] or entry["blocked_until"] > now:
+            out[key] = {**entry, "sends": sorted(entry["sends"])}
+    return {"keys": out}

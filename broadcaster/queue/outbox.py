@@ -138,12 +138,14 @@ def enqueue(
     expires: timedelta = DEFAULT_EXPIRY,
     created_by: str | None = None,
     ann_id: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> str | None:
     """Queue one announcement durably; return its id (None for no messages).
 
     ``ann_id`` (a deterministic id, see ``stable_id``) makes queuing idempotent:
     when an announcement with that id and the same ``source`` exists, active or
     archived, nothing is queued again and its id is returned.
+    ``extra``: more fields for the announcement's meta (a reply's ``reply`` and ``reply_route``).
     """
     if not messages:
         return None
@@ -174,6 +176,7 @@ def enqueue(
         "title": title_of(first),
         "bodies": bodies,
         "updated_at": iso(now),
+        **(extra or {}),
     }
     store = app.store
     with store.lock():
@@ -222,9 +225,10 @@ def get(app, ann_id: str) -> Announcement:
     return read(app, path)
 
 
-def active(app) -> list[Announcement]:
+def active(app, ids: set[str] | None = None) -> list[Announcement]:
+    """Announcements in the queue (only those of ``ids`` when given)."""
     out = []
-    for ann_id in app.store.active_ids():
+    for ann_id in app.store.active_ids() if ids is None else sorted(ids):
         path = app.store.active_path(ann_id)
         try:
             out.append(read(app, path))

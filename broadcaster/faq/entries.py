@@ -1,0 +1,168 @@
+"""``faq/*.yaml``: the knowledge base editors maintain, loaded and validated.
+
+An entry: ``id``, example questions ``ask``, ``keywords`` (a message holding
+one is answered), optional ``regex`` patterns (same effect), a Markdown
+``answer`` (a sandboxed template, like templates/) or the files
+``faq/answers/<id>.md.j2`` and ``faq/answers/<id>.<channel>.md.j2`` (the
+channel's own version wins), and an optional scope ``to:`` (selectors, as
+``--to``). Every problem is ``file:line: message``; a bad regex is found here,
+never at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from broadcaster.config.yamlfile import display_path, line_of, load_folder, pydantic_problems
+from broadcaster.errors import ConfigError, Problem
+
+ENTRY_ID = re.compile(r"^[a-z0-9_-]+$")
+ANSWER_SUFFIX = ".md.j2"
+MAX_REGEX = 200
+MAX_TEXT = 200
+
+
+class EntrySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    ask: list[str] = []
+    keywords: list[str] = []
+    regex: list[str] = []
+    answer: str | None = None
+    to: list[str] = ["all"]
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not ENTRY_ID.match(v):
+            raise ValueError("an entry id may hold only lowercase letters, digits, - and _")
+        return v
+
+    @field_validator("ask", "keywords")
+    @classmethod
+    def _texts(cls, v: list[str]) -> list[str]:
+        for text in v:
+            if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
+                raise ValueError(f"each item must be a non-empty text of at most {MAX_TEXT} characters")
+        return [t.strip() for t in v]
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            if len(pattern) > MAX_REGEX:
+                raise ValueError(f"a regex is at most {MAX_REGEX} characters")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+        return v
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("to: needs at least one selector (or leave it out for all groups)")
+        return v
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    ask: tuple[str, ...]
+    keywords: tuple[str, ...]
+    regex: tuple[str, ...]
+    answer: str | None            # inline template source
+    to: tuple[str, ...]
+    file: str                     # where it was written, for messages
+    line: int | None
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass
+class KnowledgeBase:
+    directory: Path
+    entries: list[Entry]
+    answer_files: dict[str, Path]   # "<id>" or "<id>.<channel>" -> file
+    digest: str                     # of everything matching depends on
+
+    def answer_file(self, entry_id: str, channel: str | None) -> Path | None:
+        if channel and f"{entry_id}.{channel}" in self.answer_files:
+            return self.answer_files[f"{entry_id}.{channel}"]
+        return self.answer_files.get(entry_id)
+
+
+def load(root: Path, problems: list[Problem] | None = None) -> KnowledgeBase:
+    """Every entry of ``<root>/faq``; with ``problems`` collect them, else raise ConfigError."""
+    directory = Path(root) / "faq"
+    found: list[Problem] = []
+    entries: list[Entry] = []
+    seen: dict[str, Entry] = {}
+    digest = hashlib.sha256()
+    for shown, data, lines in load_folder(directory, found):
+        digest.update(shown.encode() + b"\0" + repr(data).encode())
+        if not isinstance(data, list):
+            found.append(Problem(shown, 1, None, "expected a list of entries (- id: …)"))
+            continue
+        for i, raw in enumerate(data):
+            try:
+                spec = EntrySpec.model_validate(raw)
+            except ValidationError as exc:
+                found.extend(pydantic_problems(exc, shown, lines, (i,)))
+                continue
+            line = line_of(lines, (i,))
+            entry = Entry(spec.id, tuple(spec.ask), tuple(spec.keywords), tuple(spec.regex),
+                          spec.answer, tuple(spec.to), shown, line)
+            if spec.id in seen:
+                found.append(Problem(shown, line, "id", f"duplicate entry id {spec.id!r} "
+                                     f"(first at {seen[spec.id].where})"))
+                continue
+            if not (spec.ask or spec.keywords or spec.regex):
+                found.append(Problem(shown, line, spec.id, "needs ask:, keywords: or regex:"))
+                continue
+            seen[spec.id] = entry
+            entries.append(entry)
+    answer_files = _answer_files(directory, found)
+    for entry in entries:
+        if entry.answer is None and entry.id not in answer_files:
+            found.append(Problem(entry.file, entry.line, entry.id,
+                                 f"no answer: write answer: or faq/answers/{entry.id}{ANSWER_SUFFIX}"))
+    for key, path in answer_files.items():
+        if key.split(".", 1)[0] not in seen:
+            found.append(Problem(display_path(path), None, None,
+                                 f"answer file for unknown entry {key.split('.', 1)[0]!r}"))
+    if problems is not None:
+        problems.extend(found)
+    elif found:
+        raise ConfigError(found)
+    return KnowledgeBase(directory, entries, answer_files, digest.hexdigest())
+
+
+def _answer_files(directory: Path, problems: list[Problem]) -> dict[str, Path]:
+    from broadcaster import channels
+
+    folder = directory / "answers"
+    out: dict[str, Path] = {}
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.iterdir()):
+        if not path.name.endswith(ANSWER_SUFFIX):
+            continue
+        key = path.name[: -len(ANSWER_SUFFIX)]
+        entry_id, _, channel = key.partition(".")
+        if not ENTRY_ID.match(entry_id) or (channel and channel not in channels.channel_types()):
+            problems.append(Problem(display_path(path), None, None,
+                                    "answer files are named <id>.md.j2 or <id>.<channel>.md.j2 "
+                                    f"(channels: {', '.join(channels.channel_types())})"))
+            continue
+        out[key] = path
+    return out

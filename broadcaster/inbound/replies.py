@@ -1,0 +1,213 @@
+"""Answers to residents: queued as one-group announcements, sent by ``serve`` within seconds.
+
+A reply is an announcement of one group (durable, logged, rate-limited,
+crash-safe like any other) with ``reply: true`` and ``urgent: true`` (quiet
+hours do not hold it) and, when the message carried one, a ``reply_route``:
+
+- ``dingtalk_session``: POST a robot message to DingTalk's ``sessionWebhook``;
+- ``wecom_response``: POST to the WeCom robot's ``response_url`` (once);
+- ``feishu_reply``: the Feishu/Lark reply API with a ``tenant_access_token``
+  (fetched from ``app_id``/``app_secret``, refreshed before it expires).
+
+A route is used only while valid and only on the platform's own https host or
+loopback (a URL from a verified request still cannot point us elsewhere);
+otherwise the group's own channel carries the answer.
+
+``ReplySender`` is ``serve``'s dispatcher: a thread that sends the replies
+this process queued, under the replies lock (see ``broadcaster.delivery.dispatch``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from broadcaster.queue.outbox import Message, enqueue
+
+log = logging.getLogger(__name__)
+
+REPLY_EXPIRY = timedelta(hours=1)     # an answer later than this helps nobody
+PLATFORM_HOSTS = {
+    "dingtalk_session": ("oapi.dingtalk.com", "api.dingtalk.com"),
+    "wecom_response": ("qyapi.weixin.qq.com",),
+}
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+TOKEN_MARGIN = 300.0   # refresh a tenant_access_token this many seconds before it expires
+
+
+def reply_url_allowed(kind: str, url: str, extra_hosts: tuple[str, ...] = ()) -> bool:
+    """The platform's own https host, or loopback; never credentials in the URL."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return False
+    if parts.username or parts.password or parts.scheme not in ("http", "https"):
+        return False
+    if host in LOOPBACK:
+        return True
+    return parts.scheme == "https" and host in (*PLATFORM_HOSTS.get(kind, ()), *extra_hosts)
+
+
+def queue_reply(app, group_id: str, markdown: str, *, route: dict | None, source: str,
+                now: datetime | None = None) -> str | None:
+    """Queue an answer to one group (durable when this returns); its announcement id."""
+    extra: dict[str, Any] = {"reply": True}
+    if route:
+        extra["reply_route"] = route
+    return enqueue(app, [Message(group_id, markdown)], source=source, urgent=True,
+                   expires=REPLY_EXPIRY, extra=extra)
+
+
+# -- reply-route channels -----------------------------------------------------------------
+
+
+class ReplyRoutes:
+    """Builds the channel for a reply route; holds Feishu tenant tokens between passes."""
+
+    def __init__(self, app):
+        self.app = app
+        self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def channel(self, route: dict, group, session):
+        """The channel for ``route``, or None (expired, not allowed, not configured)."""
+        kind = route.get("kind")
+        expires = route.get("expires_at")
+        if expires and datetime.fromisoformat(expires) <= self.app.now():
+            return None
+        if kind in ("dingtalk_session", "wecom_response"):
+            url = route.get("url") or ""
+            if not reply_url_allowed(kind, url):
+                log.warning("reply route for %s refused: not the platform's host", group.id)
+                return None
+            from broadcaster.inbound import reply_channels
+
+            cls = reply_channels.DingTalkSession if kind == "dingtalk_session" \
+                else reply_channels.WeComResponse
+            return cls.for_route(url, group, session)
+        if kind == "feishu_reply":
+            cfg = self.app.groups.inbound.feishu
+            if cfg is None or not (cfg.app_id and cfg.app_secret) or not route.get("message_id"):
+                return None
+            from broadcaster.inbound import reply_channels
+
+            return reply_channels.FeishuReply.for_route(route["message_id"], cfg, group, session,
+                                                        token=lambda: self.tenant_token(cfg, session))
+        return None
+
+    def tenant_token(self, cfg, session) -> str:
+        """A valid ``tenant_access_token`` (fetched once, refreshed before expiry)."""
+        key = (cfg.api_base, cfg.app_id or "")
+        with self._lock:
+            cached = self._tokens.get(key)
+            if cached and cached[1] - TOKEN_MARGIN > time.time():
+                return cached[0]
+            from broadcaster.channels.base import DEFAULT_TIMEOUT
+
+            resp = session.post(f"{cfg.api_base}/open-apis/auth/v3/tenant_access_token/internal",
+                                json={"app_id": cfg.app_id, "app_secret": cfg.app_secret},
+                                timeout=DEFAULT_TIMEOUT, allow_redirects=False)
+            try:
+                data = resp.json()
+            except ValueError:
+                data = {}
+            if not isinstance(data, dict) or data.get("code") != 0 or not data.get("tenant_access_token"):
+                raise TokenError(f"tenant_access_token: HTTP {resp.status_code} "
+                                 f"code {data.get('code') if isinstance(data, dict) else None}")
+            token = str(data["tenant_access_token"])
+            self.app.redactor.add([token])
+            self._tokens[key] = (token, time.time() + float(data.get("expire", 7200)))
+            return token
+
+
+class TokenError(Exception):
+    """The Feishu tenant token could not be had (the reply is retried)."""
+
+
+# -- serve's dispatcher ------------------------------------------------------------------
+
+
+class ReplySender:
+    """Sends the replies this process queued, at once, under the replies lock."""
+
+    def __init__(self, app, stop: threading.Event, *, workers: int = 16):
+        self.app = app
+        self.stop = stop
+        self.workers = workers
+        self.routes = ReplyRoutes(app)
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.sent = 0
+
+    def adopt_pending(self) -> None:
+        """Replies left in the queue by an earlier run (a crash, a restart)."""
+        from broadcaster.queue import outbox
+
+        for ann in outbox.active(self.app):
+            if ann.meta.get("reply"):
+                self.add(ann.id)
+
+    def add(self, ann_id: str) -> None:
+        with self._lock:
+            self._ids.add(ann_id)
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="replies", daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float = 10.0) -> None:
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        wait = 1.0
+        while not self.stop.is_set():
+            self._wake.wait(wait)
+            self._wake.clear()
+            if self.stop.is_set():
+                return
+            try:
+                wait = self.run_pass()
+            except Exception:   # keep answering: one bad pass must not stop the sender
+                log.exception("reply pass failed")
+                wait = 2.0
+
+    def run_pass(self) -> float:
+        """One pass over this process's replies; returns how long to wait before the next."""
+        from filelock import FileLock, Timeout
+
+        from broadcaster.delivery.dispatch import REPLIES_LOCK, Dispatcher
+
+        with self._lock:
+            ids = set(self._ids)
+        if not ids:
+            return 1.0
+        lock = FileLock(self.app.store.locks_dir / REPLIES_LOCK, mode=0o600)
+        try:
+            lock.acquire(timeout=5)
+        except Timeout:
+            return 0.5
+        try:
+            dispatcher = Dispatcher(self.app, workers=self.workers, stop=self.stop, only=ids,
+                                    routes=self.routes)
+            result = dispatcher.run()
+        finally:
+            lock.release()
+        self.sent += result.sent
+        open_ids = dispatcher.open_ids()
+        with self._lock:
+            self._ids -= ids - open_ids
+        for err in result.errors:
+            log.error("%s", err)
+        if result.next_due is None:
+            return 1.0
+        return min(1.0, max(0.05, (result.next_due - self.app.now()).total_seconds()))

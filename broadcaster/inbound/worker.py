@@ -1,0 +1,166 @@
+"""The work after the answer: each stored message is matched and answered, in order.
+
+For a message (``InboundMessage``), in one background thread:
+
+1. a bot's message (ours included) is ignored;
+2. with ``<root>/tickets.yaml``, ``broadcaster.tickets.intake.open_from_message(app, msg)``
+   may open a work order (it queues the acknowledgement and the handler's notice
+   itself); a complaint wins over a question, so then no answer is given;
+3. otherwise the knowledge base decides (``broadcaster.faq.knowledge``): an
+   answer is queued as a reply (``replies.queue_reply``) and handed to the
+   reply sender; an addressed question nothing answers is recorded as a miss;
+4. an ``outcome`` record closes the message in the journal.
+
+A join (``InboundJoin``) feeds the welcome batching of ``sources.members``.
+Messages stored but not closed when the server stopped are worked at start.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from datetime import datetime, timedelta
+
+from broadcaster.inbound.journal import Journal
+from broadcaster.inbound.message import InboundJoin, InboundMessage
+from broadcaster.timeparse import iso
+
+log = logging.getLogger(__name__)
+
+REPLAY_WINDOW = timedelta(hours=1)   # a stored message older than this at start-up is not answered
+
+
+class Worker:
+    def __init__(self, app, journal: Journal, replies, stop: threading.Event):
+        self.app = app
+        self.journal = journal
+        self.replies = replies
+        self.stop = stop
+        self.knowledge = None
+        self.ready = threading.Event()
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.processed = 0
+
+    def start(self, backlog: list[dict]) -> None:
+        self._thread = threading.Thread(target=self._run, args=(backlog,), name="inbound-worker",
+                                        daemon=True)
+        self._thread.start()
+
+    def submit(self, event: InboundMessage | InboundJoin) -> None:
+        self._queue.put(event)
+
+    def join(self, timeout: float = 10.0) -> None:
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # -- the thread ----------------------------------------------------------------
+    def _run(self, backlog: list[dict]) -> None:
+        self._load_knowledge()
+        self.ready.set()
+        oldest = self.app.now() - REPLAY_WINDOW
+        for rec in backlog:
+            received = rec.get("received_at")
+            if received and datetime.fromisoformat(received) < oldest:
+                self.journal.append({"type": "outcome", "key": rec.get("key"), "group": rec.get("group"),
+                                     "at": iso(self.app.now()), "skipped": "too old"}, durable=False)
+                continue
+            try:
+                self.process(_event_from(rec))
+            except Exception:
+                log.exception("inbound: could not work %s", rec.get("key"))
+        while not self.stop.is_set():
+            event = self._queue.get()
+            if event is None:
+                return
+            try:
+                self.process(event)
+            except Exception:   # one bad message must not stop the others
+                log.exception("inbound: could not work %s", getattr(event, "key", "?"))
+
+    def _load_knowledge(self) -> None:
+        if not (self.app.root / "faq").is_dir():
+            return
+        from broadcaster.errors import BroadcasterError
+        from broadcaster.faq.knowledge import Knowledge
+
+        try:
+            self.knowledge = Knowledge(self.app)
+        except BroadcasterError as exc:
+            log.error("faq/ not loaded, no answers until it is fixed:\n%s", self.app.redact(exc))
+            return
+        since = self.app.now() - self.knowledge.cooldown
+        from broadcaster.inbound import journal
+
+        for rec in journal.read(self.app.state_dir, since, self.app.tz):
+            if rec.get("type") == "outcome" and rec.get("entry") and rec.get("group") and rec.get("at"):
+                self.knowledge.remember(rec["group"], rec["entry"], datetime.fromisoformat(rec["at"]))
+
+    # -- one event -------------------------------------------------------------------
+    def process(self, event: InboundMessage | InboundJoin) -> None:
+        if isinstance(event, InboundJoin):
+            self._join(event)
+        else:
+            self._message(event)
+        self.processed += 1
+
+    def _join(self, join: InboundJoin) -> None:
+        from broadcaster.errors import BroadcasterError
+        from broadcaster.sources.members import record_joins
+
+        try:
+            record_joins(self.app, join.group_id, list(join.names))
+        except BroadcasterError as exc:
+            log.warning("inbound join %s: %s", join.chat, self.app.redact(exc))
+        self.journal.append({"type": "outcome", "key": join.key, "group": join.group_id,
+                             "at": iso(self.app.now()), "joined": len(join.names)}, durable=False)
+
+    def _message(self, msg: InboundMessage) -> None:
+        now = self.app.now()
+        outcome = {"type": "outcome", "key": msg.key, "group": msg.group_id, "at": iso(now),
+                   "entry": None, "score": None, "missed": False, "ticket": None, "reply": None}
+        if msg.is_bot:
+            outcome["ignored"] = "bot"
+        elif (ticket := self._ticket(msg)) is not None:
+            outcome["ticket"] = str(getattr(ticket, "id", ticket))
+        elif self.knowledge is not None:
+            decision = self.knowledge.decide(text=msg.text, group_id=msg.group_id,
+                                             addressed=msg.addressed, is_bot=msg.is_bot, now=now)
+            outcome["score"] = round(decision.match.score, 3)
+            if decision.answer is not None:
+                route = msg.reply_route.as_json() if msg.reply_route else None
+                from broadcaster.inbound.replies import queue_reply
+
+                ann_id = queue_reply(self.app, msg.group_id, decision.answer, route=route,
+                                     source=f"reply:{msg.key}")
+                self.replies.add(ann_id)
+                outcome.update(entry=decision.match.entry.id, reply=ann_id)
+            elif decision.missed:
+                outcome["missed"] = True
+                self.journal.append({"type": "miss", "key": msg.key, "group": msg.group_id,
+                                     "text": msg.text[:500], "at": iso(now)}, durable=False)
+        self.journal.append(outcome, durable=False)
+
+    def _ticket(self, msg: InboundMessage):
+        """A work order opened from ``msg`` (None: no tickets.yaml, no match, or not built yet)."""
+        if not (self.app.root / "tickets.yaml").is_file():
+            return None
+        try:
+            from broadcaster.tickets.intake import open_from_message
+        except ImportError:
+            return None
+        try:
+            return open_from_message(self.app, msg)
+        except Exception:
+            log.exception("inbound: opening a ticket for %s failed", msg.key)
+            return None
+
+
+def _event_from(rec: dict) -> InboundMessage | InboundJoin:
+    if rec.get("type") == "join":
+        return InboundJoin(rec["platform"], rec["chat"], rec["event_id"], tuple(rec["names"]),
+                           rec.get("group"))
+    return InboundMessage.from_json(rec)
+
