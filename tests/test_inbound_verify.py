@@ -12,12 +12,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
+from broadcaster.app import App
 from broadcaster.config.inbound import FeishuInbound, WeComInbound
 from broadcaster.inbound import crypto, journal
 from broadcaster.inbound.crypto import Refused
 from broadcaster.inbound.platforms import RawRequest, dingtalk, feishu, wecom
-from broadcaster.inbound.server import MAX_BODY
+from broadcaster.inbound.server import MAX_BODY, ServerThread
 from tests.inbound_world import CHATS, SECRETS, served_world
+from tests.simulator_inbound import InboundClient
 
 S = SECRETS
 TZ = ZoneInfo("Asia/Shanghai")
@@ -245,3 +247,30 @@ def test_secrets_never_show_in_the_logs(served, caplog):
     for secret in SECRETS.values():
         assert secret not in text
     assert all(s in app.groups.secrets() for s in (S["wecom_aes"], S["feishu_key"], S["slack"]))
+
+
+def test_dashboard_wants_the_token_and_counts_answers(root):
+    with served_world(root) as (*_, server):
+        assert requests.get(f"{server.url}/dashboard", timeout=5).status_code == 404
+    text = (root / "groups.yaml").read_text(encoding="utf-8")
+    (root / "groups.yaml").write_text(
+        text.replace("defaults:\n", "defaults:\n  dashboard_token: dash-token-123456\n"), encoding="utf-8")
+    # the robots are gone now: the answers stay queued, and the figures count them
+    with ServerThread(App(root)) as server:
+        client = InboundClient(server.url)
+        client.generic(S["generic"], CHATS["generic"], "居住证怎么办")
+        client.generic(S["generic"], CHATS["generic"], "明天几点开会")
+        assert requests.get(f"{server.url}/dashboard", timeout=5).status_code == 401
+        deadline = time.monotonic() + 5
+        while True:
+            r = requests.get(f"{server.url}/dashboard", timeout=10,
+                             headers={"Authorization": "Bearer dash-token-123456"})
+            if "明天几点开会" in r.text or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert r.status_code == 200 and "明天几点开会" in r.text
+    from broadcaster.inbound import history
+
+    now = datetime.now(TZ)
+    figures = history.figures(App(root), now.replace(hour=0, minute=0), now)
+    assert (figures["messages"], figures["answered"], figures["missed"]) == (2, 1, 1)

@@ -1,8 +1,10 @@
 """The inbound HTTP server: Starlette routes on uvicorn.
 
 ``POST /inbound/<platform>`` (and ``GET /inbound/wecom``) for every platform
-with credentials in ``inbound:``; ``GET /healthz`` answers ``ok``. For each
-request, in this order:
+with credentials in ``inbound:``; ``GET /healthz`` answers ``ok``; ``GET
+/dashboard`` shows the office's figures to a request carrying
+``defaults.dashboard_token`` as a Bearer token (404 without a token set). For
+each inbound request, in this order:
 
 1. the body is read up to 64 KiB (larger: 413, stopped while reading);
 2. the platform module verifies and parses it (not verified: 401, nothing stored);
@@ -140,6 +142,18 @@ def create_app(service: Service) -> Starlette:
     async def healthz(_request: Request) -> Response:
         return PlainTextResponse("ok")
 
+    async def dashboard(request: Request) -> Response:
+        from starlette.responses import HTMLResponse
+
+        from broadcaster.stats.dashboard import authorized, render_dashboard
+
+        allowed = authorized(service.app, request.headers.get("authorization"))
+        if allowed is None:
+            return PlainTextResponse("not found", 404)
+        if not allowed:
+            return PlainTextResponse("unauthorized", 401, headers={"WWW-Authenticate": "Bearer"})
+        return HTMLResponse(await to_thread.run_sync(render_dashboard, service.app))
+
     @asynccontextmanager
     async def lifespan(_app):
         await to_thread.run_sync(service.start)
@@ -149,6 +163,7 @@ def create_app(service: Service) -> Starlette:
             await to_thread.run_sync(service.close)
 
     routes = [Route("/healthz", healthz, methods=["GET"]),
+              Route("/dashboard", dashboard, methods=["GET"]),
               Route("/inbound/{platform}", inbound, methods=["GET", "POST"])]
     return Starlette(routes=routes, lifespan=lifespan)
 
