@@ -102,3 +102,17 @@ def test_generic_answer_goes_to_the_group_channel(running):
     anns = wait_for(lambda: outbox.archived(app))
     assert [a.meta.get("reply") for a in anns] == [True]
     assert anns[0].deliveries[0]["status"] == "sent"
+
+
+def test_a_complaint_opens_a_ticket_instead_of_an_answer_and_its_acknowledgement_arrives(root):
+    (root / "tickets.yaml").write_text(
+        "categories:\n  - id: repair\n    name: 设施报修\n    keywords: [路灯]\n    deadline: 3 workdays\n",
+        encoding="utf-8")
+    with served_world(root) as (_sim, w, client, app, _server):
+        # 停电 is also a faq keyword: the complaint wins
+        r = client.generic(S["generic"], CHATS["generic"], "3栋门口路灯坏了，晚上停电一样黑")
+        assert r.status_code == 200
+        texts = wait_for(lambda: w.robots["generic"].texts)
+        assert texts and "停水停电" not in texts[0]
+        ticket_id = app.tickets.store.open_tickets()[0].id
+        assert ticket_id in texts[0]

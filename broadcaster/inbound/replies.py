@@ -14,7 +14,10 @@ loopback (a URL from a verified request still cannot point us elsewhere);
 otherwise the group's own channel carries the answer.
 
 ``ReplySender`` is ``serve``'s dispatcher: a thread that sends the replies
-this process queued, under the replies lock (see ``broadcaster.delivery.dispatch``).
+this process queued, under the replies lock (see ``broadcaster.delivery.dispatch``),
+and the other announcements a message led to (a work order's acknowledgement
+and notices) under the dispatch lock when no daemon or ``run-once`` holds it
+(when one does, that one sends them within a second).
 """
 
 from __future__ import annotations
@@ -141,6 +144,7 @@ class ReplySender:
         self.workers = workers
         self.routes = ReplyRoutes(app)
         self._ids: set[str] = set()
+        self._others: set[str] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -157,6 +161,12 @@ class ReplySender:
     def add(self, ann_id: str) -> None:
         with self._lock:
             self._ids.add(ann_id)
+        self._wake.set()
+
+    def add_other(self, ann_id: str) -> None:
+        """An announcement that is not a reply (a ticket's acknowledgement): sent if nobody else does."""
+        with self._lock:
+            self._others.add(ann_id)
         self._wake.set()
 
     def start(self) -> None:
@@ -187,6 +197,7 @@ class ReplySender:
 
         from broadcaster.delivery.dispatch import REPLIES_LOCK, Dispatcher
 
+        self._send_others()
         with self._lock:
             ids = set(self._ids)
         if not ids:
@@ -211,3 +222,17 @@ class ReplySender:
         if result.next_due is None:
             return 1.0
         return min(1.0, max(0.05, (result.next_due - self.app.now()).total_seconds()))
+
+    def _send_others(self) -> None:
+        from broadcaster.delivery.dispatch import Dispatcher
+        from broadcaster.errors import LockHeld
+
+        with self._lock:
+            ids, self._others = self._others, set()
+        if not ids:
+            return
+        try:
+            with self.app.store.dispatch_lock(wait=0):
+                Dispatcher(self.app, workers=self.workers, stop=self.stop, only=ids).run()
+        except LockHeld:
+            pass   # a daemon or run-once is dispatching: it sends them

@@ -38,12 +38,13 @@ class Worker:
         self.replies = replies
         self.stop = stop
         self.knowledge = None
-        self.ready = threading.Event()
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self.processed = 0
 
     def start(self, backlog: list[dict]) -> None:
+        """Load the knowledge base (cached: well under a second), then work in a thread."""
+        self._load_knowledge()
         self._thread = threading.Thread(target=self._run, args=(backlog,), name="inbound-worker",
                                         daemon=True)
         self._thread.start()
@@ -58,8 +59,6 @@ class Worker:
 
     # -- the thread ----------------------------------------------------------------
     def _run(self, backlog: list[dict]) -> None:
-        self._load_knowledge()
-        self.ready.set()
         oldest = self.app.now() - REPLAY_WINDOW
         for rec in backlog:
             received = rec.get("received_at")
@@ -151,11 +150,16 @@ class Worker:
             from broadcaster.tickets.intake import open_from_message
         except ImportError:
             return None
+        before = set(self.app.store.active_ids())
         try:
-            return open_from_message(self.app, msg)
+            ticket = open_from_message(self.app, msg)
         except Exception:
             log.exception("inbound: opening a ticket for %s failed", msg.key)
             return None
+        if ticket is not None:   # its acknowledgement and notices: sent now, not at the next pass
+            for ann_id in set(self.app.store.active_ids()) - before:
+                self.replies.add_other(ann_id)
+        return ticket
 
 
 def _event_from(rec: dict) -> InboundMessage | InboundJoin:
