@@ -10,9 +10,11 @@ finished days of history, the last one being yesterday: every group gets
 ``per_day`` deliveries a day, from ``per_day - 2`` announcements to all groups
 and two rounds of one announcement per street, scheduled between 07:00 and
 21:00. About 97.5 % of deliveries are sent (most within seconds, a few held for
-minutes), 1.5 % fail with a platform's reason and 1 % expire. Files are written
+minutes), 1.5 % fail with a platform's reason and 1 % expire (after 6 hours). Files are written
 in the store's format without going through ``announce`` (fast enough for
 7,200,000 rows), with a fixed seed, so the same arguments give the same data.
+The history index is written as the store writes it when announcements are
+archived (``History.record``), from the same rows.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import yaml
 
 TZ = ZoneInfo("Asia/Shanghai")
 STREETS = 10
+EXPIRES = 6 * 3600            # seconds: announcements of the generated history expire after 6 h
 COMMUNITY_SIZE = 40
 PLATFORMS = ("wecom",) * 6 + ("dingtalk", "dingtalk", "feishu", "slack", "discord", "webhook")
 URLS = {
@@ -105,6 +108,8 @@ class _Writer:
         self.state = state
         self.groups = groups
         self.rnd = random.Random(seed)
+        self.history = _index(state)
+        self.finished: list[tuple[dict, list[dict]]] = []
         self.serial = 0
         self.out = Written()
 
@@ -122,7 +127,7 @@ class _Writer:
                 s = stamps[offset] = _iso(base + offset)
             return s
 
-        rows, last = [], 0
+        rows, last, facts = [], 0, []
         for n, i in enumerate(members, 1):
             gid = group_id(i)
             r = rnd.random()
@@ -138,6 +143,8 @@ class _Writer:
                     f'"history":[{{"at":"{stamp}","outcome":"sent","http_status":200,"code":"0",'
                     f'"latency_ms":{ms},"error":null}}]}}')
                 self.out.counts["sent"] += 1
+                facts.append({"group": gid, "status": "sent", "updated_at": stamp, "sent_at": stamp,
+                              "latency_ms": ms, "attempts": 1})
             elif r < 0.99:
                 reasons = REASONS[platform_of(i)]
                 reason = json.dumps(reasons[int(rnd.random() * len(reasons))], ensure_ascii=False)
@@ -150,8 +157,11 @@ class _Writer:
                     f'"history":[{{"at":"{stamp}","outcome":"permanent","http_status":200,"code":"1",'
                     f'"latency_ms":80.0,"error":{reason}}}]}}')
                 self.out.counts["failed"] += 1
+                facts.append({"group": gid, "status": "failed", "updated_at": stamp, "attempts": 1,
+                              "last_error": json.loads(reason), "http_status": 200, "code": "1",
+                              "latency_ms": 80.0})
             else:
-                delay = 24 * 3600
+                delay = EXPIRES
                 stamp = at(delay)
                 rows.append(
                     f'"{n}":{{"group":"{gid}","body":"b","status":"expired","attempts":3,"parts_sent":0,'
@@ -159,10 +169,12 @@ class _Writer:
                     f'"last_error":"expired before delivery","http_status":null,"code":null,'
                     f'"latency_ms":null,"history":[]}}')
                 self.out.counts["expired"] += 1
+                facts.append({"group": gid, "status": "expired", "updated_at": stamp, "attempts": 3,
+                              "last_error": "expired before delivery"})
             last = max(last, delay)
         meta = {"id": ann_id, "created_at": created.isoformat(timespec="seconds"),
                 "scheduled_for": scheduled.isoformat(timespec="seconds"),
-                "expires_at": (scheduled + timedelta(hours=24)).isoformat(timespec="seconds"),
+                "expires_at": (scheduled + timedelta(seconds=EXPIRES)).isoformat(timespec="seconds"),
                 "status": "done", "source": "cli" if self.serial % 3 else "job:daily@bench",
                 "created_by": "bench", "urgent": False, "mention_all": False, "title": title,
                 "bodies": {"b": f"# {title}\n\n今日通知内容。"}, "updated_at": at(last),
@@ -174,9 +186,27 @@ class _Writer:
         path = month / f"{ann_id}.json"
         path.write_text(body, encoding="utf-8")
         path.chmod(0o600)
+        self.finished.append((meta, facts))
         self.out.announcements += 1
         self.out.rows += len(rows)
         self.out.ids.append(ann_id)
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.write_bytes(data)   # generated data: no fsync (the store's own writes keep theirs)
+    path.chmod(0o600)
+
+
+def _index(state: Path):
+    """The store's history index over ``state``, writing without fsync."""
+    from contextlib import nullcontext
+
+    from broadcaster.store import Store
+    from broadcaster.store.history import History
+
+    store = Store(state)
+    return History(state, load=store.load_archived, listing=store.archived_by_day,
+                   lock=nullcontext, write=_write)
 
 
 def generate(state: Path, *, groups: int, per_day: int, days: int, now: datetime,
@@ -200,4 +230,6 @@ def generate(state: Path, *, groups: int, per_day: int, days: int, now: datetime
             for s in range(STREETS):  # one announcement per street
                 members = range(-(-s * groups // STREETS), -(-(s + 1) * groups // STREETS))
                 w.announcement(scheduled + timedelta(seconds=s), members, f"{title}（街道）")
+        w.history.record_many(w.finished)   # the index, a day at a time
+        w.finished.clear()
     return w.out

@@ -14,7 +14,7 @@ import yaml
 
 from benchmarks.history_data import generate, make_root
 from broadcaster.stats.dashboard import lookup
-from broadcaster.stats.tally import Tally, bucket, quantile, reason_of
+from broadcaster.store.tally import Tally, bucket, quantile, reason_of
 from tests.conftest import REPO, cli
 from tests.simulator import PlatformSimulator
 

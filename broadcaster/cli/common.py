@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 import typer
@@ -60,6 +61,26 @@ def get_app(ctx: typer.Context) -> App:
 
 def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def emit_json_stream(items: Iterable[Any]) -> None:
+    """A JSON list written item by item as ``items`` yields them (the same text as
+    ``emit_json`` of the list): long listings start at once and need no memory."""
+    import textwrap
+
+    it = iter(items)
+    first = next(it, _END)  # errors before the first item still become one error document
+    if first is _END:
+        sys.stdout.write("[]\n")
+        return
+    out = sys.stdout
+    out.write("[\n" + textwrap.indent(json.dumps(first, ensure_ascii=False, indent=2, default=str), "  "))
+    for item in it:
+        out.write(",\n" + textwrap.indent(json.dumps(item, ensure_ascii=False, indent=2, default=str), "  "))
+    out.write("\n]\n")
+
+
+_END = object()
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:

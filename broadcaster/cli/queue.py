@@ -13,6 +13,7 @@ from broadcaster.cli.common import (
     SinceOpt,
     console,
     emit_json,
+    emit_json_stream,
     get_app,
     noun,
     plural,
@@ -38,9 +39,7 @@ def list_queue(
     Example:
       broadcaster queue list --all --limit 20
     """
-    a = get_app(ctx)
-    anns = outbox.active(a) + (outbox.archived(a) if all_ else [])
-    rows = sorted((x.summary() for x in anns), key=lambda s: s["created_at"], reverse=True)[:limit]
+    rows = outbox.newest(get_app(ctx), finished=all_, limit=limit)
     if json_:
         emit_json(rows)
         return
@@ -138,8 +137,9 @@ def log_command(
     rows = deliverylog.query(a, announcement=announcement, group=group, status=status,
                              since=None if announcement else start, limit=limit)
     if json_:
-        emit_json(rows)
+        emit_json_stream(rows)
         return
+    rows = list(rows)
     table(plural(len(rows), "delivery", "deliveries"),
           ["updated", "announcement", "group", "status", "tries", "last error"],
           [[short_time(r["updated_at"]), r["announcement"], r["group"], r["status"], r["attempts"],

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import heapq
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 
 from broadcaster.errors import InputError
 from broadcaster.queue import outbox
 from broadcaster.queue.outbox import DELIVERY_STATES, Announcement
+from broadcaster.store.history import FAILED_STATES, log_row, text_day
 
 DEFAULT_SINCE_DAYS = 7
 
@@ -65,6 +68,9 @@ def _why(status: str) -> str:
     }.get(status, status)
 
 
+LAG_DAYS = 7   # how long after its creation an announcement's rows commonly still change
+
+
 def query(
     app,
     *,
@@ -73,35 +79,84 @@ def query(
     status: str | None = None,
     since: datetime | None = None,
     limit: int | None = None,
-) -> list[dict]:
-    """Log rows, newest first."""
+) -> Iterator[dict]:
+    """Log rows, newest first, produced as they are found.
+
+    One announcement: its rows. Otherwise the rows changed since ``since`` (all
+    without it), a day at a time from today back: the queue's rows of that day,
+    and those of the finished announcements the history index says changed that
+    day, opened newest first and only while they can still beat the rows found
+    (``--limit``). Failed and expired rows come straight from the index's
+    failure rows, without opening an announcement.
+    """
     if status is not None and status not in DELIVERY_STATES:
         raise InputError(f"--status {status!r}: one of {', '.join(DELIVERY_STATES)}")
+
+    def wanted(row: dict) -> bool:
+        return ((group is None or row["group"] == group)
+                and (status is None or row["status"] == status)
+                and (since is None or datetime.fromisoformat(row["updated_at"]) >= since))
+
     if announcement is not None:
-        anns = [outbox.get(app, announcement)]
-    else:
-        anns = outbox.active(app) + outbox.archived(app, since)
-    rows = []
-    for ann in anns:
+        ann = outbox.get(app, announcement)
+        rows = sorted((r for r in (log_row(ann.id, ann.meta, d) for d in ann.deliveries) if wanted(r)),
+                      key=_newest, reverse=True)
+        yield from rows[:limit] if limit else rows
+        return
+    yield from _by_day(app, wanted, status, since, limit)
+
+
+def _newest(row: dict) -> datetime:
+    return datetime.fromisoformat(row["updated_at"])
+
+
+def _by_day(app, wanted, status, since, limit) -> Iterator[dict]:
+    history = app.store.history
+    live: dict[date, list[dict]] = {}
+    active = outbox.active(app)
+    for ann in active:
         for d in ann.deliveries:
-            if group is not None and d["group"] != group:
-                continue
-            if status is not None and d["status"] != status:
-                continue
-            updated = d.get("updated_at") or ann.meta["created_at"]
-            if since is not None and datetime.fromisoformat(updated) < since:
-                continue
-            rows.append({
-                "announcement": ann.id,
-                "group": d["group"],
-                "status": d["status"],
-                "attempts": d.get("attempts", 0),
-                "last_error": d.get("last_error"),
-                "updated_at": updated,
-                "sent_at": d.get("sent_at"),
-                "http_status": d.get("http_status"),
-                "code": d.get("code"),
-                "latency_ms": d.get("latency_ms"),
-            })
-    rows.sort(key=lambda r: r["updated_at"], reverse=True)
-    return rows[:limit] if limit else rows
+            row = log_row(ann.id, ann.meta, d)
+            if wanted(row):
+                live.setdefault(text_day(row["updated_at"]), []).append(row)
+    queued = {ann.id for ann in active}
+    today = app.now().date()
+    first = since.date() if since is not None else min([*history.log_days()[:1], *live, today])
+    history.check(first - timedelta(days=LAG_DAYS), today)   # repairs what a crash left behind
+    left = limit
+    day = max([today, *live])
+    while day >= first and (left is None or left > 0):
+        index = history.log_index(day)
+        found = list(live.get(day, []))
+        if status in FAILED_STATES:
+            found += [r for ann_id, rows in index["rows"].items() if ann_id not in queued
+                      for r in rows if wanted(r)]
+        else:
+            found = _touched(history, index["touched"], queued, day, wanted, found, left)
+        found.sort(key=_newest, reverse=True)
+        if left is not None:
+            found = found[:left]
+            left -= len(found)
+        yield from found
+        day -= timedelta(days=1)
+
+
+def _touched(history, touched: dict[str, str], queued: set[str], day: date, wanted, found, left):
+    """Rows of ``day`` from the finished announcements changed that day, latest change first;
+    with a limit, stop once the next announcement cannot beat the rows found."""
+    for ann_id, last in sorted(touched.items(), key=lambda kv: kv[1], reverse=True):
+        if ann_id in queued:
+            continue
+        if left is not None and len(found) >= left:
+            found = heapq.nlargest(left, found, key=_newest)
+            if _newest(found[-1]) > datetime.fromisoformat(last):
+                break
+        loaded = history.load(ann_id)
+        if loaded is None:
+            continue
+        meta, rows = loaded
+        for d in rows:
+            row = log_row(ann_id, meta, d)
+            if text_day(row["updated_at"]) == day and wanted(row):
+                found.append(row)
+    return found

@@ -9,11 +9,13 @@ finished one leaves the queue for the archive, where the delivery log reads it.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import os
 import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -256,6 +258,22 @@ def archived(app, since: datetime | None = None) -> list[Announcement]:
     return out
 
 
+def newest(app, *, finished: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
+    """Announcement summaries, newest first: the queue's, and with ``finished`` the
+    archive's too, read from the history index a day at a time until ``limit``."""
+    def created(s: dict) -> datetime:
+        return from_iso(s["created_at"])
+
+    live = sorted((a.summary() for a in active(app)), key=created, reverse=True)
+    if not finished:
+        return live[:limit]
+    done = ({k: v for k, v in s.items() if k not in INDEX_ONLY} for s in app.store.history.summaries())
+    return list(islice(heapq.merge(live, done, key=created, reverse=True), limit))
+
+
+INDEX_ONLY = ("last_update", "log_days")
+
+
 # -- changing ------------------------------------------------------------------
 
 @dataclass
@@ -291,8 +309,10 @@ def modify(app, ann_id: str, change, *, cache: dict[str, _Loaded] | None = None)
         finished = ann.meta["status"] in (DONE, CANCELLED)
         if in_queue and finished:
             store.archive(ann_id)
+            store.history.record(ann.meta, [_clean(d) for d in ann.deliveries])
         elif not in_queue and not finished:
             store.reactivate(ann_id)
+            store.history.forget(ann_id)
         elif cache is not None:
             cache[ann_id] = _Loaded(store.signature(path), data, ann)
     return ann

@@ -7,6 +7,8 @@ due delivery, record the run.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from broadcaster.delivery.dispatch import Dispatcher, PassResult
 from broadcaster.timeparse import iso
 
@@ -30,6 +32,8 @@ def run_pass(app, dispatcher: Dispatcher, *, jobs=None, feeds=None) -> tuple[lis
     result = dispatcher.run()
     result.errors.extend(ticket_errors)
     with app.store.state(RUNS_STATE) as st:
+        retain = st.get("retention_on") != now.date().isoformat()
+        st["retention_on"] = now.date().isoformat()
         st["last_run"] = {
             "at": iso(now),
             "finished_at": iso(app.now()),
@@ -37,4 +41,26 @@ def run_pass(app, dispatcher: Dispatcher, *, jobs=None, feeds=None) -> tuple[lis
             **result.as_json(),
             "errors": result.errors[-10:],
         }
+    if retain:
+        apply_retention(app, now)
     return fired, result
+
+
+LOG_KEEPS = timedelta(days=180)   # the delivery log keeps at least this, whatever the retention
+
+
+def apply_retention(app, now) -> int:
+    """Once a day: delete delivery history older than ``defaults.retention`` (at least
+    180 days), whole months at a time. Returns how many announcements went."""
+    import logging
+
+    from broadcaster.timeparse import parse_duration
+
+    configured = getattr(app.groups.defaults, "retention", None)
+    keep = max(parse_duration(configured, option="defaults.retention") if configured else LOG_KEEPS,
+               LOG_KEEPS)
+    gone = app.store.drop_before((now - keep).date())
+    if gone:
+        logging.getLogger(__name__).info("retention: %d announcements older than %s deleted",
+                                         gone, (now - keep).date())
+    return gone

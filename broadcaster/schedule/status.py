@@ -38,8 +38,8 @@ def collect(app) -> dict:
     anns = outbox.active(app)
     pending = sum(a.counts()[outbox.PENDING] for a in anns)
     day_ago = now - timedelta(days=1)
-    failures = deliverylog.query(app, status=outbox.FAILED, since=day_ago, limit=10)
-    expired = deliverylog.query(app, status=outbox.EXPIRED, since=day_ago, limit=10)
+    failures = list(deliverylog.query(app, status=outbox.FAILED, since=day_ago, limit=10))
+    expired = list(deliverylog.query(app, status=outbox.EXPIRED, since=day_ago, limit=10))
     return {
         "daemon": {"state": state, **{k: beat.get(k) for k in
                                       ("pid", "host", "started_at", "heartbeat", "stopped_at")}},

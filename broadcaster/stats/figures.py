@@ -3,7 +3,7 @@
 ``build(app, since, by=None)`` returns the document ``stats --json`` prints and
 the dashboard draws (so the two always agree). The window is whole days in the
 default time zone: from the start of the day ``since`` ago up to now, and an
-announcement counts in the day it was scheduled for.
+announcement counts in the day it was created.
 
 Deliveries are counted per group and announcement (a message split into parts
 is one delivery). ``announcements`` counts what was published: every
@@ -19,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 
 from broadcaster.errors import InputError
 from broadcaster.stats import dimensions, history, providers
-from broadcaster.stats.tally import COUNTED, FAILED, SENT, Tally, quantile, source_kind
+from broadcaster.store.tally import COUNTED, FAILED, SENT, Tally, quantile, source_kind
 from broadcaster.timeparse import iso
 
 TOP_GROUPS = 10

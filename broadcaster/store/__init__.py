@@ -5,6 +5,7 @@ Layout (all files mode 0600, directories 0700)::
     var/
       active/<id>.json                 announcements not yet finished (one TinyDB file each)
       archive/YYYY-MM/<id>.json        finished ones, moved here by one atomic rename
+      history/                         the history index (see broadcaster.store.history)
       state/<name>.json                small key-value documents (schedules, feeds, heartbeat...)
       locks/store.lock                 held for the milliseconds a read-modify-write takes
       locks/dispatch.lock              held by whoever sends (run-once, daemon)
@@ -24,6 +25,8 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +228,49 @@ class Store:
         os.replace(src, dst)
         _fsync_dir(dst.parent)
         _fsync_dir(src.parent)
+
+    # -- the history index ------------------------------------------------------------
+    @cached_property
+    def history(self):
+        from broadcaster.store.history import History
+
+        return History(self.dir, load=self.load_archived, listing=self.archived_by_day,
+                       lock=self.lock, write=atomic_write)
+
+    def load_archived(self, ann_id: str) -> tuple[dict, list[dict]] | None:
+        """An archived announcement's meta and delivery rows as stored, or None."""
+        try:
+            data = json.loads(self.archive_path(ann_id).read_bytes())
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:
+            raise StoreError(f"{self.archive_path(ann_id)}: corrupt state file: {exc}") from None
+        return data["_default"][str(1)], list(data.get("deliveries", {}).values())
+
+    def archived_by_day(self, months: list[str] | None) -> dict[date, set[str]]:
+        """Archived ids of the given ``YYYY-MM`` months (None: all), by the day in the id."""
+        from broadcaster.store.history import id_day
+
+        out: dict[date, set[str]] = {}
+        for ann_id in self.archived_ids(months):
+            out.setdefault(id_day(ann_id), set()).add(ann_id)
+        return out
+
+    def drop_before(self, day: date) -> int:
+        """Retention: delete the archive months that end before ``day``, whole, with their
+        history index; returns how many announcements went. The log keeps ``day`` onwards."""
+        import shutil
+
+        self.ensure()
+        keep_from = f"{day:%Y-%m}"
+        gone = 0
+        with self.lock():
+            for month in sorted(p for p in self.archive_dir.iterdir() if p.is_dir()):
+                if month.name < keep_from:
+                    gone += sum(1 for _ in month.glob("*.json"))
+                    shutil.rmtree(month)
+            self.history.drop_before(day.replace(day=1))
+        return gone
 
     def reactivate(self, ann_id: str) -> None:
         src = self.archive_path(ann_id)

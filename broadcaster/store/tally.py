@@ -2,8 +2,9 @@
 
 A ``Tally`` holds, for the announcements added to it:
 
-- ``announcements``: per announcement, its totals and what it was (source, title,
-  created and scheduled times): the per-announcement totals;
+- ``announcements``: per announcement, its summary as ``queue list`` shows it (times,
+  status, source, title, totals) and when its last delivery changed (``last_update``):
+  the per-announcement totals;
 - ``groups``: per group, how many of its deliveries were sent, failed, expired,
   pending or cancelled (counted per group and announcement, never per part);
 - ``failures``: per group, per reason, how many deliveries failed;
@@ -84,7 +85,10 @@ class Tally:
             return
         totals = [0] * len(COUNTED)
         scheduled = datetime.fromisoformat(meta["scheduled_for"])
+        last = datetime.fromisoformat(meta["created_at"])
         for d in deliveries:
+            if d.get("updated_at"):
+                last = max(last, datetime.fromisoformat(d["updated_at"]))
             status = d["status"]
             i = COUNTED.index(status)
             totals[i] += 1
@@ -102,13 +106,17 @@ class Tally:
                 per = self.failures.setdefault(d["group"], {})
                 _add_hist(per, reason_of(d.get("last_error")))
         self.announcements[meta["id"]] = {
+            "id": meta["id"],
             "created_at": meta["created_at"],
             "scheduled_for": meta["scheduled_for"],
+            "expires_at": meta.get("expires_at"),
             "status": meta["status"],
-            "source": meta.get("source"),
-            "title": meta.get("title"),
+            "source": meta.get("source") or None,
+            "title": meta.get("title") or None,
+            "urgent": bool(meta.get("urgent")),
             "targets": len(deliveries),
             **dict(zip(COUNTED, totals, strict=True)),
+            "last_update": last.isoformat(timespec="seconds"),
         }
 
     def merge(self, other: Tally) -> None:

@@ -1,0 +1,292 @@
+"""The history index: summaries kept as announcements finish, so that reading 180 days
+of delivery history means reading a few small files, not millions of rows.
+
+Layout under the state directory (files 0600, directories 0700)::
+
+    history/days/YYYY-MM-DD.json   per day announcements were created (the date in their
+                                   ids): a ``Tally`` of the finished ones: their summaries
+                                   (the per-announcement totals), per-group counts,
+                                   failure reasons, latency histograms
+    history/log/YYYY-MM-DD.json    per day deliveries changed: which finished announcements
+                                   had rows changed that day and the latest change
+                                   (``touched``), and their failed and expired rows that
+                                   day (``rows``: the failure index)
+
+``record`` adds a finished announcement (the store calls it when it moves one
+to the archive, under the store lock); ``forget`` takes one out (when a retry
+reopens it). Each is one or two small atomic writes, whatever the history.
+
+The index is a cache of the archive, checked before it is trusted: ``check``
+compares a day's announcements with the archive's listing (cheap: a directory
+listing per month) and rebuilds a day that differs from its archived files, so
+a crash between the archive move and the index write, a store written before
+the index existed, or a damaged index file cost one rebuild, never a wrong
+figure. Retention drops whole days (``drop_before``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from broadcaster.store.tally import Tally
+
+log = logging.getLogger("broadcaster.store")
+
+FAILED_STATES = ("failed", "expired")
+
+# (meta, delivery rows) of an archived announcement as JSON, or None if it is not archived
+Loader = Callable[[str], tuple[dict[str, Any], list[dict[str, Any]]] | None]
+# archived ids by the day in their id, for the given YYYY-MM months (None: all)
+Listing = Callable[[list[str] | None], dict[date, set[str]]]
+
+
+def id_day(ann_id: str) -> date:
+    """The day in an announcement id (``20261122-…``): the local day it was created."""
+    return date(int(ann_id[:4]), int(ann_id[4:6]), int(ann_id[6:8]))
+
+
+def months_of(days: Iterable[date]) -> list[str]:
+    return sorted({f"{d:%Y-%m}" for d in days})
+
+
+def log_row(ann_id: str, meta: dict, d: dict) -> dict[str, Any]:
+    """A row of the delivery log (``log --json``)."""
+    return {
+        "announcement": ann_id,
+        "group": d["group"],
+        "status": d["status"],
+        "attempts": d.get("attempts", 0),
+        "last_error": d.get("last_error"),
+        "updated_at": d.get("updated_at") or meta["created_at"],
+        "sent_at": d.get("sent_at"),
+        "http_status": d.get("http_status"),
+        "code": d.get("code"),
+        "latency_ms": d.get("latency_ms"),
+    }
+
+
+def text_day(text: str) -> date:
+    """The day of an ISO time as it was written (in the zone of its own offset)."""
+    return date.fromisoformat(text[:10])
+
+
+class History:
+    def __init__(self, state_dir: Path, *, load: Loader, listing: Listing,
+                 lock: Callable[[], AbstractContextManager], write: Callable[[Path, bytes], None]):
+        self.dir = state_dir / "history"
+        self.days_dir = self.dir / "days"
+        self.log_dir = self.dir / "log"
+        self._load = load
+        self._listing = listing
+        self._lock = lock
+        self._write = write
+
+    # -- files ---------------------------------------------------------------------------
+    def day_path(self, day: date) -> Path:
+        return self.days_dir / f"{day.isoformat()}.json"
+
+    def log_path(self, day: date) -> Path:
+        return self.log_dir / f"{day.isoformat()}.json"
+
+    def _read(self, path: Path) -> dict | None:
+        try:
+            data = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:  # a cache: rebuilt, never trusted
+            log.warning("history index %s unreadable (%s): rebuilt", path, exc)
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _save(self, path: Path, data: dict) -> None:
+        old = os.umask(0o077)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        finally:
+            os.umask(old)
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        self._write(path, body.encode("utf-8"))
+
+    def load(self, ann_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """An archived announcement's meta and rows (None if it is not in the archive)."""
+        return self._load(ann_id)
+
+    def tally(self, day: date) -> Tally | None:
+        data = self._read(self.day_path(day))
+        return None if data is None else Tally.from_json(data)
+
+    # -- writing (under the store lock) ---------------------------------------------------
+    def record(self, meta: dict, rows: list[dict]) -> None:
+        """Add a finished announcement to the index."""
+        self.record_many([(meta, rows)])
+
+    def record_many(self, finished: list[tuple[dict, list[dict]]]) -> None:
+        """Add finished announcements: each day's files are read and written once."""
+        by_day: dict[date, list[tuple[dict, list[dict]]]] = {}
+        for meta, rows in finished:
+            by_day.setdefault(id_day(meta["id"]), []).append((meta, rows))
+        log_days: dict[date, dict] = {}
+        for day, items in by_day.items():
+            tally = self.tally(day) or Tally()
+            again = [m["id"] for m, _ in items if m["id"] in tally.announcements]
+            if again:   # finished again after a retry: rebuilt from the others
+                for ann_id in again:
+                    self._forget_log(ann_id, tally.announcements[ann_id])
+                tally = Tally()
+                for ann_id in self._listing(months_of([day])).get(day, set()) - {m["id"] for m, _ in items}:
+                    loaded = self._load(ann_id)
+                    if loaded is not None:
+                        tally.add(*loaded)
+                        tally.announcements[ann_id]["log_days"] = self._add_log(*loaded, log_days)
+            for meta, rows in items:
+                tally.add(meta, rows)
+                tally.announcements[meta["id"]]["log_days"] = self._add_log(meta, rows, log_days)
+            self._save(self.day_path(day), tally.as_json())
+        for day, data in log_days.items():
+            self._save(self.log_path(day), data)
+
+    def forget(self, ann_id: str) -> None:
+        """Take an announcement out of the index (it left the archive)."""
+        day = id_day(ann_id)
+        tally = self.tally(day)
+        if tally is None or ann_id not in tally.announcements:
+            return
+        self._forget_log(ann_id, tally.announcements[ann_id])
+        self._rebuild(day, self._listing(months_of([day])).get(day, set()) - {ann_id})
+
+    def _add_log(self, meta: dict, rows: list[dict], pending: dict[date, dict]) -> list[str]:
+        """Note the announcement in the log index (``pending``: day -> file content, to be
+        saved by the caller) of every day its rows changed; returns those days."""
+        touched: dict[date, str] = {}
+        failed: dict[date, list[dict]] = {}
+        for d in rows:
+            row = log_row(meta["id"], meta, d)
+            day = text_day(row["updated_at"])
+            if row["updated_at"] > touched.get(day, ""):
+                touched[day] = row["updated_at"]
+            if d["status"] in FAILED_STATES:
+                failed.setdefault(day, []).append(row)
+        for day, last in touched.items():
+            data = pending.get(day)
+            if data is None:
+                data = pending[day] = self._read(self.log_path(day)) or {"touched": {}, "rows": {}}
+            data["touched"][meta["id"]] = last
+            data["rows"].pop(meta["id"], None)
+            if day in failed:
+                data["rows"][meta["id"]] = failed[day]
+        return sorted(d.isoformat() for d in touched)
+
+    def _forget_log(self, ann_id: str, summary: dict) -> None:
+        for text in summary.get("log_days", []):
+            path = self.log_path(date.fromisoformat(text))
+            data = self._read(path)
+            if data and ann_id in data.get("touched", {}):
+                data["touched"].pop(ann_id, None)
+                data["rows"].pop(ann_id, None)
+                self._save(path, data)
+
+    def _rebuild(self, day: date, ids: set[str]) -> Tally:
+        tally = Tally()
+        log_days: dict[date, dict] = {}
+        for ann_id in sorted(ids):
+            loaded = self._load(ann_id)
+            if loaded is None:
+                continue
+            tally.add(*loaded)
+            tally.announcements[ann_id]["log_days"] = self._add_log(*loaded, log_days)
+        for log_day, data in log_days.items():
+            self._save(self.log_path(log_day), data)
+        if tally.announcements:
+            self._save(self.day_path(day), tally.as_json())
+        else:
+            self.day_path(day).unlink(missing_ok=True)
+        return tally
+
+    # -- reading --------------------------------------------------------------------------
+    def check(self, first: date, last: date) -> dict[date, Tally]:
+        """The tallies of the days from ``first`` to ``last`` that had finished announcements,
+        each matching the archive (a day that does not is rebuilt first)."""
+        months = []
+        cur = first.replace(day=1)
+        while cur <= last:
+            months.append(f"{cur:%Y-%m}")
+            cur = date(cur.year + (cur.month == 12), cur.month % 12 + 1, 1)
+        archived = self._listing(months)
+        out: dict[date, Tally] = {}
+        for day in sorted(set(archived) | set(self.days(first, last))):
+            if first <= day <= last:
+                tally = self._checked(day, archived.get(day, set()))
+                if tally is not None:
+                    out[day] = tally
+        return out
+
+    def _checked(self, day: date, ids: set[str]) -> Tally | None:
+        """The day's tally if it holds exactly ``ids`` (the archive's), else rebuilt."""
+        tally = self.tally(day)
+        if tally is None and not ids:
+            return None
+        if tally is not None and set(tally.announcements) == ids:
+            return tally
+        with self._lock():
+            ids = self._listing(months_of([day])).get(day, set())
+            tally = self.tally(day)
+            if tally is not None and set(tally.announcements) == ids:
+                return tally  # rebuilt by another process meanwhile
+            log.info("history index of %s rebuilt from the archive", day)
+            tally = self._rebuild(day, ids)
+        return tally if tally.announcements else None
+
+    def days(self, first: date | None = None, last: date | None = None) -> list[date]:
+        """Days with an index file, oldest first."""
+        return self._dates(self.days_dir, first, last)
+
+    def log_days(self, first: date | None = None, last: date | None = None) -> list[date]:
+        return self._dates(self.log_dir, first, last)
+
+    @staticmethod
+    def _dates(where: Path, first: date | None, last: date | None) -> list[date]:
+        try:
+            names = os.listdir(where)
+        except FileNotFoundError:
+            return []
+        out = []
+        for name in names:
+            try:
+                day = date.fromisoformat(name.removesuffix(".json"))
+            except ValueError:
+                continue
+            if (first is None or day >= first) and (last is None or day <= last):
+                out.append(day)
+        return sorted(out)
+
+    def log_index(self, day: date) -> dict:
+        """``{"touched": {id: last change}, "rows": {id: [failed and expired rows]}}`` of a day."""
+        return self._read(self.log_path(day)) or {"touched": {}, "rows": {}}
+
+    def summaries(self) -> Iterator[dict]:
+        """Summaries of finished announcements, newest first, a day at a time (each day
+        checked against the archive when it is reached)."""
+        archived = self._listing(None)
+        for day in sorted(set(archived) | set(self.days()), reverse=True):
+            tally = self._checked(day, archived.get(day, set()))
+            if tally is not None:
+                yield from sorted(tally.announcements.values(), key=lambda s: s["created_at"],
+                                  reverse=True)
+
+    # -- retention ------------------------------------------------------------------------
+    def drop_before(self, day: date) -> int:
+        """Delete the index files of days before ``day``; returns how many went."""
+        gone = 0
+        for where, days in ((self.days_dir, self.days(last=day)), (self.log_dir, self.log_days(last=day))):
+            for d in days:
+                if d < day:
+                    (where / f"{d.isoformat()}.json").unlink(missing_ok=True)
+                    gone += 1
+        return gone
