@@ -280,3 +280,33 @@ def test_a_short_or_inline_dashboard_token(root):
     _token_root(root, "  dashboard_token: an-inline-token-0123456789\n")
     assert cli(root, "check").code == 0
     assert not list((root / "var" / "cache").glob("*"))   # a file holding a secret is never cached
+
+
+# -- work orders, as the tickets commands leave them ------------------------------------------
+
+def test_ticket_figures_come_from_the_ticket_store(root):
+    from tests.tickets_helpers import write_tickets_root
+
+    write_tickets_root(root)
+    opened_at = datetime(2026, 11, 16, 9, 0, tzinfo=SH)      # a Monday
+    with time_machine.travel(opened_at, tick=False):
+        ids = [cli(root, "tickets", "open", "--group", g, text, "--json").json()["id"]
+               for g, text in (("hlz-g01", "楼道垃圾没人清"), ("hlz-g01", "路灯坏了"),
+                               ("huju-g01", "消防通道被占"))]
+    with time_machine.travel(datetime(2026, 11, 16, 15, 0, tzinfo=SH), tick=False):
+        assert cli(root, "tickets", "accept", ids[0], "--by", "wang-li").code == 0
+        assert cli(root, "tickets", "resolve", ids[0], "--result", "已清运", "--by", "wang-li").code == 0
+    with time_machine.travel(datetime(2026, 11, 22, 10, 0, tzinfo=SH), tick=False):
+        t = cli(root, "stats", "--json").json()["tickets"]
+        dash = cli(root, "dashboard", "--out", str(root / "dash"))
+    assert (t["opened"], t["resolved"], t["overdue"]) == (3, 1, 2)
+    assert t["median_handling_hours"] == 6.0
+    assert t["by_status"] == {"assigned": 2, "resolved": 1}
+    grids = {r["grid"]: r for r in t["by_grid"]}
+    assert grids["hlz-g01"] == {"grid": "hlz-g01", "opened": 2, "resolved": 1, "overdue": 1,
+                                "median_handling_hours": 6.0}
+    assert grids["huju-g01"]["overdue"] == 1
+    assert dash.code == 0
+    page = (root / "dash" / "index.html").read_text(encoding="utf-8")
+    assert 'data-chart="ticket-status" data-series="1"' in page and "已办结" in page
+    assert 'data-chart="overdue-grids" data-series="1"' in page
