@@ -10,11 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from broadcaster.app import App
-from broadcaster.config.feeds import EventFeed
 from broadcaster.queue import outbox
 from broadcaster.schedule import scheduler
 from broadcaster.sources import SourceError
-from broadcaster.sources.events import EventsSource
+from broadcaster.sources.events import EventFeed, EventsSource
 from tests.conftest import write_groups
 from tests.test_news import Loopback
 

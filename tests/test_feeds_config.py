@@ -67,7 +67,7 @@ def test_every_feed_problem_at_once_with_lines(tmp_path):
     with pytest.raises(ConfigError) as exc:
         load_feeds(tmp_path)
     text = "\n".join(problems(exc))
-    assert "feeds/news.yaml:2: news.0.id: id may hold only" in text.replace(str(tmp_path) + "/", "")
+    assert "feeds/news.yaml:2: news.0.id: may hold only" in text.replace(str(tmp_path) + "/", "")
     assert "unsupported URL scheme 'ftp'" in text
     assert "news.2.to: give at least one selector" in text
     assert "qweather needs `key`" in text
@@ -190,7 +190,7 @@ def test_check_reports_selectors_matching_nothing(tmp_path):
 def test_recorded_qweather_needs_no_key_but_live_does(tmp_path):
     from pydantic import ValidationError
 
-    from broadcaster.config.feeds import WeatherConfig
+    from broadcaster.sources.weather import WeatherConfig
 
     for base in ("file:feeds/samples/qweather", "feeds/samples/qweather"):   # both are local
         assert WeatherConfig(provider="qweather", host=base).key is None

@@ -11,10 +11,9 @@ import pytest
 import time_machine
 
 from broadcaster.app import App
-from broadcaster.config.feeds import HolidaysConfig
 from broadcaster.queue import outbox
 from broadcaster.schedule import scheduler
-from broadcaster.sources.holidays import HolidayCalendar, arrangement, day_info, festivals_on
+from broadcaster.sources.holidays import HolidayCalendar, HolidaysConfig, arrangement, day_info, festivals_on
 from tests.conftest import write_groups
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -12,12 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from broadcaster.config.feeds import EventFeed, NewsFeed
 from broadcaster.delivery import markdown as md
 from broadcaster.sources import safe_text
-from broadcaster.sources.events import EventsSource, for_template
+from broadcaster.sources.events import EventFeed, EventsSource, for_template
+from broadcaster.sources.news import NewsFeed, parse
 from broadcaster.sources.news import for_template as news_item
-from broadcaster.sources.news import parse
 from broadcaster.templating import Templates
 from broadcaster.templating.preview import channel_parts
 from broadcaster.templating.samples import sample_group

@@ -15,11 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from broadcaster.app import App
-from broadcaster.config.feeds import NewsFeed
 from broadcaster.queue import outbox
 from broadcaster.schedule import scheduler
 from broadcaster.sources import SourceError, safe_text, safe_url
-from broadcaster.sources.news import NewsSource, parse
+from broadcaster.sources.news import NewsFeed, NewsSource, parse
 from tests.conftest import write_groups
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -506,11 +506,11 @@ def test_every_command_the_readme_shows_editors_works(root, tmp_path):
 def test_readme_documents_exactly_the_contract():
     documented, filters = _documented()
     assert documented.pop("common") == set(kinds.COMMON_FIELDS)
-    assert documented == {k: set(v) for k, v in kinds.FIELDS.items()}
+    assert documented == {k: set(kinds.get(k).fields) for k in kinds.names()}
     assert filters == set(FILTERS)
 
 
-@pytest.mark.parametrize("kind", sorted(kinds.KINDS))
+@pytest.mark.parametrize("kind", sorted(kinds.names()))
 def test_everything_passed_to_templates_is_documented(root, kind):
     documented, _ = _documented()
     t = Templates(root)

@@ -12,12 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from broadcaster.app import App
-from broadcaster.config.feeds import WeatherConfig
 from broadcaster.config.groups import Location
 from broadcaster.queue import outbox
 from broadcaster.schedule import scheduler
 from broadcaster.sources import SourceError
-from broadcaster.sources.weather import WeatherSource
+from broadcaster.sources.weather import WeatherConfig, WeatherSource
 from tests.conftest import REPO, write_groups
 from tests.test_news import Loopback
 

@@ -1,9 +1,16 @@
-"""Field types the config files share, each validated with one message wherever it is used."""
+"""Field types the config files share, each validated with one message wherever it is used.
+
+``Slug``, ``Name``, ``Selectors`` and ``SourceUrl`` are annotated types for pydantic
+models (groups, staff, tickets, the feeds sections the sources declare, schedules);
+``check_zone`` and ``is_local`` are plain checks behind them.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator
 
@@ -22,5 +29,41 @@ def _name(value: str) -> str:
     return value.strip()
 
 
+def check_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {name!r}") from None
+    return name
+
+
+def is_local(url: str) -> bool:
+    """A ``file:`` URL or a plain path (no scheme) rather than http(s)."""
+    scheme = urlsplit(url).scheme.lower()
+    return scheme in ("", "file") or (len(scheme) == 1 and url[1:2] == ":")  # C:\ paths
+
+
+def _selectors(v: list[str]) -> list[str]:
+    if not v:
+        raise ValueError("give at least one selector (e.g. [all])")
+    for sel in v:
+        if not isinstance(sel, str) or not sel.strip():
+            raise ValueError(f"invalid selector {sel!r}")
+    return v
+
+
+def source_url(v: str) -> str:
+    """An http(s) URL, a ``file:`` URL or a path relative to the root; ValueError otherwise."""
+    v = v.strip()
+    if not v:
+        raise ValueError("must not be empty")
+    scheme = urlsplit(v).scheme.lower()
+    if scheme in ("http", "https") or is_local(v):
+        return v
+    raise ValueError(f"unsupported URL scheme {scheme!r} (use https://, http://, file: or a path)")
+
+
 Slug = Annotated[str, AfterValidator(_slug)]     # an id: lowercase letters, digits, - and _
 Name = Annotated[str, AfterValidator(_name)]     # a name people read: not blank, trimmed
+Selectors = Annotated[list[str], AfterValidator(_selectors)]   # a `to:` list
+SourceUrl = Annotated[str, AfterValidator(source_url)]        # https://, http://, file: or a path

@@ -8,17 +8,17 @@ from datetime import datetime, time, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from broadcaster import channels
 from broadcaster.channels.base import ChannelConfig
+from broadcaster.config.fields import SLUG, check_zone
 from broadcaster.config.inbound import InboundConfig, secret_inbound_fields
 from broadcaster.config.yamlfile import Lines, display_path, line_of, load_yaml, pydantic_problems
 from broadcaster.errors import ConfigError, Problem
 
-GROUP_ID = re.compile(r"^[a-z0-9_-]+$")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 MIN_TOKEN = 16
@@ -61,14 +61,6 @@ class QuietHours:
             )
         # re-localize across DST changes
         return end.astimezone(local.tzinfo)
-
-
-def check_zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {name!r}") from None
-    return name
 
 
 def _quiet(value: Any) -> QuietHours | None:
@@ -183,7 +175,7 @@ class GroupSpec(BaseModel):
     @field_validator("id")
     @classmethod
     def _id(cls, v):
-        if not GROUP_ID.match(v):
+        if not SLUG.match(v):
             raise ValueError("group id may hold only lowercase letters, digits, - and _")
         return v
 

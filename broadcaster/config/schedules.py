@@ -24,22 +24,13 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from broadcaster.config.feeds import Id, Selectors
-from broadcaster.config.groups import check_zone
+from broadcaster.config.fields import Selectors, Slug, check_zone
 from broadcaster.config.yamlfile import line_of, load_folder, pydantic_problems
 from broadcaster.errors import ConfigError, InputError, Problem
+from broadcaster.sources import kinds
 from broadcaster.timeparse import parse_duration
 
 _DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-# Options each content kind understands, with their types (``template`` takes any: its vars).
-OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "weather": {"forecast": bool, "alerts": bool},
-    "news": {"max_items": int, "feeds": list},
-    "events": {"days_ahead": int, "reminder": bool, "feeds": list},
-    "holidays": {},
-}
-
 
 def parse_grace(value: Any) -> timedelta:
     """``30m``, ``2h``, ``1d``, ``90s`` or a number of seconds."""
@@ -105,9 +96,9 @@ def make_trigger(cron: str, tz: ZoneInfo) -> CronTrigger:
 class JobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: Id
+    id: Slug
     cron: str
-    content: Literal["weather", "news", "events", "holidays", "template"]
+    content: str                     # a content kind (broadcaster.sources.kinds)
     to: Selectors
     exclude: list[str] = []
     template: str | None = None
@@ -117,6 +108,14 @@ class JobSpec(BaseModel):
     grace: timedelta = timedelta(hours=1)
     enabled: bool = True
     description: str | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _known_content(cls, v):
+        known = kinds.content_kinds()
+        if v not in known:
+            raise ValueError(f"unknown content {v!r} (known: {', '.join(known)})")
+        return v
 
     @field_validator("timezone")
     @classmethod
@@ -130,13 +129,14 @@ class JobSpec(BaseModel):
 
     @model_validator(mode="after")
     def _content(self):
-        if self.content == "template":
+        kind = kinds.get(self.content)
+        if kind.names_template:
             if not self.template:
-                raise ValueError("content: template needs `template: <name>`")
+                raise ValueError(f"content: {self.content} needs `template: <name>`")
             return self
         if self.template:
             raise ValueError(f"`template` is only for content: template (this is {self.content})")
-        known = OPTIONS[self.content]
+        known = kind.options or {}
         for name, value in self.options.items():
             if name not in known:
                 allowed = ", ".join(known) or "none"

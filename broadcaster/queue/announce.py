@@ -1,4 +1,8 @@
-"""From what staff typed to per-group messages: targeting, rendering, previews."""
+"""From what staff typed to per-group messages: targeting, rendering, previews.
+
+Declares the ``announcement`` template kind: ``text`` (the staff's Markdown),
+``urgent`` and ``sender``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,28 @@ from pathlib import Path
 from broadcaster.cleantext import clean_text
 from broadcaster.errors import InputError, UsageError
 from broadcaster.queue.outbox import Message
+from broadcaster.sources.kinds import TemplateKind, register_template
 from broadcaster.targeting import select
 
 MAX_TEXT_BYTES = 64 * 1024  # an announcement is a chat message, not a document
+
+
+def _sample(now, **_) -> dict:
+    return {
+        "text": (
+            "**停水通知**\n\n"
+            "因供水管道维修，明天 9:00—17:00 宁海路 12—36 号停水，请大家提前储水。\n\n"
+            "如有困难请联系社区：025-8371 2345"
+        ),
+        "urgent": False,
+        "sender": "汇林绿洲社区居委会",
+    }
+
+
+ANNOUNCEMENT = register_template(TemplateKind(
+    "announcement", data=("text", "urgent", "sender"), fields=("text", "urgent", "sender"),
+    sample=_sample, defaults={"urgent": False, "sender": None}, used_by="announce",
+))
 
 
 def read_text(text: str | None, file: str | None, stdin) -> str | None:

@@ -1,8 +1,12 @@
-"""Content sources: news feeds, weather, event calendars, holidays.
+"""Content sources: news feeds, weather, event calendars, holidays, new members.
 
-Each source is one module (``news``, ``weather``, ``events``, ``holidays``) that
-opens with what it declares (config it reads, state it keeps, its limits), then
-a small class with ``fetch()`` returning plain data for templates.
+Each source is one module (``news``, ``weather``, ``events``, ``holidays``,
+``members``) that opens with what it declares (config it reads, state it keeps,
+its limits), then a small class with ``fetch()`` returning plain data for
+templates, then its content kind (``kinds``: its schedule options, ``feeds/``
+section, template kinds with sample data, and ``run(ctx)``). ``festivals`` is the
+one list of festivals and solar terms; ``template`` is the content of a job that
+names its own template.
 
 This package holds what they share:
 
@@ -27,6 +31,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
 
 from broadcaster.cleantext import clean_text
+from broadcaster.config.fields import is_local
 
 if TYPE_CHECKING:
     import requests
@@ -53,12 +58,6 @@ class Fetched:
     etag: str | None = None
     last_modified: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def is_local(url: str) -> bool:
-    """A ``file:`` URL or a plain path (no scheme) rather than http(s)."""
-    scheme = urlsplit(url).scheme.lower()
-    return scheme in ("", "file") or (len(scheme) == 1 and url[1:2] == ":")  # C:\ paths
 
 
 def local_path(url: str, root: Path) -> Path:

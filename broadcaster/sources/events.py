@@ -1,14 +1,15 @@
 """Events: staff-written ``items`` and iCalendar feeds (RRULE and TZID honoured).
 
 Declares:
-- config: ``feeds/*.yaml`` ``events:`` entries (``id``, ``to`` selectors, and either
-  ``ics`` — http(s), ``file:`` or a path — or ``items``); see config/feeds.py;
+- content ``events`` (``Events`` below): options ``days_ahead`` (a week ahead by default),
+  ``reminder`` (the day before each event, once), ``feeds``; renders ``events``;
+- config: ``feeds/*.yaml`` ``events:`` entries (``EventFeed``: ``id``, ``to`` selectors,
+  and either ``ics`` — http(s), ``file:`` or a path — or ``items``);
 - requests: one GET per calendar per run (timeouts, size cap ``MAX_BYTES``);
 - times: ``items`` times are in the default timezone; calendar times keep their
   TZID (floating times are read in the default timezone); recurrences are
   expanded with recurring_ical_events;
-- state (kept by broadcaster.schedule.jobs): ``event-reminders`` — which groups were
-  reminded of which occurrence.
+- state: ``event-reminders`` — which groups were reminded of which occurrence.
 
 ``EventsSource.between(feed, start, end)`` returns occurrences overlapping
 ``[start, end)``: dicts with ``uid``, ``feed_id``, ``title``, ``start``, ``end``,
@@ -19,17 +20,79 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-import icalendar
-import recurring_ical_events
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from broadcaster.config.feeds import EventFeed, EventItem
+from broadcaster.config.fields import Selectors, Slug, SourceUrl
 from broadcaster.sources import Source, SourceError, content_hash, safe_text
+from broadcaster.sources.kinds import ContentKind, RunContext, Section, TemplateKind, register, sample_at
 
 TITLE_LIMIT = 100
 PLACE_LIMIT = 80
 DESCRIPTION_LIMIT = 300
+DEFAULT_DAYS_AHEAD = 7
+REMINDERS = "event-reminders"   # state: which groups were reminded of which occurrence
+
+
+_WHEN = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
+
+
+def parse_when(value: Any) -> datetime | date:
+    """``2026-11-28 09:00`` (local time, no zone) or ``2026-11-28`` (all day)."""
+    if isinstance(value, date):          # YAML already read it (a datetime is a date too)
+        return value
+    text = str(value).strip()
+    for fmt in _WHEN:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            pass
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise ValueError(f"invalid time {text!r} (use 'YYYY-MM-DD HH:MM' or 'YYYY-MM-DD')")
+
+
+class EventItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str
+    start: datetime | date           # naive: in the default timezone
+    end: datetime | date | None = None
+    place: str | None = None
+    description: str | None = None
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _when(cls, v):
+        return None if v is None else parse_when(v)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.end is not None:
+            if isinstance(self.start, datetime) != isinstance(self.end, datetime):
+                raise ValueError("start and end must both have a time or both be dates")
+            if self.end < self.start:
+                raise ValueError("end is before start")
+        return self
+
+
+class EventFeed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Slug
+    to: Selectors
+    ics: SourceUrl | None = None     # iCalendar URL, file: URL or path
+    items: list[EventItem] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.ics is None) == (self.items is None):
+            raise ValueError("give either `ics:` (a calendar) or `items:` (events listed here)")
+        return self
 
 
 def _aware(value: date | datetime, tz: ZoneInfo) -> datetime:
@@ -87,6 +150,10 @@ class EventsSource(Source):
         )
 
     def _calendar(self, feed: EventFeed, start: datetime, end: datetime) -> list[dict]:
+        # start-up: a schedules check declares this kind without reading calendars
+        import icalendar
+        import recurring_ical_events
+
         got = self.get(feed.ics)
         try:
             calendar = icalendar.Calendar.from_ical(got.body)
@@ -121,3 +188,101 @@ class EventsSource(Source):
 def for_template(ev: dict) -> dict:
     """The ``events`` entry templates receive (see templates/README.md)."""
     return {k: ev[k] for k in ("title", "start", "end", "place", "description", "all_day")}
+
+
+# --- the content kind ------------------------------------------------------------------
+
+def _sample(now: datetime, **_) -> dict:
+    saturday = (5 - now.weekday()) % 7 or 7
+    return {
+        "events": [
+            {"title": "免费测血压、血糖", "start": sample_at(now, 1, 9), "end": sample_at(now, 1, 11),
+             "place": "社区卫生服务站", "description": "请带上医保卡，空腹测血糖更准确。",
+             "all_day": False},
+            {"title": "垃圾分类宣传活动", "start": sample_at(now, saturday, 9, 30),
+             "end": sample_at(now, saturday, 11, 30), "place": "社区广场",
+             "description": None, "all_day": False},
+            {"title": "旧衣物回收日", "start": sample_at(now, saturday + 1, 0), "end": None,
+             "place": None, "description": "干净衣物请打包好放到各单元门口回收箱。",
+             "all_day": True},
+        ],
+        "days_ahead": 7,
+        "reminder": False,
+    }
+
+
+EVENTS = TemplateKind(
+    "events", data=("events", "days_ahead", "reminder"), sample=_sample,
+    fields=("events", "events[].title", "events[].start", "events[].end", "events[].place",
+            "events[].description", "events[].all_day", "days_ahead", "reminder"),
+    defaults={"days_ahead": DEFAULT_DAYS_AHEAD, "reminder": False},
+)
+
+
+@register
+class Events(ContentKind):
+    """What is on in the coming days, or (``reminder``) each event once, the day before."""
+
+    name = "events"
+    options: ClassVar = {"days_ahead": int, "reminder": bool, "feeds": list}
+    section = Section("events", EventFeed, many=True)
+    templates = (EVENTS,)
+
+    def run(self, ctx: RunContext) -> None:
+        reminder = ctx.job.options.get("reminder", False)
+        days = 1 if reminder else ctx.job.options.get("days_ahead", DEFAULT_DAYS_AHEAD)
+        midnight = ctx.local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+        start = _day_start(midnight, 1) if reminder else midnight
+        per_group = _per_group(ctx, start, _day_start(start, days), reminder)
+        targets = [g for g in ctx.targets if per_group.get(g.id)]
+        if reminder:
+            _remind(ctx, targets, per_group)
+            return
+        ctx.send("events", targets, lambda g: {
+            "events": [for_template(ev) for ev in
+                       sorted(per_group[g.id], key=lambda ev: (ev["start"], ev["title"]))],
+            "days_ahead": days, "reminder": False,
+        })
+
+
+def _per_group(ctx: RunContext, start: datetime, end: datetime, reminder: bool) -> dict[str, list]:
+    """Group id -> the occurrences between ``start`` and ``end`` of the feeds that target it."""
+    wanted = ctx.job.options.get("feeds")
+    source = EventsSource(ctx.app.root, ctx.job.tz, session=ctx.session)
+    per_group: dict[str, list[dict]] = {}
+    for feed in ctx.section:
+        if wanted is not None and feed.id not in wanted:
+            continue
+        groups = ctx.groups_for(feed.to, f"events {feed.id}")
+        if not groups:
+            continue
+        try:
+            found = source.between(feed, start, end)
+        except SourceError as exc:
+            ctx.problem(str(exc))
+            continue
+        if not reminder:   # a preview shows what has not finished yet
+            found = [ev for ev in found if ev["all_day"] or (ev["end"] or ev["start"]) >= ctx.now]
+        for g in groups:
+            per_group.setdefault(g.id, []).extend(found)
+    return per_group
+
+
+def _day_start(midnight: datetime, days: int) -> datetime:
+    """Local midnight ``days`` later (wall-clock arithmetic, DST-safe)."""
+    naive = midnight.replace(tzinfo=None) + timedelta(days=days)
+    return naive.replace(tzinfo=midnight.tzinfo)
+
+
+def _remind(ctx: RunContext, targets: list, per_group: dict[str, list[dict]]) -> None:
+    """Each occurrence once per group, the day before it."""
+    occurrences: dict[str, tuple[dict, list]] = {}
+    for g in targets:
+        for ev in per_group[g.id]:
+            occurrences.setdefault(ev["uid"], (ev, []))[1].append(g)
+    if not occurrences:
+        return
+    with ctx.once_only(REMINDERS) as once:
+        for uid, (ev, members) in sorted(occurrences.items(), key=lambda kv: kv[1][0]["start"]):
+            once(uid, members, "events",
+                 {"events": [for_template(ev)], "days_ahead": 1, "reminder": True}, at=ev["start"])

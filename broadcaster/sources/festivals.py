@@ -9,7 +9,8 @@ The 24 solar terms are listed too (key -> name); 冬至 is both a festival and a
 
 ``on(day)`` lists the festivals of a day in the order of ``FESTIVALS``;
 ``next_date(key, after)`` finds the next day of a festival or solar term.
-Lunar dates and solar terms come from ``lunar_python``.
+Lunar dates and solar terms come from ``lunar_python``, loaded on the first date
+looked up (validating ``holidays.greet`` needs only the keys).
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Literal
-
-from lunar_python import Lunar, Solar
 
 FestivalKind = Literal["traditional", "statutory", "solar_term"]
 
@@ -91,12 +90,28 @@ def term_key(name: str | None) -> str | None:
     return _TERMS.get(name) if name else None
 
 
+def _lunar_python():
+    import lunar_python  # start-up: see the module docstring
+
+    return lunar_python
+
+
 @lru_cache(maxsize=2048)
+def _lunar(day: date):
+    return _lunar_python().Solar.fromYmd(day.year, day.month, day.day).getLunar()
+
+
 def lunar_month_day(day: date) -> tuple[int, int, str | None]:
     """(lunar month — negative for a leap month, as lunar_python has it —, lunar day,
     the solar term starting that day or None)."""
-    lunar = Solar.fromYmd(day.year, day.month, day.day).getLunar()
+    lunar = _lunar(day)
     return lunar.getMonth(), lunar.getDay(), lunar.getJieQi() or None
+
+
+def lunar_text(day: date) -> str:
+    """十月初四, 闰六月初二: the lunar date as residents read it."""
+    lunar = _lunar(day)
+    return f"{lunar.getMonthInChinese()}月{lunar.getDayInChinese()}"
 
 
 def _is_eve(day: date) -> bool:
@@ -135,6 +150,7 @@ def next_date(key: str, after: date) -> date:
 
 def _dates_in(fest: Festival, year: int) -> list[date]:
     """The festival's dates around Gregorian ``year`` (sorted)."""
+    Lunar = _lunar_python().Lunar
     if fest.solar:
         return [date(year, *fest.solar)]
     if fest.lunar:

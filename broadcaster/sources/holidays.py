@@ -1,12 +1,14 @@
 """Holidays: traditional festivals and solar terms (lunar_python), statutory days off (holidays CN).
 
 Declares:
-- config: ``feeds/*.yaml`` ``holidays:`` — ``greet`` (keys of the one festival list,
-  festivals.py; default 元旦, 除夕, 春节, 元宵节, 端午节, 七夕节, 中秋节, 国庆节,
-  重阳节, 腊八节, 冬至) and ``solar_terms`` (greet all 24 terms);
+- content ``holidays`` (``Holidays`` below): posts only on a greeting day, rendering
+  the ``holiday`` template kind (with its per-festival files ``holiday_<key>``);
+- config: ``feeds/*.yaml`` ``holidays:`` (``HolidaysConfig``) — ``greet`` (keys of the
+  one festival list, festivals.py; default 元旦, 除夕, 春节, 元宵节, 端午节, 七夕节,
+  中秋节, 国庆节, 重阳节, 腊八节, 冬至) and ``solar_terms`` (greet all 24 terms);
 - no network: both calendars are computed locally;
-- state (kept by broadcaster.schedule.jobs): ``holiday-greetings`` — which groups were
-  greeted for which festival day, so a job running twice greets once.
+- state: ``holiday-greetings`` — which groups were greeted for which festival day,
+  so a job running twice greets once.
 
 A festival is ``{key, name, kind, date, lunar, arrangement}``: ``kind`` is
 ``traditional`` (lunar calendar), ``statutory`` (元旦, 劳动节, 国庆节) or
@@ -17,21 +19,49 @@ break (``start``, ``end``, ``days``) and its make-up workdays (``workdays``), el
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-import holidays as pyholidays
-from lunar_python import Solar
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from broadcaster.config.feeds import HolidaysConfig
 from broadcaster.sources import festivals
+from broadcaster.sources.festivals import DEFAULT_GREET, FESTIVALS, SOLAR_TERMS
+from broadcaster.sources.kinds import ContentKind, RunContext, Section, TemplateKind, register
+
+if TYPE_CHECKING:
+    from holidays import HolidayBase
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")   # in 休息日（由 2026-02-14 调休）
+GREETED = "holiday-greetings"   # state: which groups were greeted for which festival day
+DEFAULT_FESTIVAL = "zhongqiu"   # what a sample greets when no festival is asked for
+
+
+class HolidaysConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    greet: list[str] = list(DEFAULT_GREET)   # festival keys (and solar-term slugs) greeted
+    solar_terms: bool = False                # greet every one of the 24 solar terms too
+
+    @field_validator("greet")
+    @classmethod
+    def _known(cls, v):
+        unknown = [k for k in v if k not in FESTIVALS and k not in SOLAR_TERMS]
+        if unknown:
+            festivals = [k for k, f in FESTIVALS.items() if f.kind != "solar_term"]
+            known = ", ".join([*festivals, "or a solar term such as lichun"])
+            raise ValueError(f"unknown festival {', '.join(map(repr, unknown))} (known: {known})")
+        return v
+
+    def greets(self, key: str) -> bool:
+        return key in self.greet or (self.solar_terms and key in SOLAR_TERMS)
 
 
 @lru_cache(maxsize=8)
-def _statutory(year: int) -> pyholidays.HolidayBase:
-    return pyholidays.China(years=range(year - 1, year + 2), language="zh_CN")
+def _statutory(year: int) -> HolidayBase:
+    import holidays  # start-up: a schedules check declares this kind without the calendar
+
+    return holidays.China(years=range(year - 1, year + 2), language="zh_CN")
 
 
 def is_makeup_workday(day: date) -> bool:
@@ -73,11 +103,6 @@ def arrangement(day: date) -> dict | None:
     return {"start": start, "end": end, "days": len(span), "workdays": workdays}
 
 
-def lunar_text(day: date) -> str:
-    lunar = Solar.fromYmd(day.year, day.month, day.day).getLunar()
-    return f"{lunar.getMonthInChinese()}月{lunar.getDayInChinese()}"
-
-
 def festivals_on(day: date) -> list[dict]:
     """Every festival and solar term we know on ``day`` (greeted or not)."""
     found = [(f.key, f.kind) for f in festivals.on(day)]
@@ -90,7 +115,7 @@ def festivals_on(day: date) -> list[dict]:
             "name": festivals.name_of(key),
             "kind": kind,
             "date": day,
-            "lunar": lunar_text(day),
+            "lunar": festivals.lunar_text(day),
             "arrangement": arrangement(day),
         }
         for key, kind in dict(found).items()
@@ -105,3 +130,61 @@ class HolidayCalendar:
 
     def fetch(self, day: date) -> list[dict]:
         return [f for f in festivals_on(day) if self.config.greets(f["key"])]
+
+
+def festival_data(key: str, after: date) -> dict[str, Any]:
+    """The ``festival`` variable for festival ``key`` on its first day on or after ``after``:
+    exactly what the greeting job passes (with the statutory days-off arrangement, if any).
+
+    KeyError if ``key`` is no festival.
+    """
+    return dict(_festival_data(key, after))
+
+
+@lru_cache(maxsize=64)  # the lunar calendar is slow; check asks once per template and place
+def _festival_data(key: str, after: date) -> dict[str, Any]:
+    if key not in festivals.KEYS:
+        raise KeyError(f"unknown festival {key!r}")
+    day = festivals.next_date(key, after)
+    return next(fest for fest in festivals_on(day) if fest["key"] == key)
+
+
+# --- the content kind ------------------------------------------------------------------
+
+def _sample(now: datetime, *, festival: str | None = None, **_) -> dict:
+    return {"festival": festival_data(festival or DEFAULT_FESTIVAL, now.date())}
+
+
+def shown_at(data: dict[str, Any], now: datetime) -> datetime:
+    """A greeting is shown at 8:00 on its festival's day."""
+    fest = data.get("festival")
+    day = fest.get("date") if isinstance(fest, dict) else None
+    return datetime.combine(day, time(8, 0), tzinfo=now.tzinfo) if isinstance(day, date) else now
+
+
+HOLIDAY = TemplateKind(
+    "holiday", data=("festival",), sample=_sample,
+    fields=("festival", "festival.key", "festival.name", "festival.kind", "festival.date",
+            "festival.lunar", "festival.arrangement", "festival.arrangement.start",
+            "festival.arrangement.end", "festival.arrangement.days",
+            "festival.arrangement.workdays"),
+    shown_at=shown_at,
+)
+
+
+@register
+class Holidays(ContentKind):
+    """A greeting on each greeted festival day, once per group and festival day."""
+
+    name = "holidays"
+    section = Section("holidays", HolidaysConfig, default=HolidaysConfig)
+    templates = (HOLIDAY,)
+
+    def run(self, ctx: RunContext) -> None:
+        found = HolidayCalendar(ctx.section).fetch(ctx.local_now.date())
+        if not found:
+            return
+        with ctx.once_only(GREETED) as once:
+            for fest in found:
+                once(f"{fest['key']}:{fest['date'].isoformat()}", ctx.targets, "holiday",
+                     {"festival": fest}, festival=fest["key"], source=f"{ctx.source}:{fest['key']}")

@@ -13,6 +13,7 @@
 
 Names are untrusted (a Telegram user picks their own): they are reduced to
 inert text (see ``broadcaster.sources.safe_text``) before they reach a template.
+Declares the ``welcome`` template kind (``members``: the names greeted).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 from broadcaster.errors import InputError, did_you_mean
 from broadcaster.queue.outbox import Message, enqueue
 from broadcaster.sources import safe_text
+from broadcaster.sources.kinds import TemplateKind, register_template
 from broadcaster.timeparse import from_iso, iso
 
 if TYPE_CHECKING:
@@ -39,6 +41,12 @@ WINDOW = timedelta(minutes=5)
 NAME_LIMIT = 32
 MAX_PENDING = 200                   # names per welcome; more joins still get one message
 TELEGRAM_TIMEOUT = (5.0, 10.0)
+
+WELCOME = register_template(TemplateKind(
+    "welcome", data=("members",), fields=("members",),
+    sample=lambda now, **_: {"members": ["张阿姨", "李师傅", "小王"]},
+    used_by="members join",
+))
 
 
 def _group(app, group_id: str):

@@ -1,8 +1,9 @@
 """News: RSS 0.9x/1.0/2.0 and Atom feeds, read with feedparser.
 
 Declares:
-- config: ``feeds/*.yaml`` ``news:`` entries (``id``, ``url`` — http(s), ``file:`` or a
-  path under the root —, ``to`` selectors, optional ``title``); see config/feeds.py;
+- content ``news`` (``News`` below): options ``max_items``, ``feeds``; renders ``news``;
+- config: ``feeds/*.yaml`` ``news:`` entries (``NewsFeed``: ``id``, ``url`` — http(s),
+  ``file:`` or a path under the root —, ``to`` selectors, optional ``title``);
 - state: ``news-<feed id>`` — the conditional-GET validators (ETag / Last-Modified),
   the newest items last read (so a 304 still lets a second job see them) and, per
   job, the keys of the items that job has already seen;
@@ -25,11 +26,13 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
-import feedparser
+from pydantic import BaseModel, ConfigDict
 
-from broadcaster.config.feeds import NewsFeed
+from broadcaster.config.fields import Selectors, Slug, SourceUrl
 from broadcaster.sources import Source, SourceError, content_hash, safe_text, safe_url
+from broadcaster.sources.kinds import ContentKind, RunContext, Section, TemplateKind, register, sample_at
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,16 @@ SEEN_MAX = 5000          # and at most this many keys per job and feed
 TITLE_LIMIT = 120
 SUMMARY_LIMIT = 200
 WORKERS = 8
+DEFAULT_MAX_ITEMS = 5
+
+
+class NewsFeed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Slug
+    url: SourceUrl                   # http(s) URL, file: URL, or a path relative to the root
+    to: Selectors                    # which groups this feed is for
+    title: str | None = None         # shown instead of the feed's own title
 
 
 def state_name(feed_id: str) -> str:
@@ -54,6 +67,8 @@ class FeedResult:
 
 def parse(body: bytes, feed: NewsFeed) -> tuple[str, list[dict]]:
     """The feed's title and its items as inert, JSON-ready dicts (newest first as given)."""
+    import feedparser  # start-up: a schedules check declares this kind without parsing feeds
+
     parsed = feedparser.parse(body, sanitize_html=True, resolve_relative_uris=False)
     reason = getattr(parsed, "bozo_exception", None) or "not a feed"
     if parsed.bozo and not parsed.entries:
@@ -198,3 +213,91 @@ def digest(
                 break
         out[group_id] = chosen
     return out
+
+
+# --- the content kind ------------------------------------------------------------------
+
+def _sample(now: datetime, **_) -> dict:
+    feed = {"feed_id": "gulou-gov", "feed_title": "鼓楼区人民政府"}
+    return {
+        "items": [
+            {"title": "鼓楼区新增 3 处社区食堂 老人就餐可享优惠",
+             "link": "https://example.gov.cn/gulou/news/1001.html",
+             "summary": "宁海路、湖南路、华侨路街道的 3 处社区食堂本周开业，"
+                        "60 岁以上老人凭身份证就餐每餐优惠 2 元。",
+             "published": sample_at(now, 0, 7, 30), **feed},
+            {"title": "冬季供暖设备安全检查开始预约",
+             "link": "https://example.gov.cn/gulou/news/1002.html",
+             "summary": "即日起可通过社区网格员预约上门检查燃气热水器和取暖设备。",
+             "published": sample_at(now, -1, 16, 0), **feed},
+            {"title": "鼓楼区图书馆周末开展亲子阅读活动",
+             "link": "https://example.gov.cn/gulou/news/1003.html",
+             "summary": "",
+             "published": None, **feed},
+        ]
+    }
+
+
+NEWS = TemplateKind(
+    "news", data=("items",), sample=_sample,
+    fields=("items", "items[].title", "items[].link", "items[].summary", "items[].published",
+            "items[].feed_id", "items[].feed_title"),
+)
+
+
+@register
+class News(ContentKind):
+    """A digest of the items no job run has posted yet, per group, newest first."""
+
+    name = "news"
+    options: ClassVar = {"max_items": int, "feeds": list}
+    section = Section("news", NewsFeed, many=True)
+    templates = (NEWS,)
+
+    def run(self, ctx: RunContext) -> None:
+        wanted = ctx.job.options.get("feeds")
+        feeds = [f for f in ctx.section if wanted is None or f.id in wanted]
+        groups_by_feed = {f.id: [g.id for g in ctx.groups_for(f.to, f"news feed {f.id}")]
+                          for f in feeds}
+        feeds = [f for f in feeds if groups_by_feed[f.id]]
+        store = ctx.app.store
+        caches = {f.id: store.read_state(state_name(f.id)) for f in feeds}
+        results = NewsSource(ctx.app.root, session=ctx.session).fetch_all(feeds, caches)
+        new_by_feed: dict[str, list[dict]] = {}
+        fresh_raw: dict[str, list[dict]] = {}
+        for res in results:
+            if res.error:
+                ctx.problem(res.error)
+                continue
+            fresh, title = _fresh(ctx, res, caches[res.feed.id])
+            if fresh:
+                fresh_raw[res.feed.id] = fresh
+                new_by_feed[res.feed.id] = [for_template(i, res.feed, title, ctx.job.tz)
+                                            for i in fresh]
+        per_group = digest(new_by_feed, groups_by_feed,
+                           ctx.job.options.get("max_items", DEFAULT_MAX_ITEMS))
+        ctx.send("news", [g for g in ctx.targets if per_group.get(g.id)],
+                 lambda g: {"items": per_group[g.id]})
+        # only now (queued durably) are these items seen: a crash before this line reposts, never loses
+        for feed_id, fresh in fresh_raw.items():
+            with store.state(state_name(feed_id)) as st:
+                seen = st.setdefault("seen", {}).setdefault(ctx.job.id, {})
+                mark_seen(seen, fresh, st.get("items", []), ctx.now)
+
+
+def _fresh(ctx: RunContext, res: FeedResult, cache: dict) -> tuple[list[dict], str]:
+    """The items of one read feed that this job has not seen, and the feed's title.
+
+    The first read by a job marks the back catalogue seen: it is old news.
+    """
+    feed = res.feed
+    with ctx.app.store.state(state_name(feed.id)) as st:
+        if res.status == 200:
+            st.update({k: v for k, v in cache.items() if k != "seen"})
+        items = st.get("items", [])
+        seen_all = st.setdefault("seen", {})
+        if ctx.job.id not in seen_all:
+            seen_all[ctx.job.id] = {}
+            mark_seen(seen_all[ctx.job.id], items, items, ctx.now)
+            return [], feed.id
+        return unseen(items, seen_all[ctx.job.id]), st.get("title") or feed.id

@@ -1,8 +1,10 @@
 """Weather: Open-Meteo (default, no key) or QWeather (和风天气, key), plus alerts.
 
 Declares:
-- config: ``feeds/*.yaml`` ``weather:`` (``provider``, ``base_url`` / ``host``, ``key``
-  — secret —, ``alerts``, ``heat_c``, ``cold_c``); see config/feeds.py;
+- content ``weather`` (``Weather`` below): options ``forecast``, ``alerts``; renders
+  ``weather`` for the forecast and ``weather_alert`` (urgent, once per group and alert);
+- config: ``feeds/*.yaml`` ``weather:`` (``WeatherConfig``: ``provider``, ``base_url`` /
+  ``host``, ``key`` — secret —, ``alerts``, ``heat_c``, ``cold_c``);
 - requests: Open-Meteo one GET per distinct location (current + 3-day daily in one
   answer); QWeather ``/v7/weather/now`` + ``/v7/weather/3d`` (+ ``/v7/warning/now``
   with alerts) per distinct location; both timeouts on every request;
@@ -13,7 +15,8 @@ Declares:
 - alerts: QWeather's official warnings (id as given); for Open-Meteo, which has no
   warnings, thresholds on today's and tomorrow's forecast — thunderstorm (WMO 95/96/99),
   heavy rain (65/82), heavy snow (75/86), heat (max ≥ ``heat_c``), cold (min ≤ ``cold_c``)
-  — with an id per location, day and type, so each is posted once.
+  — with an id per location, day and type, so each is posted once;
+- state: ``weather-alerts`` — which groups got which alert.
 
 The data shapes are the template contract (templates/README.md): ``weather`` =
 {location, provider, current: {temp, text, code}, today: {date, text, code, temp_max,
@@ -26,13 +29,17 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo
 
-from broadcaster.config.feeds import WeatherConfig
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from broadcaster.config.fields import source_url
 from broadcaster.config.groups import Location
 from broadcaster.sources import HTTPStatusError, Source, SourceError, is_local, local_path, safe_text
+from broadcaster.sources.kinds import ContentKind, RunContext, Section, TemplateKind, register, sample_at
 
 MAX_BYTES = 1024 * 1024
 WORKERS = 8
@@ -68,6 +75,48 @@ QWEATHER_CODES = {
     "404": "location or data not found", "429": "too many requests", "500": "server error",
 }
 THUNDER, HEAVY_RAIN, HEAVY_SNOW = {95, 96, 99}, {65, 82}, {75, 86}
+ALERTS = "weather-alerts"        # state: which groups got which alert
+ALERT_EXPIRES = timedelta(hours=12)
+
+
+class WeatherConfig(BaseModel):
+    """Provider settings. ``key`` is a secret: write it as ``${QWEATHER_KEY}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: Literal["open-meteo", "qweather"] = "open-meteo"
+    # open-meteo: https://api.open-meteo.com (default); qweather: use `host`.
+    # A `file:DIR` base reads recorded answers from DIR instead (see sources/weather.py).
+    base_url: str | None = None
+    host: str | None = None
+    key: str | None = None
+    alerts: bool = True
+    heat_c: float = 35.0             # daily maximum at or above → 高温 alert (open-meteo)
+    cold_c: float = -5.0             # daily minimum at or below → 低温 alert (open-meteo)
+
+    @field_validator("base_url", "host")
+    @classmethod
+    def _urls(cls, v):
+        return None if v is None else source_url(v)
+
+    @model_validator(mode="after")
+    def _qweather_needs(self):
+        if self.provider == "qweather":
+            base = self.host or self.base_url
+            if not base:
+                raise ValueError("qweather needs `host` (https://<id>.qweatherapi.com)")
+            if not is_local(base) and not self.key:   # recorded answers need no key
+                raise ValueError("qweather needs `key` (write key: ${QWEATHER_KEY})")
+        return self
+
+    @property
+    def base(self) -> str:
+        if self.provider == "qweather":
+            return (self.host or self.base_url or "").rstrip("/")
+        return (self.base_url or "https://api.open-meteo.com").rstrip("/")
+
+    def secrets(self) -> list[str]:
+        return [self.key] if self.key else []
 
 
 def location_key(loc: Location, provider: str = "open-meteo") -> str:
@@ -324,3 +373,121 @@ def threshold_alerts(
                 "pub_time": now,
             })
     return out
+
+
+# --- the content kind ------------------------------------------------------------------
+
+def _sample(now: datetime, *, location: str, **_) -> dict:
+    days = [
+        {"date": now.date(), "text": "多云转小雨", "code": 61, "temp_max": 14.0,
+         "temp_min": 6.0, "precip_prob": 60},
+        {"date": now.date() + timedelta(days=1), "text": "小雨", "code": 61, "temp_max": 10.0,
+         "temp_min": 4.0, "precip_prob": 80},
+        {"date": now.date() + timedelta(days=2), "text": "晴", "code": 0, "temp_max": 12.0,
+         "temp_min": 1.0, "precip_prob": None},
+    ]
+    return {
+        "weather": {
+            "location": location,
+            "provider": "open-meteo",
+            "current": {"temp": 9.4, "text": "多云", "code": 3},
+            "today": dict(days[0]),
+            "days": days,
+        }
+    }
+
+
+def _alert_sample(now: datetime, *, location: str, **_) -> dict:
+    return {
+        "alert": {
+            "id": "10132010020260101091500",
+            "title": "南京市气象台发布大风蓝色预警",
+            "severity": "蓝色",
+            "type": "大风",
+            "text": (
+                "南京市气象台今天 9 时发布大风蓝色预警：预计今天下午到夜里，"
+                "我市将出现 6 级左右偏北风，阵风 7—8 级。请关好门窗，收好阳台花盆和晾晒衣物，"
+                "外出注意远离广告牌和临时搭建物。"
+            ),
+            "sender": "南京市气象台",
+            "pub_time": sample_at(now, 0, 9, 15),
+        },
+        "location": location,
+    }
+
+
+_DAY = ("date", "text", "code", "temp_max", "temp_min", "precip_prob")
+WEATHER = TemplateKind(
+    "weather", data=("weather",), sample=_sample,
+    fields=(
+        "weather", "weather.location", "weather.provider",
+        "weather.current", "weather.current.temp", "weather.current.text",
+        "weather.current.code",
+        "weather.today", *(f"weather.today.{f}" for f in _DAY),
+        "weather.days", *(f"weather.days[].{f}" for f in _DAY),
+    ),
+)
+WEATHER_ALERT = TemplateKind(
+    "weather_alert", data=("alert", "location"), sample=_alert_sample,
+    fields=("alert", "alert.id", "alert.title", "alert.severity", "alert.type", "alert.text",
+            "alert.sender", "alert.pub_time", "location"),
+    used_by="weather alerts (feeds/weather.yaml)",
+)
+
+
+@register
+class Weather(ContentKind):
+    """The forecast for each group's location, and severe-weather alerts (urgent, once)."""
+
+    name = "weather"
+    options: ClassVar = {"forecast": bool, "alerts": bool}
+    section = Section("weather", WeatherConfig)
+    templates = (WEATHER, WEATHER_ALERT)
+
+    def run(self, ctx: RunContext) -> None:
+        config = ctx.section or WeatherConfig()
+        ctx.app.redactor.add(config.secrets())
+        located = [g for g in ctx.targets if g.location is not None]
+        if len(located) < len(ctx.targets):
+            ctx.problem(f"{len(ctx.targets) - len(located)} targeted group(s) have no location; "
+                        "skipped")
+        by_group = _reports(ctx, config, located)
+        groups = [g for g in located if g.id in by_group]
+        if ctx.job.options.get("forecast", True):
+            ctx.send("weather", groups, lambda g: {"weather": by_group[g.id].weather})
+        if ctx.job.options.get("alerts", config.alerts):
+            _alerts(ctx, groups, by_group)
+
+
+def _reports(ctx: RunContext, config: WeatherConfig, located: list) -> dict[str, Report]:
+    """Group id -> its location's report (one request per location); failures reported once."""
+    source = WeatherSource(config, ctx.app.root, ctx.job.tz, session=ctx.session)
+    reports = source.fetch_many([g.location for g in located], ctx.now)
+    by_group: dict[str, Report] = {}
+    for g in located:
+        try:
+            got = reports.get(location_key(g.location, config.provider))
+        except SourceError as exc:
+            ctx.problem(f"group {g.id}: {exc}")
+            continue
+        if isinstance(got, Report):       # a failed location is reported once, below
+            by_group[g.id] = got
+    for err in {str(r) for r in reports.values() if isinstance(r, SourceError)}:
+        ctx.problem(f"weather: {err}")
+    return by_group
+
+
+def _alerts(ctx: RunContext, groups: list, by_group: dict[str, Report]) -> None:
+    """Each alert once per group, urgent, as its own announcement."""
+    alerts: dict[str, tuple[dict, list]] = {}
+    for g in groups:
+        for alert in by_group[g.id].alerts:
+            alerts.setdefault(alert["id"], (alert, []))[1].append(g)
+    if not alerts:
+        return
+    with ctx.once_only(ALERTS) as once:
+        for alert_id, (alert, members) in alerts.items():
+            once(alert_id, members, "weather_alert",
+                 lambda g, alert=alert: {"alert": alert,
+                                         "location": g.location.name if g.location else ""},
+                 urgent=True, source=f"weather-alert:{alert_id}", expires=ALERT_EXPIRES)

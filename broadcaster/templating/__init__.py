@@ -2,7 +2,8 @@
 
 - ``Templates(root)``: the files of ``<root>/templates``; ``resolve``, ``render``,
   ``check``, ``sample_data``, ``usage`` (see ``templates.py``);
-- ``kinds``: the contract, i.e. which variables each kind of template receives;
+- ``kinds``: the contract, i.e. which variables each kind of template receives
+  (declared by the content kinds, ``broadcaster.sources.kinds``);
 - ``resolve``: the resolution order (group override, festival, channel, base);
 - ``environment``: the sandbox and its limits; ``filters``: the Chinese filters;
 - ``preview``: what a group would receive, per channel, split as it would be sent.
@@ -10,12 +11,11 @@
 
 from broadcaster.templating.environment import Limits
 from broadcaster.templating.errors import TemplateError
-from broadcaster.templating.kinds import KINDS, kind_by_name
+from broadcaster.templating.kinds import kind_by_name
 from broadcaster.templating.resolve import Resolution, Step, TemplateFile
 from broadcaster.templating.templates import Templates
 
 __all__ = [
-    "KINDS",
     "Limits",
     "Resolution",
     "Step",

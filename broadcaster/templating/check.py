@@ -73,7 +73,7 @@ class _Checker:
                 if target not in names:
                     wrong.append((group.id, asked, f"no template {target!r} "
                                                    f"(no file templates/{target}{SUFFIX})"))
-                elif asked in kinds.KINDS and self.t.kind_of(target) != asked:
+                elif asked in kinds.names() and self.t.kind_of(target) != asked:
                     wrong.append((group.id, asked, f"{target!r} is a {self.t.kind_of(target)} "
                                                    f"template, not {asked}"))
         if not wrong:
@@ -91,9 +91,9 @@ class _Checker:
             return problems
         source = tf.path.read_text(encoding="utf-8")
         declared = kinds.declared_kind(source)
-        if declared is not None and declared not in kinds.KINDS:
+        if declared is not None and declared not in kinds.names():
             return [Problem(shown, 1, None, f"unknown kind {declared!r} "
-                                            f"(known: {', '.join(kinds.KINDS)})")]
+                                            f"(known: {', '.join(kinds.names())})")]
         kind = self.t.kind_of(tf.name)
         if declared is not None and declared != kind:
             return [Problem(shown, 1, None, f"declares kind {declared!r} but its base "

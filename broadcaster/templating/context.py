@@ -43,8 +43,8 @@ def _today(day: date) -> dict[str, Any]:
 def build_context(kind: str, group: Group, now: datetime, data: dict[str, Any]) -> dict[str, Any]:
     """The variables of one render. Only the kind's names are taken from ``data``.
 
-    A name the caller leaves out takes its default (``kinds.DEFAULTS``) or stays
-    undefined, so a template that uses it fails loudly rather than printing a blank.
+    A name the caller leaves out takes its kind's default or stays undefined, so a
+    template that uses it fails loudly rather than printing a blank.
     """
     moment = local_now(group, now)
     context: dict[str, Any] = {
@@ -52,10 +52,10 @@ def build_context(kind: str, group: Group, now: datetime, data: dict[str, Any]) 
         "now": moment,
         "today": today(moment.date()),
     }
-    defaults = kinds.DEFAULTS.get(kind, {})
-    for name in kinds.KINDS[kind]:
+    declared = kinds.get(kind)
+    for name in declared.data:
         if name in data:
             context[name] = data[name]
-        elif name in defaults:
-            context[name] = defaults[name]
+        elif name in declared.defaults:
+            context[name] = declared.defaults[name]
     return context

@@ -1,9 +1,11 @@
 """The contract between content and templates: which kinds exist and what each one receives.
 
 Every template receives the common variables ``group``, ``now`` and ``today``,
-plus the data of its kind. Code that renders a template passes the kind's data
-by these names; ``templates/README.md`` documents exactly these names for
-editors (a test keeps the two in step).
+plus the data of its kind. The kinds, their data names, fields, defaults and
+samples are declared beside the content that renders them and registered in
+``broadcaster.sources.kinds``; this module reads that registry.
+``templates/README.md`` documents exactly these names for editors (a test keeps
+the two in step).
 
 The kind of a template name is decided in this order:
 
@@ -19,38 +21,19 @@ The kind of a template name is decided in this order:
 from __future__ import annotations
 
 import re
-from typing import Any
+
+from broadcaster.sources.kinds import TemplateKind, template_kinds
 
 # The names every template receives.
 COMMON: tuple[str, ...] = ("group", "now", "today")
 
-# kind -> the names of its data, as passed to templates.
-KINDS: dict[str, tuple[str, ...]] = {
-    "announcement": ("text", "urgent", "sender"),
-    "weather": ("weather",),
-    "weather_alert": ("alert", "location"),
-    "news": ("items",),
-    "events": ("events", "days_ahead", "reminder"),
-    "holiday": ("festival",),
-    "welcome": ("members",),
-    "template": ("vars",),
-    "ticket_ack": ("ticket",),
-    "ticket_assigned": ("ticket", "staff"),
-    "ticket_reminder": ("ticket", "staff"),
-    "ticket_overdue": ("ticket", "staff", "supervisor"),
-    "ticket_digest": ("staff", "tickets"),
-    "ticket_resolved": ("ticket",),
-}
+# The kind of a template that no kind claims by name: one a schedule or
+# ``announce --template`` names directly (rule 4 below).
+NAMED = "template"
 
-# Values used when the caller leaves a name out.
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "announcement": {"urgent": False, "sender": None},
-    "events": {"days_ahead": 7, "reminder": False},
-    "template": {"vars": {}},
-}
-
-# Every field a template can reach, as dotted paths; ``x[]`` is "each element of
-# the list x". This is what templates/README.md must document, no more, no less.
+# Every field every template can reach, as dotted paths; ``x[]`` is "each element
+# of the list x". With each kind's ``fields``, this is what templates/README.md must
+# document, no more, no less.
 COMMON_FIELDS: tuple[str, ...] = (
     "group", "group.id", "group.name", "group.tags", "group.location",
     "group.location.name", "group.location.lat", "group.location.lon",
@@ -59,55 +42,6 @@ COMMON_FIELDS: tuple[str, ...] = (
     "today", "today.date", "today.year", "today.month", "today.day", "today.weekday",
     "today.lunar", "today.lunar_year", "today.solar_term", "today.festivals",
 )
-
-_DAY = ("date", "text", "code", "temp_max", "temp_min", "precip_prob")
-_TICKET_FOR_STAFF = ("id", "category", "urgent", "status", "text", "reporter", "group_name",
-                     "created_at", "deadline", "overdue", "note")
-_STAFF_TICKET = ("ticket", *(f"ticket.{f}" for f in _TICKET_FOR_STAFF))
-
-
-def _person(name: str) -> tuple[str, ...]:
-    return (name, f"{name}.id", f"{name}.name")
-
-
-FIELDS: dict[str, tuple[str, ...]] = {
-    "announcement": ("text", "urgent", "sender"),
-    "weather": (
-        "weather", "weather.location", "weather.provider",
-        "weather.current", "weather.current.temp", "weather.current.text",
-        "weather.current.code",
-        "weather.today", *(f"weather.today.{f}" for f in _DAY),
-        "weather.days", *(f"weather.days[].{f}" for f in _DAY),
-    ),
-    "weather_alert": (
-        "alert", "alert.id", "alert.title", "alert.severity", "alert.type", "alert.text",
-        "alert.sender", "alert.pub_time", "location",
-    ),
-    "news": (
-        "items", "items[].title", "items[].link", "items[].summary", "items[].published",
-        "items[].feed_id", "items[].feed_title",
-    ),
-    "events": (
-        "events", "events[].title", "events[].start", "events[].end", "events[].place",
-        "events[].description", "events[].all_day", "days_ahead", "reminder",
-    ),
-    "holiday": (
-        "festival", "festival.key", "festival.name", "festival.kind", "festival.date",
-        "festival.lunar", "festival.arrangement", "festival.arrangement.start",
-        "festival.arrangement.end", "festival.arrangement.days", "festival.arrangement.workdays",
-    ),
-    "welcome": ("members",),
-    "template": ("vars",),
-    # work orders: groups see only what the ack and the result show (names masked, no text)
-    "ticket_ack": ("ticket", *(f"ticket.{f}" for f in (
-        "id", "category", "urgent", "reporter", "handler", "deadline", "created_at"))),
-    "ticket_assigned": (*_STAFF_TICKET, *_person("staff")),
-    "ticket_reminder": (*_STAFF_TICKET, *_person("staff")),
-    "ticket_overdue": (*_STAFF_TICKET, *_person("staff"), *_person("supervisor")),
-    "ticket_digest": (*_person("staff"), "tickets", *(f"tickets[].{f}" for f in _TICKET_FOR_STAFF)),
-    "ticket_resolved": ("ticket", *(f"ticket.{f}" for f in (
-        "id", "category", "reporter", "handler", "created_at", "resolved_at", "result"))),
-}
 
 # Fields whose values are free-form (their insides are not part of the contract).
 OPEN_FIELDS = frozenset({"vars"})
@@ -124,19 +58,30 @@ def declared_kind(source: str) -> str | None:
 def kind_by_name(name: str) -> str:
     """The kind a template name implies (rules 2-4 of the module docstring)."""
     base = name.split(".", 1)[0]
-    if base in KINDS:
+    known = template_kinds()
+    if base in known:
         return base
-    for kind in sorted(KINDS, key=len, reverse=True):
+    for kind in sorted(known, key=len, reverse=True):
         if base.startswith(kind + "_"):
             return kind
-    return "template"
+    return NAMED
+
+
+def names() -> list[str]:
+    """Every template kind's name, in the registry's order."""
+    return list(template_kinds())
+
+
+def get(kind: str) -> TemplateKind:
+    """The template kind ``kind``; KeyError if there is none."""
+    return template_kinds()[kind]
 
 
 def variables(kind: str) -> tuple[str, ...]:
     """Every top-level name a template of ``kind`` receives."""
-    return COMMON + KINDS[kind]
+    return COMMON + get(kind).data
 
 
 def fields(kind: str) -> tuple[str, ...]:
     """Every dotted field a template of ``kind`` can reach (common ones included)."""
-    return COMMON_FIELDS + FIELDS[kind]
+    return COMMON_FIELDS + get(kind).fields

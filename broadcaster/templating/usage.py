@@ -10,33 +10,23 @@ from typing import TYPE_CHECKING
 from broadcaster.config.groups import Group, load_groups
 from broadcaster.config.yamlfile import load_folder
 from broadcaster.errors import Problem
+from broadcaster.sources.kinds import content_kinds
 from broadcaster.templating import kinds, samples
 
 if TYPE_CHECKING:
     from broadcaster.templating.templates import Templates
 
-# A schedule's ``content:`` and the template it renders.
-CONTENT_TEMPLATES = {"weather": "weather", "news": "news", "events": "events",
-                     "holidays": "holiday"}
 
-# Templates rendered by something other than a schedule.
-OTHER_USERS = {
-    "announcement": "announce",
-    "welcome": "members join",
-    "weather_alert": "weather alerts (feeds/weather.yaml)",
-    "ticket_ack": "tickets (to the resident's group)",
-    "ticket_resolved": "tickets resolve (to the resident's group)",
-    "ticket_assigned": "tickets (to the handler)",
-    "ticket_reminder": "tickets reminders (to the handler)",
-    "ticket_overdue": "tickets overdue alerts (to the supervisor)",
-    "ticket_digest": "tickets morning digest (to each staff member)",
-}
+def content_templates() -> dict[str, str]:
+    """A schedule's ``content:`` -> the template it renders (when it does not name one)."""
+    return {name: k.templates[0].name for name, k in content_kinds().items()
+            if k.templates and not k.names_template}
 
 
 def requested_names(templates: Templates, extra: tuple[str, ...] = ()) -> list[str]:
     """The names content asks for: each kind's own, every ``template``-kind name, ``extra``."""
-    names = [k for k in kinds.KINDS if k != "template"]
-    names += [n for n in templates.names() if templates.kind_of(n) == "template"]
+    names = [k for k in kinds.names() if k != kinds.NAMED]
+    names += [n for n in templates.names() if templates.kind_of(n) == kinds.NAMED]
     names += [n for n in extra if n not in names]
     return names
 
@@ -83,12 +73,13 @@ def schedule_usage(root: Path) -> tuple[dict[str, list[str]], list[Problem]]:
     """
     used: dict[str, list[str]] = defaultdict(list)
     problems: list[Problem] = []
+    by_content = content_templates()
     for shown, doc, _lines in load_folder(root / "schedules", problems):
         jobs = doc.get("jobs") if isinstance(doc, dict) else None
         for i, job in enumerate(jobs if isinstance(jobs, list) else []):
             if not isinstance(job, dict):
                 continue
-            name = job.get("template") or CONTENT_TEMPLATES.get(str(job.get("content")))
+            name = job.get("template") or by_content.get(str(job.get("content")))
             if name:
                 used[str(name)].append(str(job.get("id") or f"{Path(shown).stem}#{i + 1}"))
     return dict(used), problems
@@ -120,11 +111,12 @@ def list_templates(templates: Templates) -> tuple[list[TemplateInfo], list[Probl
     infos = []
     for key, tf in sorted(templates.files().items()):
         kind = templates.kind_of(tf.name)
-        names = {tf.name} if kind == "template" else {tf.name, kind}
+        used_by = kinds.get(kind).used_by if kind in kinds.names() else None
+        names = {tf.name} if kind == kinds.NAMED else {tf.name, kind}
         infos.append(TemplateInfo(
             key=key, name=tf.name, channel=tf.channel, kind=kind, path=tf.path,
             groups=by_group.get(key, []),
             schedules=sorted({job for n in names for job in by_schedule.get(n, [])}),
-            used_by=[OTHER_USERS[kind]] if kind in OTHER_USERS else [],
+            used_by=[used_by] if used_by else [],
         ))
     return infos, problems + templates.bad_files()

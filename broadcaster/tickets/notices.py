@@ -19,6 +19,8 @@ What a group sees is built here and nowhere else: the ticket's number,
 category, the handler's and reporter's names masked (王*), the deadline and
 the result. A ticket's text and the reporter's name go only to staff. Every
 text that came from a person is made inert (``sources.safe_text``).
+
+The six template kinds are declared at the end (fields, samples, who uses them).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 
 from broadcaster.queue.outbox import Message, enqueue, stable_id
 from broadcaster.sources import safe_text
+from broadcaster.sources.kinds import TemplateKind, register_template, sample_at
 from broadcaster.tickets.model import Ticket, mask_name
 from broadcaster.timeparse import iso
 
@@ -170,3 +173,94 @@ def pending(kind: str, ticket: Ticket, at: datetime, staff: str | None = None) -
     """A message a change leaves to be queued; its key names the change (the history line)."""
     return {"kind": kind, "key": f"{ticket.id}|{kind}|{len(ticket.history)}", "at": iso(at),
             "staff": staff}
+
+
+# -- the template kinds -------------------------------------------------------------------
+
+_TICKET_FOR_STAFF = ("id", "category", "urgent", "status", "text", "reporter", "group_name",
+                     "created_at", "deadline", "overdue", "note")
+_STAFF_TICKET = ("ticket", *(f"ticket.{f}" for f in _TICKET_FOR_STAFF))
+_STAFF = {"id": "wang-li", "name": "王丽"}
+_SUPERVISOR = {"id": "zhang-hua", "name": "张华"}
+
+
+def _person(name: str) -> tuple[str, ...]:
+    return (name, f"{name}.id", f"{name}.name")
+
+
+def _staff_ticket(now: datetime, seq: int, text: str, **over: Any) -> dict[str, Any]:
+    return {
+        "id": f"GL-{now:%m%d}-{seq:04d}", "category": "卫生", "urgent": False,
+        "status": "assigned", "text": text, "reporter": "赵大爷",
+        "group_name": "汇林绿洲社区第1网格群", "created_at": sample_at(now, 0, 9, 12),
+        "deadline": sample_at(now, 2, 9, 12), "overdue": False,
+        "note": "wang-li (covers community:huilinlvzhou)", **over,
+    }
+
+
+def _sample_ticket(now: datetime) -> dict[str, Any]:
+    return _staff_ticket(now, 42, "3栋2单元楼道里的垃圾三天没人清了，味道很大，麻烦尽快处理。")
+
+
+def _ack_sample(now: datetime, **_: Any) -> dict[str, Any]:
+    return {"ticket": {"id": _sample_ticket(now)["id"], "category": "卫生", "urgent": False,
+                       "reporter": "赵\\*", "handler": "王\\*",
+                       "deadline": sample_at(now, 2, 9, 12), "created_at": sample_at(now, 0, 9, 12)}}
+
+
+def _resolved_sample(now: datetime, **_: Any) -> dict[str, Any]:
+    return {"ticket": {"id": _sample_ticket(now)["id"], "category": "卫生", "reporter": "赵\\*",
+                       "handler": "王\\*", "created_at": sample_at(now, 0, 9, 12),
+                       "resolved_at": sample_at(now, 1, 15, 40),
+                       "result": "楼道垃圾已清运，已联系物业每天上午、下午各清理一次。"}}
+
+
+def _digest_sample(now: datetime, **_: Any) -> dict[str, Any]:
+    return {"staff": dict(_STAFF), "tickets": [
+        _staff_ticket(now, 17, "小区东门路灯不亮，晚上出入很不方便。", category="设施报修",
+                      status="accepted", urgent=True, overdue=True,
+                      created_at=sample_at(now, -1, 20, 5), deadline=sample_at(now, -1, 23, 5),
+                      note="", reporter="钱阿姨"),
+        _sample_ticket(now),
+        _staff_ticket(now, 45, "5栋楼下绿化带的树枝挡住了路，老人走路不方便。",
+                      category="绿化", deadline=sample_at(now, 3, 10, 30), reporter="孙师傅"),
+    ]}
+
+
+def _assigned_sample(now: datetime, **_: Any) -> dict[str, Any]:
+    return {"ticket": _sample_ticket(now), "staff": dict(_STAFF)}
+
+
+def _reminder_sample(now: datetime, **_: Any) -> dict[str, Any]:
+    return {"ticket": {**_sample_ticket(now), "status": "accepted", "note": ""},
+            "staff": dict(_STAFF)}
+
+
+def _overdue_sample(now: datetime, **_: Any) -> dict[str, Any]:
+    ticket = {**_sample_ticket(now), "status": "accepted", "overdue": True, "note": "",
+              "created_at": sample_at(now, -3, 9, 12), "deadline": sample_at(now, -1, 9, 12)}
+    return {"ticket": ticket, "staff": dict(_STAFF), "supervisor": dict(_SUPERVISOR)}
+
+
+# groups see only what the ack and the result show (names masked, no text)
+KINDS = tuple(register_template(kind) for kind in (
+    TemplateKind(ACK, data=("ticket",), sample=_ack_sample,
+                 fields=("ticket", *(f"ticket.{f}" for f in (
+                     "id", "category", "urgent", "reporter", "handler", "deadline", "created_at"))),
+                 used_by="tickets (to the resident's group)"),
+    TemplateKind(ASSIGNED, data=("ticket", "staff"), sample=_assigned_sample,
+                 fields=(*_STAFF_TICKET, *_person("staff")), used_by="tickets (to the handler)"),
+    TemplateKind(REMINDER, data=("ticket", "staff"), sample=_reminder_sample,
+                 fields=(*_STAFF_TICKET, *_person("staff")),
+                 used_by="tickets reminders (to the handler)"),
+    TemplateKind(OVERDUE, data=("ticket", "staff", "supervisor"), sample=_overdue_sample,
+                 fields=(*_STAFF_TICKET, *_person("staff"), *_person("supervisor")),
+                 used_by="tickets overdue alerts (to the supervisor)"),
+    TemplateKind(DIGEST, data=("staff", "tickets"), sample=_digest_sample,
+                 fields=(*_person("staff"), "tickets", *(f"tickets[].{f}" for f in _TICKET_FOR_STAFF)),
+                 used_by="tickets morning digest (to each staff member)"),
+    TemplateKind(RESOLVED, data=("ticket",), sample=_resolved_sample,
+                 fields=("ticket", *(f"ticket.{f}" for f in (
+                     "id", "category", "reporter", "handler", "created_at", "resolved_at", "result"))),
+                 used_by="tickets resolve (to the resident's group)"),
+))

@@ -1,0 +1,198 @@
+"""Content kinds, declared once beside their source, and the registry that finds them.
+
+A **content kind** is what a schedule posts (``content: news``). Its source module
+declares it with one class, registered with ``@register``:
+
+- ``name``: what ``content:`` says in ``schedules/*.yaml``;
+- ``options``: the ``options:`` a job of this kind takes (name -> type), or None
+  when any mapping is accepted (``template``: its options are the template's ``vars``);
+- ``section``: its ``feeds/*.yaml`` section, if it has one (a ``Section``);
+- ``templates``: the template kinds it renders, the first one being what a job of
+  this kind renders (a ``TemplateKind``);
+- ``run(ctx)``: what a job of this kind does when it fires; ``ctx`` (a
+  ``RunContext``) renders, queues and keeps the once-only records.
+
+A **template kind** is the contract between content and templates: the names of
+its data, every dotted field a template may use (what ``templates/README.md``
+documents), defaults, and sample data for ``check`` and ``templates preview``.
+One rendered by something other than a schedule (``announcement``, ``welcome``)
+is declared by that code with ``register_template``.
+
+The built-in kinds are declared by the modules in ``BUILTIN``, imported when the
+registry is first read; a kind declared anywhere else is found once its module
+is imported. ``check``, ``templates list``, schedules validation, previews and
+every "known: …" message read this registry, and nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from broadcaster.config.groups import Group
+
+# The modules that declare the built-in kinds, in the order they are listed to users.
+BUILTIN: tuple[str, ...] = (
+    "broadcaster.queue.announce",
+    "broadcaster.sources.weather",
+    "broadcaster.sources.news",
+    "broadcaster.sources.events",
+    "broadcaster.sources.holidays",
+    "broadcaster.sources.members",
+    "broadcaster.sources.template",
+    "broadcaster.tickets.notices",
+)
+
+Sample = Callable[..., dict[str, Any]]   # sample(now, *, location, festival) -> data
+
+
+@dataclass(frozen=True)
+class TemplateKind:
+    """What a template of this kind receives, besides ``group``, ``now`` and ``today``."""
+
+    name: str
+    data: tuple[str, ...]                  # top-level names passed to the template
+    fields: tuple[str, ...]                # every dotted field (``items[].title``)
+    sample: Sample                         # realistic data as of ``now`` (aware)
+    defaults: dict[str, Any] = field(default_factory=dict)   # for names a caller leaves out
+    used_by: str | None = None             # who renders it, when not a schedule (templates list)
+    # when a sample is shown, from its data and ``now`` (default: ``now``)
+    shown_at: Callable[[dict[str, Any], datetime], datetime] | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A top-level section of ``feeds/*.yaml``: a list of ``model`` entries, each with a
+    unique ``id`` (``many``), or one ``model`` mapping written in one file only."""
+
+    name: str
+    model: type
+    many: bool = False
+    default: Callable[[], Any] | None = None   # the value when no file has the section
+
+    def empty(self) -> Any:
+        if self.many:
+            return []
+        return self.default() if self.default is not None else None
+
+
+class RunContext(Protocol):
+    """What a content kind's ``run`` is given (implemented by ``broadcaster.schedule.jobs``)."""
+
+    app: Any                 # the App: root, store, redactor
+    job: Any                 # the Job that fired (id, options, tz, template)
+    now: datetime            # the pass's time (aware)
+    targets: list[Group]     # the groups the job selects
+    section: Any             # this kind's feeds section (its empty value when unwritten)
+    session: Any             # an HTTP session for the sources
+    source: str              # ``job:<id>@<scheduled time>``, the announcements' source
+
+    @property
+    def local_now(self) -> datetime: ...
+
+    def problem(self, text: str) -> None:
+        """Report something that went wrong; the job's other work goes on."""
+
+    def groups_for(self, selectors: Sequence[str], what: str) -> list[Group]:
+        """The targets that ``selectors`` (a feed's ``to``) also select."""
+
+    def send(self, template: str, groups: Sequence[Group], data: Data, *,
+             festival: str | None = None, **queue: Any) -> str | None:
+        """Render ``template`` for each group and queue them as one announcement."""
+
+    def once_only(self, state: str) -> AbstractContextManager[Once]:
+        """Per-group once-only sending under one lock; see ``schedule.jobs``."""
+
+
+Data = dict[str, Any] | Callable[["Group"], dict[str, Any]]
+Once = Callable[..., str | None]   # once(key, groups, template, data, *, at=None, **send)
+
+
+class ContentKind:
+    """Base of a content kind. Subclasses set the ClassVars and implement ``run``."""
+
+    name: ClassVar[str]
+    options: ClassVar[dict[str, type] | None] = {}
+    section: ClassVar[Section | None] = None
+    templates: ClassVar[tuple[TemplateKind, ...]] = ()
+
+    @property
+    def names_template(self) -> bool:
+        """A job of this kind names its template (``template: NAME``) and takes any options."""
+        return self.options is None
+
+    def run(self, ctx: RunContext) -> None:
+        raise NotImplementedError
+
+
+_CONTENT: dict[str, ContentKind] = {}
+_TEMPLATES: dict[str, TemplateKind] = {}
+_loaded = False
+
+
+def register(cls: type[ContentKind]) -> type[ContentKind]:
+    """Class decorator: make ``cls`` the content kind ``cls.name``, with its template kinds."""
+    if cls.name in _CONTENT and type(_CONTENT[cls.name]) is not cls:
+        raise ValueError(f"content kind {cls.name!r} is declared twice")
+    for tk in cls.templates:
+        register_template(tk)
+    _CONTENT[cls.name] = cls()
+    return cls
+
+
+def register_template(kind: TemplateKind) -> TemplateKind:
+    """Make ``kind`` known to templates; returns it."""
+    if kind.name in _TEMPLATES and _TEMPLATES[kind.name] != kind:
+        raise ValueError(f"template kind {kind.name!r} is declared twice")
+    _TEMPLATES[kind.name] = kind
+    return kind
+
+
+def unregister(name: str) -> None:
+    """Forget content kind ``name`` and its template kinds, or template kind ``name``."""
+    kind = _CONTENT.pop(name, None)
+    for tk in kind.templates if kind else ():
+        _TEMPLATES.pop(tk.name, None)
+    _TEMPLATES.pop(name, None)
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in BUILTIN:
+            importlib.import_module(module)
+
+
+def content_kinds() -> dict[str, ContentKind]:
+    """Every content kind, by name: the ``content:`` choices of a schedule."""
+    _load()
+    return dict(_CONTENT)
+
+
+def get(name: str) -> ContentKind:
+    """The content kind ``name``; KeyError if there is none."""
+    _load()
+    return _CONTENT[name]
+
+
+def template_kinds() -> dict[str, TemplateKind]:
+    """Every template kind, by name."""
+    _load()
+    return dict(_TEMPLATES)
+
+
+def sections() -> dict[str, Section]:
+    """Every ``feeds/*.yaml`` section, by name."""
+    return {k.section.name: k.section for k in content_kinds().values() if k.section}
+
+
+def sample_at(now: datetime, days: int, hour: int, minute: int = 0) -> datetime:
+    """A sample time: ``days`` after ``now``'s date at ``hour:minute``, in ``now``'s zone."""
+    day = now.date() + timedelta(days=days)
+    return datetime.combine(day, time(hour, minute), tzinfo=now.tzinfo)
