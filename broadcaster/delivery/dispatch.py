@@ -20,7 +20,7 @@ Replies to residents (announcements with ``reply`` in their meta, queued by
 sends them itself (a dispatcher with ``only`` = its replies' ids, holding that
 lock), and a ``run-once`` or daemon takes over those older than
 ``REPLY_HANDOFF`` (``serve`` stopped or fell behind). A reply that carries a
-``reply_route`` goes through the platform's reply path while it is valid
+route in ``reply_routes`` (group -> route) goes through the platform's reply path while it is valid
 (see ``broadcaster.inbound.replies``).
 """
 
@@ -281,7 +281,7 @@ class Dispatcher:
 
     def _channel_for(self, ann: Announcement, group):
         """The platform's reply path of a reply while it is valid, else the group's channel."""
-        route = ann.meta.get("reply_route")
+        route = (ann.meta.get("reply_routes") or {}).get(group.id)
         if route:
             if self.routes is None:
                 from broadcaster.inbound.replies import ReplyRoutes

@@ -101,9 +101,68 @@ class KnowledgeBase:
         return self.answer_files.get(entry_id)
 
 
-def load(root: Path, problems: list[Problem] | None = None) -> KnowledgeBase:
-    """Every entry of ``<root>/faq``; with ``problems`` collect them, else raise ConfigError."""
+def load(root: Path, problems: list[Problem] | None = None, *,
+         cache_dir: Path | None = None) -> KnowledgeBase:
+    """Every entry of ``<root>/faq``; with ``problems`` collect them, else raise ConfigError.
+
+    With ``cache_dir`` a valid knowledge base is kept there as JSON, keyed by the
+    files' bytes, and read back instead of parsing the YAML again (start-up time).
+    """
     directory = Path(root) / "faq"
+    key = _files_digest(directory) if cache_dir is not None else None
+    if key is not None:
+        cached = _from_cache(directory, cache_dir / f"faq-entries-{key[:24]}.json")
+        if cached is not None:
+            return cached
+    kb = _load(directory, problems)
+    if key is not None and not (problems or []):
+        _to_cache(kb, cache_dir / f"faq-entries-{key[:24]}.json")
+    return kb
+
+
+def _files_digest(directory: Path) -> str | None:
+    """A digest of every file the knowledge base is read from (None: not cacheable)."""
+    if not directory.is_dir():
+        return None
+    digest = hashlib.sha256(b"faq-entries-1")
+    answers = directory / "answers"
+    paths = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    for path in paths:
+        data = path.read_bytes()
+        if b"${" in data:
+            return None   # depends on the environment
+        digest.update(path.name.encode() + b"\0" + data + b"\0")
+    if answers.is_dir():
+        digest.update("\0".join(sorted(p.name for p in answers.iterdir())).encode())
+    return digest.hexdigest()
+
+
+def _to_cache(kb: KnowledgeBase, path: Path) -> None:
+    import json
+
+    from broadcaster.faq.text import _write
+
+    data = {"digest": kb.digest,
+            "entries": [[e.id, e.ask, e.keywords, e.regex, e.answer, e.to, e.file, e.line]
+                        for e in kb.entries],
+            "answer_files": {k: p.name for k, p in kb.answer_files.items()}}
+    _write(path, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+
+def _from_cache(directory: Path, path: Path) -> KnowledgeBase | None:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = [Entry(i, tuple(a), tuple(k), tuple(r), ans, tuple(to), f, line)
+                   for i, a, k, r, ans, to, f, line in data["entries"]]
+        files = {k: directory / "answers" / name for k, name in data["answer_files"].items()}
+        return KnowledgeBase(directory, entries, files, data["digest"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _load(directory: Path, problems: list[Problem] | None) -> KnowledgeBase:
     found: list[Problem] = []
     entries: list[Entry] = []
     seen: dict[str, Entry] = {}

@@ -31,8 +31,8 @@ class Decision:
 class Knowledge:
     def __init__(self, app, kb: KnowledgeBase | None = None):
         self.app = app
-        self.kb = kb if kb is not None else load(app.root)
         app.store.ensure()
+        self.kb = kb if kb is not None else load(app.root, cache_dir=app.store.dir / "cache")
         self.index = Index.load(self.kb, app.store.dir / "cache")
         faq = app.groups.defaults.faq
         self.threshold = faq.threshold

@@ -108,9 +108,30 @@ class Speller:
 
 # -- segmentation --------------------------------------------------------------------
 
+def import_jieba():
+    """jieba, without the ``pkg_resources`` import it makes only to open its own data files.
+
+    That import alone can take longer than loading the whole index; blocked, jieba
+    falls back to plain ``open()`` of the same files.
+    """
+    import sys
+
+    if "jieba" in sys.modules:
+        return sys.modules["jieba"]
+    blocked = "pkg_resources" not in sys.modules
+    if blocked:
+        sys.modules["pkg_resources"] = None  # type: ignore[assignment]
+    try:
+        import jieba
+    finally:
+        if blocked:
+            del sys.modules["pkg_resources"]
+    return jieba
+
+
 def full_cut(texts: Iterable[str]) -> set[str]:
     """The words of ``texts`` by jieba's full dictionary (slow to load: used when building)."""
-    import jieba
+    jieba = import_jieba()
 
     jieba.setLogLevel(logging.WARNING)
     words: set[str] = set()
@@ -127,8 +148,7 @@ class Segmenter:
     def __init__(self, words: Iterable[str], cache_dir: Path):
         import hashlib
 
-        import jieba
-
+        jieba = import_jieba()
         jieba.setLogLevel(logging.WARNING)
         vocab = sorted(set(words))
         digest = hashlib.sha256("\n".join(vocab).encode()).hexdigest()[:16]

@@ -1,8 +1,12 @@
 """Answers to residents: queued as one-group announcements, sent by ``serve`` within seconds.
 
-A reply is an announcement of one group (durable, logged, rate-limited,
-crash-safe like any other) with ``reply: true`` and ``urgent: true`` (quiet
-hours do not hold it) and, when the message carried one, a ``reply_route``:
+Replies are announcements (durable, logged, rate-limited, crash-safe like any
+other) with ``reply: true`` and ``urgent: true`` (quiet hours do not hold
+them). The answers the worker finds together are queued together, one
+announcement for up to ``BATCH`` groups (one delivery row and one body each):
+every durable write then serves many answers, which is what lets ``serve``
+keep up with hundreds of questions a second. ``reply_routes`` maps a group to
+the platform's reply path its message carried:
 
 - ``dingtalk_session``: POST a robot message to DingTalk's ``sessionWebhook``;
 - ``wecom_response``: POST to the WeCom robot's ``response_url`` (once);
@@ -25,6 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,14 +61,44 @@ def reply_url_allowed(kind: str, url: str, extra_hosts: tuple[str, ...] = ()) ->
     return parts.scheme == "https" and host in (*PLATFORM_HOSTS.get(kind, ()), *extra_hosts)
 
 
-def queue_reply(app, group_id: str, markdown: str, *, route: dict | None, source: str,
-                now: datetime | None = None) -> str | None:
-    """Queue an answer to one group (durable when this returns); its announcement id."""
-    extra: dict[str, Any] = {"reply": True}
-    if route:
-        extra["reply_route"] = route
-    return enqueue(app, [Message(group_id, markdown)], source=source, urgent=True,
-                   expires=REPLY_EXPIRY, extra=extra)
+BATCH = 200
+
+
+@dataclass(frozen=True)
+class Answer:
+    group_id: str
+    markdown: str
+    route: dict | None
+    key: str            # the message answered
+
+
+def queue_replies(app, answers: list[Answer]) -> list[tuple[str, list[Answer]]]:
+    """Queue answers (durable when this returns): ``[(announcement id, its answers)]``.
+
+    A group answered twice in one batch gets its second answer in the next announcement,
+    so each announcement has at most one delivery per group, in order.
+    """
+    out = []
+    pending = list(answers)
+    while pending:
+        batch: list[Answer] = []
+        seen: set[str] = set()
+        rest: list[Answer] = []
+        for a in pending:
+            if a.group_id in seen or len(batch) >= BATCH:
+                rest.append(a)
+            else:
+                seen.add(a.group_id)
+                batch.append(a)
+        extra: dict[str, Any] = {"reply": True,
+                                 "reply_routes": {a.group_id: a.route for a in batch if a.route},
+                                 "reply_to": {a.group_id: a.key for a in batch}}
+        source = f"reply:{batch[0].key}" + (f"+{len(batch) - 1}" if len(batch) > 1 else "")
+        ann_id = enqueue(app, [Message(a.group_id, a.markdown) for a in batch], source=source,
+                         urgent=True, expires=REPLY_EXPIRY, extra=extra)
+        out.append((ann_id, batch))
+        pending = rest
+    return out
 
 
 # -- reply-route channels -----------------------------------------------------------------

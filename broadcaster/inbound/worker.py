@@ -6,9 +6,10 @@ For a message (``InboundMessage``), in one background thread:
 2. with ``<root>/tickets.yaml``, ``broadcaster.tickets.intake.open_from_message(app, msg)``
    may open a work order (it queues the acknowledgement and the handler's notice
    itself); a complaint wins over a question, so then no answer is given;
-3. otherwise the knowledge base decides (``broadcaster.faq.knowledge``): an
-   answer is queued as a reply (``replies.queue_reply``) and handed to the
-   reply sender; an addressed question nothing answers is recorded as a miss;
+3. otherwise the knowledge base decides (``broadcaster.faq.knowledge``): the
+   answers of the messages worked together are queued as replies
+   (``replies.queue_replies``) and handed to the reply sender; an addressed
+   question nothing answers is recorded as a miss;
 4. an ``outcome`` record closes the message in the journal.
 
 A join (``InboundJoin``) feeds the welcome batching of ``sources.members``.
@@ -29,6 +30,7 @@ from broadcaster.timeparse import iso
 log = logging.getLogger(__name__)
 
 REPLAY_WINDOW = timedelta(hours=1)   # a stored message older than this at start-up is not answered
+BATCH = 200                          # messages worked (and their answers queued) together
 
 
 class Worker:
@@ -60,6 +62,7 @@ class Worker:
     # -- the thread ----------------------------------------------------------------
     def _run(self, backlog: list[dict]) -> None:
         oldest = self.app.now() - REPLAY_WINDOW
+        events = []
         for rec in backlog:
             received = rec.get("received_at")
             if received and datetime.fromisoformat(received) < oldest:
@@ -67,17 +70,22 @@ class Worker:
                                      "at": iso(self.app.now()), "skipped": "too old"}, durable=False)
                 continue
             try:
-                self.process(_event_from(rec))
-            except Exception:
-                log.exception("inbound: could not work %s", rec.get("key"))
+                events.append(_event_from(rec))
+            except (KeyError, TypeError, ValueError):
+                log.error("inbound: cannot read stored record %s", rec.get("key"))
+        for i in range(0, len(events), BATCH):
+            self.process_all(events[i:i + BATCH])
         while not self.stop.is_set():
-            event = self._queue.get()
-            if event is None:
+            batch = [self._queue.get()]
+            while len(batch) < BATCH:   # what arrived meanwhile is worked (and answered) together
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            done = None in batch
+            self.process_all([e for e in batch if e is not None])
+            if done:
                 return
-            try:
-                self.process(event)
-            except Exception:   # one bad message must not stop the others
-                log.exception("inbound: could not work %s", getattr(event, "key", "?"))
 
     def _load_knowledge(self) -> None:
         if not (self.app.root / "faq").is_dir():
@@ -97,13 +105,39 @@ class Worker:
             if rec.get("type") == "outcome" and rec.get("entry") and rec.get("group") and rec.get("at"):
                 self.knowledge.remember(rec["group"], rec["entry"], datetime.fromisoformat(rec["at"]))
 
-    # -- one event -------------------------------------------------------------------
+    # -- events ----------------------------------------------------------------------
+    def process_all(self, events: list[InboundMessage | InboundJoin]) -> None:
+        """Work ``events`` in order; their answers are queued together, then their outcomes written."""
+        from broadcaster.inbound.replies import queue_replies
+
+        answers, outcomes = [], []
+        for event in events:
+            try:
+                if isinstance(event, InboundJoin):
+                    self._join(event)
+                else:
+                    outcome, answer = self._message(event)
+                    outcomes.append(outcome)
+                    if answer is not None:
+                        answers.append(answer)
+            except Exception:   # one bad message must not stop the others
+                log.exception("inbound: could not work %s", getattr(event, "key", "?"))
+            self.processed += 1
+        by_key = {o["key"]: o for o in outcomes}
+        if answers:
+            try:
+                for ann_id, batch in queue_replies(self.app, answers):
+                    self.replies.add(ann_id)
+                    for a in batch:
+                        by_key[a.key]["reply"] = ann_id
+            except Exception:
+                log.exception("inbound: could not queue %d answers", len(answers))
+                return   # no outcome written: worked again at the next start
+        for outcome in outcomes:
+            self.journal.append(outcome, durable=False)
+
     def process(self, event: InboundMessage | InboundJoin) -> None:
-        if isinstance(event, InboundJoin):
-            self._join(event)
-        else:
-            self._message(event)
-        self.processed += 1
+        self.process_all([event])
 
     def _join(self, join: InboundJoin) -> None:
         from broadcaster.errors import BroadcasterError
@@ -116,7 +150,11 @@ class Worker:
         self.journal.append({"type": "outcome", "key": join.key, "group": join.group_id,
                              "at": iso(self.app.now()), "joined": len(join.names)}, durable=False)
 
-    def _message(self, msg: InboundMessage) -> None:
+    def _message(self, msg: InboundMessage):
+        """(outcome record, Answer or None) for one message."""
+        from broadcaster.inbound.replies import Answer
+
+        answer = None
         now = self.app.now()
         outcome = {"type": "outcome", "key": msg.key, "group": msg.group_id, "at": iso(now),
                    "entry": None, "score": None, "missed": False, "ticket": None, "reply": None}
@@ -130,17 +168,13 @@ class Worker:
             outcome["score"] = round(decision.match.score, 3)
             if decision.answer is not None:
                 route = msg.reply_route.as_json() if msg.reply_route else None
-                from broadcaster.inbound.replies import queue_reply
-
-                ann_id = queue_reply(self.app, msg.group_id, decision.answer, route=route,
-                                     source=f"reply:{msg.key}")
-                self.replies.add(ann_id)
-                outcome.update(entry=decision.match.entry.id, reply=ann_id)
+                answer = Answer(msg.group_id, decision.answer, route, msg.key)
+                outcome["entry"] = decision.match.entry.id
             elif decision.missed:
                 outcome["missed"] = True
                 self.journal.append({"type": "miss", "key": msg.key, "group": msg.group_id,
                                      "text": msg.text[:500], "at": iso(now)}, durable=False)
-        self.journal.append(outcome, durable=False)
+        return outcome, answer
 
     def _ticket(self, msg: InboundMessage):
         """A work order opened from ``msg`` (None: no tickets.yaml, no match, or not built yet)."""

@@ -43,6 +43,7 @@ def run_pass(app, dispatcher: Dispatcher, *, jobs=None, feeds=None) -> tuple[lis
         }
     if retain:
         apply_retention(app, now)
+        purge_resident_messages(app, now)
     return fired, result
 
 
@@ -64,3 +65,15 @@ def apply_retention(app, now) -> int:
         logging.getLogger(__name__).info("retention: %d announcements older than %s deleted",
                                          gone, (now - keep).date())
     return gone
+
+
+def purge_resident_messages(app, now) -> int:
+    """Delete resident messages older than ``defaults.retention`` (where ``serve`` ever stored any)."""
+    from broadcaster.inbound import journal
+
+    if not journal.directory(app.state_dir).is_dir():
+        return 0
+    from broadcaster.timeparse import parse_duration
+
+    retention = parse_duration(app.groups.defaults.retention, option="defaults.retention")
+    return journal.purge(app.state_dir, now.astimezone(app.tz).date(), retention)

@@ -1,0 +1,174 @@
+"""Replies beside the other dispatchers, reply paths and their URL policy, the Feishu token,
+the journal across restarts and its retention, and `daemon --serve`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from broadcaster.app import App
+from broadcaster.delivery.dispatch import REPLY_HANDOFF, Dispatcher
+from broadcaster.delivery.ratelimit import merge_state
+from broadcaster.inbound import journal
+from broadcaster.inbound.replies import Answer, ReplyRoutes, queue_replies, reply_url_allowed
+from broadcaster.inbound.server import ServerThread
+from broadcaster.queue import outbox
+from tests.conftest import REPO
+from tests.inbound_world import CHATS, SECRETS, world
+from tests.simulator import PlatformSimulator
+from tests.simulator_inbound import InboundClient
+
+
+def test_reply_urls_only_on_the_platforms_own_host_or_loopback():
+    ok = ("https://oapi.dingtalk.com/robot/sendBySession?session=x", "http://127.0.0.1:9/robot/x",
+          "http://localhost:1/a")
+    for url in ok:
+        assert reply_url_allowed("dingtalk_session", url)
+    for url in ("https://evil.example/robot", "http://oapi.dingtalk.com/robot",
+                "https://user:pw@oapi.dingtalk.com/x", "https://qyapi.weixin.qq.com/x", "ftp://127.0.0.1/x"):
+        assert not reply_url_allowed("dingtalk_session", url), url
+    assert reply_url_allowed("wecom_response", "https://qyapi.weixin.qq.com/cgi-bin/aibot/response?x=1")
+
+
+def test_rate_limit_state_is_merged_not_overwritten():
+    now = 1000.0
+    stored = {"keys": {"wecom:a": {"window": 60, "sends": [990.0, 995.0], "blocked_until": 0}}}
+    mine = {"keys": {"wecom:a": {"window": 60, "sends": [996.0], "blocked_until": 1010.0},
+                     "wecom:b": {"window": 60, "sends": [999.0], "blocked_until": 0}}}
+    merged = merge_state(stored, mine, now)["keys"]
+    assert merged["wecom:a"]["sends"] == [990.0, 995.0, 996.0] and merged["wecom:a"]["blocked_until"] == 1010.0
+    assert merged["wecom:b"]["sends"] == [999.0]
+
+
+def test_run_once_leaves_young_replies_to_serve_and_takes_over_old_ones(root, time_machine):
+    with PlatformSimulator() as sim:
+        w = world(root, sim, faq=False)
+        app = App(root)
+        gid = w.group_of["generic"]
+        [(ann_id, _)] = queue_replies(app, [Answer(gid, "回答一", None, "generic:1")])
+        assert Dispatcher(App(root)).run().sent == 0             # young: serve's
+        assert outbox.get(app, ann_id).deliveries[0]["status"] == "pending"
+        time_machine.move_to(datetime.now().astimezone() + timedelta(seconds=REPLY_HANDOFF + 5))
+        assert Dispatcher(App(root)).run().sent == 1             # serve is gone: taken over, once
+        assert Dispatcher(App(root)).run().sent == 0
+        assert w.robots["generic"].texts == ["回答一"]
+
+
+def test_old_replies_wait_while_serve_holds_the_replies_lock(root, time_machine):
+    from filelock import FileLock
+
+    with PlatformSimulator() as sim:
+        w = world(root, sim, faq=False)
+        app = App(root)
+        queue_replies(app, [Answer(w.group_of["generic"], "回答二", None, "generic:2")])
+        time_machine.move_to(datetime.now().astimezone() + timedelta(seconds=REPLY_HANDOFF + 5))
+        app.store.ensure()
+        with FileLock(app.store.locks_dir / "replies.lock"):
+            import threading
+
+            result = {}
+            t = threading.Thread(target=lambda: result.update(sent=Dispatcher(App(root)).run().sent))
+            t.start()
+            t.join()
+        assert result["sent"] == 0 and w.robots["generic"].texts == []
+
+
+def test_feishu_tenant_token_is_fetched_once_and_refreshed(root):
+    import requests
+
+    with PlatformSimulator() as sim:
+        world(root, sim, faq=False)
+        app_robot = sim.add_robot("feishu_app", SECRETS["feishu_app_id"], secret=SECRETS["feishu_app_secret"])
+        app = App(root)
+        routes = ReplyRoutes(app)
+        cfg = app.groups.inbound.feishu
+        session = requests.Session()
+        first = routes.tenant_token(cfg, session)
+        assert routes.tenant_token(cfg, session) == first and app_robot.attempts == 1
+        key = (cfg.api_base, cfg.app_id)
+        routes._tokens[key] = (first, time.time() + 60)           # about to expire
+        assert routes.tenant_token(cfg, session) != first and app_robot.attempts == 2
+        assert first not in app.redact(f"token {first}")   # a fetched token is a secret too
+
+
+def test_messages_stored_before_a_crash_are_answered_at_restart(root):
+    with PlatformSimulator() as sim:
+        w = world(root, sim)
+        app = App(root)
+        # what a server killed right after storing (before working) leaves behind
+        j = journal.Journal(app.state_dir, app.tz)
+        j.start()
+        j.append({"type": "message", "key": "generic:crash-1", "platform": "generic",
+                  "chat": f"generic:{CHATS['generic']}", "group": w.group_of["generic"],
+                  "message_id": "crash-1", "sender_id": "u1", "sender_name": "张阿姨", "text": "医保怎么交",
+                  "addressed": True, "is_bot": False, "received_at": app.now().isoformat(),
+                  "reply_route": None}, dedup=True)
+        j.stop()
+        with ServerThread(App(root)) as server:
+            deadline = time.monotonic() + 10
+            while not w.robots["generic"].texts and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert "城乡居民医保" in w.robots["generic"].texts[0]
+            # the platform retries the same message after the restart: still answered once
+            InboundClient(server.url).generic(SECRETS["generic"], CHATS["generic"], "医保怎么交",
+                                              message_id="crash-1")
+            time.sleep(1)
+        assert len(w.robots["generic"].texts) == 1
+
+
+def test_resident_messages_are_deleted_after_the_retention(root):
+    with PlatformSimulator() as sim:
+        world(root, sim, faq=False)
+    app = App(root)
+    d = journal.directory(app.state_dir)
+    d.mkdir(parents=True)
+    today = date.today()
+    for days in (0, 179, 181, 400):
+        (d / f"{today - timedelta(days=days)}.jsonl").write_text("{}\n")
+    from broadcaster.schedule.passes import purge_resident_messages
+
+    assert purge_resident_messages(app, datetime.now(app.tz)) == 2
+    assert sorted(p.name for p in d.iterdir()) == sorted(
+        f"{today - timedelta(days=n)}.jsonl" for n in (0, 179))
+
+
+@pytest.mark.slow
+def test_daemon_serve_answers_and_stops_on_sigterm(root):
+    import socket
+
+    with PlatformSimulator() as sim:
+        w = world(root, sim)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, str(REPO / "main.py"), "--root", str(root), "daemon",
+                                 "--serve", "--port", str(port)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env={**os.environ})
+        try:
+            client = InboundClient(f"http://127.0.0.1:{port}")
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    r = client.generic(SECRETS["generic"], CHATS["generic"], "狗证在哪办")
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            assert r.status_code == 200
+            deadline = time.monotonic() + 10
+            while not w.robots["generic"].texts and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert "养犬登记" in w.robots["generic"].texts[0]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        for secret in SECRETS.values():
+            assert secret not in err.decode()
