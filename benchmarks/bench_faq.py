@@ -121,14 +121,17 @@ def speed(tmp: Path) -> dict:
             i = rng.randrange(len(q))
             q = q[:i] + rng.choice("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就") + q[i + 1:]
         questions.append(q)
-    times = []
+    times, cpu = [], []
     for q in questions:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         k.match(q, "g1")
         times.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.thread_time() - c) * 1000)
     times.sort()
+    cpu.sort()
     return {"entries": ENTRIES, "build_s": build, "load_s": min(loads), "load_s_max": max(loads),
-            "p50_ms": statistics.median(times), "p99_ms": times[int(len(times) * 0.99) - 1]}
+            "p50_ms": statistics.median(times), "p99_ms": times[int(len(times) * 0.99) - 1],
+            "cpu_p99_ms": cpu[int(len(cpu) * 0.99) - 1]}
 
 
 def main() -> None:
@@ -141,7 +144,7 @@ def main() -> None:
         print(f"faq matching, {s['entries']} entries: index build (cold) {s['build_s']:.2f} s; "
               f"load from cache in a fresh process {s['load_s']:.2f} s (max of 3: "
               f"{s['load_s_max']:.2f} s; target ≤ 1 s); per question p50 {s['p50_ms']:.2f} ms, "
-              f"p99 {s['p99_ms']:.2f} ms (target p99 ≤ 5 ms)")
+              f"p99 {s['p99_ms']:.2f} ms wall, {s['cpu_p99_ms']:.2f} ms CPU (target p99 ≤ 5 ms)")
 
 
 if __name__ == "__main__":

@@ -249,6 +249,7 @@ class PlatformSimulator:
         self.auto_register = auto_register
         self._robots: dict[tuple[str, str], Robot] = {}
         self._tokens: dict[str, str] = {}   # Feishu tenant tokens -> app_id
+        self.gets: list[str] = []           # paths of GET requests (pollers), in order
         self._lock = threading.Lock()
         self._server = _Server((host, port), _Handler)
         self._server.sim = self
@@ -388,6 +389,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         sim = self.server.sim
+        with sim._lock:
+            sim.gets.append(urlsplit(self.path).path)
         if urlsplit(self.path).path == "/_sim/stats":
             self._answer(_json(200, sim.stats()))
         else:

@@ -172,3 +172,16 @@ def test_daemon_serve_answers_and_stops_on_sigterm(root):
         assert proc.returncode == 0, err.decode()[-2000:]
         for secret in SECRETS.values():
             assert secret not in err.decode()
+
+
+def test_no_getupdates_polling_in_webhook_mode(root):
+    from broadcaster.sources.members import poll_telegram
+
+    with PlatformSimulator() as sim:
+        world(root, sim, faq=False)
+        assert poll_telegram(App(root)) == [] and sim.gets == []
+        text = (root / "groups.yaml").read_text(encoding="utf-8")
+        (root / "groups.yaml").write_text(text.replace("secret_token: tg-secret_token-42", "mode: poll"),
+                                          encoding="utf-8")
+        poll_telegram(App(root))
+        assert any(path.endswith("/getMe") for path in sim.gets)   # poll mode: getUpdates as before

@@ -156,8 +156,14 @@ def poll_telegram(
     """One ``getUpdates`` per Telegram bot; records and returns the joins found.
 
     ``timeout`` is Telegram's long-poll wait in seconds (0: answer at once).
-    Failures are logged (token redacted) and retried at the next call.
+    Failures are logged (token redacted) and retried at the next call. With
+    ``inbound.telegram`` in webhook mode the updates come to ``serve`` instead
+    (Telegram refuses ``getUpdates`` while a webhook is set): nothing is polled.
     """
+    inbound = getattr(app.groups, "inbound", None)
+    if inbound is not None and inbound.telegram is not None \
+            and inbound.telegram.effective_mode == "webhook":
+        return []
     bots: dict[str, tuple[str, dict[str, str]]] = {}   # token -> (api base, chat id -> group)
     for g in app.groups.groups:
         if g.channel_type != "telegram":
