@@ -69,10 +69,10 @@ def test_a_tally_counts_each_announcement_once_and_survives_json():
     assert t.totals() == {"sent": 2, "failed": 1, "expired": 1, "pending": 0, "cancelled": 2}
     assert t.published() == 1                     # cancelled before anything was sent
     assert t.failures == {"g2": {"bad key": 1}} and t.latency_s == {"7": 2}
-    again = Tally.from_json(json.loads(json.dumps(t.as_json())))
+    stored = json.dumps(t.as_json())
     merged = Tally()
-    merged.merge(again)
-    merged.merge(again)                            # per-announcement totals merge once...
+    merged.merge(Tally.from_json(json.loads(stored)))
+    merged.merge(Tally.from_json(json.loads(stored)))   # per-announcement totals merge once...
     assert len(merged.announcements) == 2
     assert merged.totals()["sent"] == 4            # ...group counters add up (days never overlap)
 

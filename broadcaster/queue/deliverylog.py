@@ -122,7 +122,8 @@ def _by_day(app, wanted, status, since, limit) -> Iterator[dict]:
     queued = {ann.id for ann in active}
     today = app.now().date()
     first = since.date() if since is not None else min([*history.log_days()[:1], *live, today])
-    history.check(first - timedelta(days=LAG_DAYS), today)   # repairs what a crash left behind
+    for _ in history.check(first - timedelta(days=LAG_DAYS), today):   # mends what a crash left
+        pass
     left = limit
     day = max([today, *live])
     while day >= first and (left is None or left > 0):

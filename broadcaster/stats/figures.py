@@ -37,10 +37,10 @@ def build(app, since: timedelta, by: str | None = None) -> dict:
     now = app.now()
     first, start = window(now, since)
     config = app.groups
-    days = history.daily(app, first, now.date())
     total = Tally()
-    for tally in days.values():
-        total.merge(tally)
+    days: dict[date, dict] = {}
+    for day, tally in history.daily(app, first, now.date()):
+        days[day] = {"announcements": tally.published(), **total.merge(tally)}
     out = {
         "since": iso(start),
         "until": iso(now),
@@ -82,14 +82,13 @@ def _failures(total: Tally, config) -> list[dict]:
             for (p, r), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def _daily(days: dict[date, Tally], first: date, last: date) -> list[dict]:
+def _daily(days: dict[date, dict], first: date, last: date) -> list[dict]:
     out = []
     day = first
     while day <= last:
-        tally = days.get(day)
-        counts = tally.totals() if tally else dict.fromkeys(COUNTED, 0)
-        out.append({"date": day.isoformat(), "announcements": tally.published() if tally else 0,
-                    **{k: counts[k] for k in ("sent", "failed", "expired", "pending")}})
+        counts = days.get(day) or {"announcements": 0, **dict.fromkeys(COUNTED, 0)}
+        out.append({"date": day.isoformat(),
+                    **{k: counts[k] for k in ("announcements", "sent", "failed", "expired", "pending")}})
         day += timedelta(days=1)
     return out
 

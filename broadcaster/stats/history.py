@@ -8,6 +8,7 @@ archive); those still in the queue are tallied from their files.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 
 from broadcaster.queue import outbox
@@ -15,11 +16,16 @@ from broadcaster.store.history import id_day
 from broadcaster.store.tally import Tally
 
 
-def daily(app, first: date, last: date) -> dict[date, Tally]:
-    """The tallies of the days from ``first`` to ``last`` (inclusive) that had announcements."""
-    out = app.store.history.check(first, last)
+def daily(app, first: date, last: date) -> Iterator[tuple[date, Tally]]:
+    """The tallies of the days from ``first`` to ``last`` (inclusive) that had announcements,
+    one at a time (180 days of them need not be in memory together)."""
+    live: dict[date, Tally] = {}
     for ann in outbox.active(app):
         day = id_day(ann.id)
         if first <= day <= last:
-            out.setdefault(day, Tally()).add(ann.meta, ann.deliveries)
-    return out
+            live.setdefault(day, Tally()).add(ann.meta, ann.deliveries)
+    for day, tally in app.store.history.check(first, last):
+        if day in live:
+            tally.merge(live.pop(day))
+        yield day, tally
+    yield from sorted(live.items())

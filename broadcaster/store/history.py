@@ -210,22 +210,21 @@ class History:
         return tally
 
     # -- reading --------------------------------------------------------------------------
-    def check(self, first: date, last: date) -> dict[date, Tally]:
+    def check(self, first: date, last: date) -> Iterator[tuple[date, Tally]]:
         """The tallies of the days from ``first`` to ``last`` that had finished announcements,
-        each matching the archive (a day that does not is rebuilt first)."""
+        oldest first, one at a time, each matching the archive (a day that does not is
+        rebuilt first)."""
         months = []
         cur = first.replace(day=1)
         while cur <= last:
             months.append(f"{cur:%Y-%m}")
             cur = date(cur.year + (cur.month == 12), cur.month % 12 + 1, 1)
         archived = self._listing(months)
-        out: dict[date, Tally] = {}
         for day in sorted(set(archived) | set(self.days(first, last))):
             if first <= day <= last:
                 tally = self._checked(day, archived.get(day, set()))
                 if tally is not None:
-                    out[day] = tally
-        return out
+                    yield day, tally
 
     def _checked(self, day: date, ids: set[str]) -> Tally | None:
         """The day's tally if it holds exactly ``ids`` (the archive's), else rebuilt."""

@@ -119,24 +119,40 @@ class Tally:
             "last_update": last.isoformat(timespec="seconds"),
         }
 
-    def merge(self, other: Tally) -> None:
+    def merge(self, other: Tally) -> dict[str, int]:
+        """Add ``other`` in and return its ``totals()`` (counted on the way); its counters
+        may be taken over (use ``other`` no more)."""
         for ann_id, totals in other.announcements.items():
             self.announcements.setdefault(ann_id, totals)
-        for gid, counts in other.groups.items():
-            row = self.groups.get(gid)
+        groups = self.groups
+        sent = failed = expired = pending = cancelled = 0
+        for gid, c in other.groups.items():
+            sent += c[0]
+            failed += c[1]
+            expired += c[2]
+            pending += c[3]
+            cancelled += c[4]
+            row = groups.get(gid)
             if row is None:
-                self.groups[gid] = list(counts)
+                groups[gid] = c
             else:
-                for i, n in enumerate(counts):
-                    row[i] += n
+                row[0] += c[0]
+                row[1] += c[1]
+                row[2] += c[2]
+                row[3] += c[3]
+                row[4] += c[4]
         for gid, reasons in other.failures.items():
-            per = self.failures.setdefault(gid, {})
+            per = self.failures.get(gid)
+            if per is None:
+                self.failures[gid] = reasons
+                continue
             for reason, n in reasons.items():
                 _add_hist(per, reason, n)
         for key, n in other.latency_s.items():
             _add_hist(self.latency_s, key, n)
         for key, n in other.request_ms.items():
             _add_hist(self.request_ms, key, n)
+        return dict(zip(COUNTED, (sent, failed, expired, pending, cancelled), strict=True))
 
     # -- reading -------------------------------------------------------------------
     def totals(self) -> dict[str, int]:
@@ -159,8 +175,7 @@ class Tally:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Tally:
-        return cls(announcements=dict(data.get("announcements", {})),
-                   groups={k: list(v) for k, v in data.get("groups", {}).items()},
-                   failures={k: dict(v) for k, v in data.get("failures", {}).items()},
-                   latency_s=dict(data.get("latency_s", {})),
-                   request_ms=dict(data.get("request_ms", {})))
+        """The tally of ``data`` (freshly decoded JSON, which it takes over)."""
+        return cls(announcements=data.get("announcements", {}), groups=data.get("groups", {}),
+                   failures=data.get("failures", {}), latency_s=data.get("latency_s", {}),
+                   request_ms=data.get("request_ms", {}))
