@@ -185,3 +185,59 @@ def test_no_getupdates_polling_in_webhook_mode(root):
                                           encoding="utf-8")
         poll_telegram(App(root))
         assert any(path.endswith("/getMe") for path in sim.gets)   # poll mode: getUpdates as before
+
+
+def _serve(root, port):
+    return subprocess.Popen([sys.executable, str(REPO / "main.py"), "--root", str(root), "serve",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait_healthy(url: str, timeout: float = 30.0) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).text == "ok":
+                return
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_kill_9_loses_no_acknowledged_message(root):
+    import socket
+
+    with PlatformSimulator(latency=0.05) as sim:   # answers in flight when the server dies
+        robots = [sim.add_robot("webhook") for _ in range(40)]
+        extra = [{"id": f"k{i:02d}", "name": f"第{i}网格群", "channel": r.config(),
+                  "chats": [f"generic:k{i:02d}"]} for i, r in enumerate(robots)]
+        world(root, sim, extra_groups=extra)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        proc = _serve(root, port)
+        try:
+            _wait_healthy(url)
+            client = InboundClient(url)
+            for i in range(40):
+                assert client.generic(SECRETS["generic"], f"k{i:02d}", "居住证怎么办",
+                                      message_id=f"kill-{i}").status_code == 200
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        proc = _serve(root, port)
+        try:
+            _wait_healthy(url)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not all(r.texts for r in robots):
+                time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=30)
+        assert all(r.texts for r in robots), [i for i, r in enumerate(robots) if not r.texts]
+        # only answers in flight at the kill may repeat (at most the sender's pool)
+        assert sum(len(r.texts) for r in robots) - 40 <= 16

@@ -166,6 +166,30 @@ def test_stale_timestamp_is_401(served, platform):
     assert stored(app) == []
 
 
+@pytest.mark.parametrize("platform", ["dingtalk", "feishu", "wecom", "telegram", "slack", "generic"])
+def test_each_platform_stores_a_replayed_message_once(served, platform):
+    _, _, client, app, _ = served
+    send = {
+        "dingtalk": lambda: client.dingtalk(S["dingtalk"], CHATS["dingtalk"], "你好", msg_id="dt-1"),
+        "feishu": lambda: client.feishu(S["feishu_token"], S["feishu_key"], CHATS["feishu"], "你好",
+                                        message_id="om_same"),
+        "wecom": lambda: client.wecom(S["wecom_token"], S["wecom_aes"], CHATS["wecom"], "你好", msgid="wc-1"),
+        "telegram": lambda: client.telegram(S["telegram"], int(CHATS["telegram"]), "/你好", message_id=7),
+        "slack": lambda: client.slack(S["slack"], CHATS["slack"], "你好", ts="1700000000.000200"),
+        "generic": lambda: client.generic(S["generic"], CHATS["generic"], "你好", message_id="g-1"),
+    }[platform]
+    assert [send().status_code for _ in range(3)] == [200, 200, 200]
+    assert len(stored(app)) == 1
+
+
+@pytest.mark.parametrize("platform", ["dingtalk", "feishu", "wecom", "telegram", "slack", "generic"])
+def test_each_platform_refuses_an_oversized_body(served, platform):
+    *_, app, server = served
+    r = requests.post(f"{server.url}/inbound/{platform}", data=b"x" * (MAX_BODY + 1), timeout=10)
+    assert r.status_code == 413
+    assert stored(app) == []
+
+
 def test_a_replayed_message_is_handled_once(served):
     _sim, w, client, app, _ = served
     for _ in range(3):

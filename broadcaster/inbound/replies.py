@@ -185,13 +185,20 @@ class ReplySender:
         self._thread: threading.Thread | None = None
         self.sent = 0
 
-    def adopt_pending(self) -> None:
-        """Replies left in the queue by an earlier run (a crash, a restart)."""
+    def adopt_pending(self) -> dict[str, str]:
+        """Replies left in the queue by an earlier run (a crash, a restart): sent from now on.
+
+        Returns message key -> announcement id of the answers they carry, so that a
+        message whose answer was queued just before the crash is not answered twice.
+        """
         from broadcaster.queue import outbox
 
+        answered: dict[str, str] = {}
         for ann in outbox.active(self.app):
             if ann.meta.get("reply"):
                 self.add(ann.id)
+                answered.update((key, ann.id) for key in (ann.meta.get("reply_to") or {}).values())
+        return answered
 
     def add(self, ann_id: str) -> None:
         with self._lock:

@@ -70,9 +70,9 @@ class Service:
         retention = parse_duration(self.app.groups.defaults.retention, option="defaults.retention")
         journal_mod.purge(self.app.state_dir, self.app.now().date(), retention)
         backlog = self.journal.start()
-        self.worker.start(backlog)
+        answered = self.replies.adopt_pending() if self.send_replies else {}
+        self.worker.start(backlog, answered)
         if self.send_replies:
-            self.replies.adopt_pending()
             self.replies.start()
         log.info("inbound: endpoints for %s", ", ".join(self.app.groups.inbound.platforms()) or "none")
 

@@ -44,9 +44,19 @@ class Worker:
         self._thread: threading.Thread | None = None
         self.processed = 0
 
-    def start(self, backlog: list[dict]) -> None:
-        """Load the knowledge base (cached: well under a second), then work in a thread."""
+    def start(self, backlog: list[dict], answered: dict[str, str] | None = None) -> None:
+        """Load the knowledge base (cached: well under a second), then work in a thread.
+
+        ``backlog``: stored messages without an outcome; those in ``answered`` (message
+        key -> reply announcement) had their answer queued already and are only closed.
+        """
         self._load_knowledge()
+        done = answered or {}
+        for rec in [r for r in backlog if r.get("key") in done]:
+            self.journal.append({"type": "outcome", "key": rec["key"], "group": rec.get("group"),
+                                 "at": iso(self.app.now()), "reply": done[rec["key"]],
+                                 "entry": None, "missed": False, "ticket": None}, durable=False)
+        backlog = [r for r in backlog if r.get("key") not in done]
         self._thread = threading.Thread(target=self._run, args=(backlog,), name="inbound-worker",
                                         daemon=True)
         self._thread.start()
