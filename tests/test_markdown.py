@@ -115,31 +115,31 @@ def test_inline_edge_cases(source, plain):
 
 def test_font_colour_kept_where_supported():
     source = '<font color="warning">暴雨预警</font>'
-    assert md.to_wecom(source) == source
-    assert md.to_telegram_html(source) == "暴雨预警"
+    assert md.render(source, "wecom") == source
+    assert md.render(source, "telegram") == "暴雨预警"
 
 
 def test_code_block_per_dialect():
     source = "```\nif a < b:\n\n    go()\n```"
-    assert md.to_telegram_html(source) == "<pre>if a &lt; b:\n\n    go()</pre>"
-    assert md.to_slack(source) == "```\nif a &lt; b:\n\n    go()\n```"
-    assert md.to_wecom(source) == "if a ＜ b:\n\n    go()"
+    assert md.render(source, "telegram") == "<pre>if a &lt; b:\n\n    go()</pre>"
+    assert md.render(source, "slack") == "```\nif a &lt; b:\n\n    go()\n```"
+    assert md.render(source, "wecom") == "if a ＜ b:\n\n    go()"
 
 
 def test_unclosed_fence_ends_with_the_message():
-    assert md.to_telegram_html("```\ncode <x>") == "<pre>code &lt;x&gt;</pre>"
+    assert md.render("```\ncode <x>", "telegram") == "<pre>code &lt;x&gt;</pre>"
 
 
 def test_dingtalk_rule_does_not_make_a_heading():
-    assert md.to_dingtalk("上文\n---\n下文") == "上文\n\n---\n\n下文"
+    assert md.render("上文\n---\n下文", "dingtalk") == "上文\n\n---\n\n下文"
 
 
 def test_telegram_link_without_web_scheme_is_text():
-    assert md.to_telegram_html("[点我](ftp://x)") == "点我"
+    assert md.render("[点我](ftp://x)", "telegram") == "点我"
 
 
 def test_visible_length_counts_after_entity_parsing():
-    html = md.to_telegram_html("**a < b** & c")
+    html = md.render("**a < b** & c", "telegram")
     assert html == "<b>a &lt; b</b> &amp; c"
     assert md.telegram_visible_text(html) == "a < b & c"
     assert md.utf16_len("汉字😀") == 4
@@ -159,6 +159,6 @@ _ATOMS = ["**", "*", "_", "__", "~~", "`", "[", "]", "(", ")", "<", ">", "&", "&
 def test_telegram_html_is_always_well_formed(seed):
     rnd = random.Random(seed)
     source = "".join(rnd.choice(_ATOMS) for _ in range(rnd.randint(1, 40)))
-    html = md.to_telegram_html(source)
+    html = md.render(source, "telegram")
     # the simulator parses as Telegram does and raises on broken markup
     parse_telegram_html(html)

@@ -59,9 +59,9 @@ def test_numbering_reserves_room_for_two_digit_counts():
 def test_a_wecom_sized_chinese_message_splits_in_two():
     source = "\n\n".join(["通知内容" * 50] * 10)  # 6,000 bytes
     assert utf8(source) > 4096
-    parts = split_message(source, lambda text: utf8(md.to_wecom(text)), 4096)
+    parts = split_message(source, lambda text: utf8(md.render(text, "wecom")), 4096)
     assert [p.split("\n")[0] for p in parts] == ["(1/2)", "(2/2)"]
-    assert all(utf8(md.to_wecom(p)) <= 4096 for p in parts)
+    assert all(utf8(md.render(p, "wecom")) <= 4096 for p in parts)
 
 
 def test_links_are_not_cut_when_avoidable():
@@ -137,9 +137,9 @@ def test_telegram_parts_fit_and_stay_well_formed(seed):
     source = "".join(rnd.choice(atoms) for _ in range(rnd.randint(50, 400)))
 
     def measure(text: str) -> int:
-        return md.utf16_len(md.telegram_visible_text(md.to_telegram_html(text)))
+        return md.utf16_len(md.telegram_visible_text(md.render(text, "telegram")))
 
     limit = rnd.choice([60, 200, 500])
     for part in split_message(source, measure, limit):
-        html = md.to_telegram_html(part)
+        html = md.render(part, "telegram")
         assert len(parse_telegram_html(html)) <= limit

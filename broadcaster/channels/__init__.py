@@ -1,28 +1,23 @@
-"""Channel adapters: an explicit registry filled by ``@register("name")``.
+"""Channel adapters: one module per platform, each the whole channel, registering itself.
 
-Adding a channel is one file in this package plus one line in ``BUILTIN``.
-Modules are imported on first use, so a pass that sends nothing loads none.
+A channel module declares everything about its platform (see ``base``): its
+``Config`` with secret fields marked, size limit, rate limits, the Markdown
+dialect it writes, a placeholder robot for previews, and ``build_part``/``send``.
+It registers its class with ``@register("type")``. The modules of this package
+are found by listing it, so adding a platform is one file here plus its tests; a
+channel defined elsewhere is found once its module is imported. They are
+imported on first use, so a pass that sends nothing loads none.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from broadcaster.channels.base import Channel
 
-BUILTIN = {
-    "wecom": "broadcaster.channels.wecom",
-    "dingtalk": "broadcaster.channels.dingtalk",
-    "feishu": "broadcaster.channels.feishu",
-    "lark": "broadcaster.channels.feishu",
-    "telegram": "broadcaster.channels.telegram",
-    "slack": "broadcaster.channels.slack",
-    "discord": "broadcaster.channels.discord",
-    "webhook": "broadcaster.channels.webhook",
-    "file": "broadcaster.channels.file",
-}
-
 _REGISTRY: dict[str, type[Channel]] = {}
+_loaded = False
 
 
 def register(type_name: str):
@@ -35,13 +30,26 @@ def register(type_name: str):
     return deco
 
 
+def unregister(type_name: str) -> None:
+    """Forget the adapter for ``type_name``."""
+    _REGISTRY.pop(type_name, None)
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in pkgutil.iter_modules(__path__):
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
 def channel_types() -> list[str]:
-    return sorted(BUILTIN)
+    _load()
+    return sorted(_REGISTRY)
 
 
 def get(type_name: str) -> type[Channel]:
     """The adapter class for ``type_name``; KeyError if there is none."""
     if type_name not in _REGISTRY:
-        module = BUILTIN[type_name]  # KeyError for an unknown type
-        importlib.import_module(module)
+        _load()
     return _REGISTRY[type_name]

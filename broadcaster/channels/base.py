@@ -1,8 +1,10 @@
 """What every channel adapter declares and returns.
 
 A channel module opens with its declarations (``type_name``, its pydantic
-``Config`` with secret fields marked, its size ``limit`` and its ``rate_limits``),
-then implements two things:
+``Config`` with secret fields marked, its size ``limit`` and its ``rate_limits``,
+the Markdown ``dialect`` it writes — one of ``broadcaster.delivery.markdown.DIALECTS``,
+or None for the Markdown source as written — and a ``preview`` placeholder robot,
+to show the channel where no group uses it), then implements two things:
 
 - ``build_part(markdown, title, mention_all) -> Part``: one piece of the
   Markdown source in this platform's dialect and request shape, measured the
@@ -24,6 +26,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from broadcaster.delivery.markdown import render as render_dialect
 from broadcaster.delivery.splitting import render_parts
 
 Outcome = Literal["sent", "transient", "permanent"]
@@ -98,6 +101,8 @@ class Channel:
     type_name: ClassVar[str]
     Config: ClassVar[type[ChannelConfig]]
     limit: ClassVar[Limit]
+    dialect: str | None = None               # the Markdown dialect its text is written in
+    preview: ClassVar[dict[str, Any]] = {}   # a placeholder robot's config (without ``type``)
 
     def __init__(self, config: ChannelConfig, group_id: str, session=None, tz=None):
         self.config = config
@@ -116,6 +121,10 @@ class Channel:
         return []
 
     # -- behaviour ----------------------------------------------------------
+    def in_dialect(self, markdown: str) -> str:
+        """``markdown`` written in this channel's dialect (unchanged without one)."""
+        return markdown if self.dialect is None else render_dialect(markdown, self.dialect)
+
     def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
         """``markdown`` as the parts to send, each within ``limit``; only the first mentions."""
         return render_parts(markdown, lambda md, mention: self.build_part(md, title, mention),

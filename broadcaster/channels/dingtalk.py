@@ -14,7 +14,7 @@ import base64
 import hashlib
 import hmac
 import time
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote_plus
 
 import requests
@@ -28,7 +28,7 @@ from broadcaster.channels.http import (
     query_param,
     robot_url,
 )
-from broadcaster.delivery.markdown import strip_markdown, to_dingtalk
+from broadcaster.delivery.markdown import strip_markdown
 from broadcaster.delivery.splitting import numbered_title
 
 type_name = "dingtalk"
@@ -73,6 +73,8 @@ class DingTalkChannel(HttpChannel):
     Config = Config
     limit = LIMIT
     rate_limit = RATE
+    dialect = "dingtalk"
+    preview: ClassVar = {"url": "https://oapi.dingtalk.com/robot/send?access_token=preview"}
 
     def credential(self) -> str:
         return query_param(self.config.url, "access_token")
@@ -82,7 +84,7 @@ class DingTalkChannel(HttpChannel):
                               mention_all=mention_all)
 
     def build_part(self, md: str, title: str, mention_all: bool) -> Part:
-        text = to_dingtalk(md)
+        text = self.in_dialect(md)
         keyword = self.config.keyword
         if keyword and keyword not in text:
             text = f"{text}\n\n{keyword}"

@@ -8,14 +8,14 @@ prefixes ``@everyone`` and allows exactly that mention.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import requests
 
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
 from broadcaster.channels.http import HttpChannel, HttpsUrl, http_status_result, response_json
-from broadcaster.delivery.markdown import to_discord, utf16_len
+from broadcaster.delivery.markdown import utf16_len
 
 type_name = "discord"
 LIMIT = Limit(2000, "chars")
@@ -35,9 +35,11 @@ class DiscordChannel(HttpChannel):
     Config = Config
     limit = LIMIT
     rate_limit = RATE
+    dialect = "discord"
+    preview: ClassVar = {"url": "https://discord.com/api/webhooks/0/preview"}
 
     def build_part(self, md: str, title: str, mention_all: bool) -> Part:
-        text = to_discord(md)
+        text = self.in_dialect(md)
         if mention_all:
             text = f"@everyone\n{text}"  # own line: a heading must start its line
         payload = {"content": text,

@@ -15,14 +15,13 @@ import hashlib
 import hmac
 import re
 import time
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import requests
 
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
 from broadcaster.channels.http import HttpChannel, HttpsUrl, encode_json, json_code_result
-from broadcaster.delivery.markdown import to_lark_md
 from broadcaster.delivery.splitting import numbered_title, parse_label
 
 type_name = "feishu"
@@ -72,13 +71,15 @@ class FeishuChannel(HttpChannel):
     type_name = type_name
     Config = Config
     limit = LIMIT
+    dialect = "lark_md"
+    preview: ClassVar = {"url": "https://open.feishu.cn/open-apis/bot/v2/hook/preview"}
 
     def rate_limits(self) -> list[tuple[str, RateLimit]]:
         key = self.robot_key()
         return [(key, RATES[0]), (f"{key}/min", RATES[1])]
 
     def build_part(self, md: str, title: str, mention_all: bool) -> Part:
-        text = to_lark_md(without_title_heading(md, title) if title else md)
+        text = self.in_dialect(without_title_heading(md, title) if title else md)
         if mention_all:
             text = f"{MENTION} {text}"
         card: dict = {
@@ -106,3 +107,4 @@ class FeishuChannel(HttpChannel):
 @register("lark")
 class LarkChannel(FeishuChannel):
     type_name = "lark"
+    preview: ClassVar = {"url": "https://open.larksuite.com/open-apis/bot/v2/hook/preview"}

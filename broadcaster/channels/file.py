@@ -15,9 +15,9 @@ import os
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import field_validator
+from pydantic import ValidationInfo, field_validator
 
 from broadcaster.channels import register
 from broadcaster.channels.base import Channel, ChannelConfig, Limit, Part, SendResult
@@ -31,14 +31,15 @@ TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EAGAIN, errno.EINTR, errno.EIO, errno.ED
 
 class Config(ChannelConfig):
     type: Literal["file"] = "file"
-    path: str  # a directory
+    path: str  # a directory; relative to the root given as validation context ``root``
 
     @field_validator("path")
     @classmethod
-    def _path(cls, value: str) -> str:
+    def _path(cls, value: str, info: ValidationInfo) -> str:
         if not value.strip():
             raise ValueError("path must name a directory")
-        return value
+        root = (info.context or {}).get("root")
+        return str(Path(root) / value) if root is not None else value
 
 
 @register(type_name)
@@ -46,6 +47,8 @@ class FileChannel(Channel):
     type_name = type_name
     Config = Config
     limit = LIMIT
+    dialect = None  # the Markdown source, as editors wrote it
+    preview: ClassVar = {"path": "var/preview"}
 
     def __init__(self, config: Config, group_id: str, session=None, tz=None, **_ignored):
         super().__init__(config, group_id, session, tz)

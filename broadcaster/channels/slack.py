@@ -8,14 +8,13 @@ message per second per channel. ``mention_all`` prefixes ``<!channel>``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import requests
 
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
 from broadcaster.channels.http import HttpChannel, HttpsUrl, body_snippet, http_status_result
-from broadcaster.delivery.markdown import to_slack
 
 type_name = "slack"
 LIMIT = Limit(4000, "chars")  # Slack truncates at 40,000 and advises under 4,000
@@ -36,9 +35,11 @@ class SlackChannel(HttpChannel):
     Config = Config
     limit = LIMIT
     rate_limit = RATE
+    dialect = "slack"
+    preview: ClassVar = {"url": "https://hooks.slack.com/services/T0000/B0000/preview"}
 
     def build_part(self, md: str, title: str, mention_all: bool) -> Part:
-        text = to_slack(md)
+        text = self.in_dialect(md)
         if mention_all:
             text = f"{MENTION} {text}"
         return Part({"text": text}, text, len(text), LIMIT.size)

@@ -9,7 +9,7 @@ Telegram has no @all: ``mention_all`` is accepted and does nothing.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import requests
 from pydantic import field_validator
@@ -23,7 +23,7 @@ from broadcaster.channels.http import (
     parse_retry_after,
     response_json,
 )
-from broadcaster.delivery.markdown import telegram_visible_text, to_telegram_html, utf16_len
+from broadcaster.delivery.markdown import telegram_visible_text, utf16_len
 
 type_name = "telegram"
 LIMIT = Limit(4096, "chars")
@@ -53,9 +53,20 @@ class TelegramChannel(HttpChannel):
     type_name = type_name
     Config = Config
     limit = LIMIT
+    dialect = "telegram"
+    preview: ClassVar = {"token": "123456:preview", "chat_id": "-1000000000000"}
 
     def credential(self) -> str:
         return self.config.token
+
+    @property
+    def chat_id(self) -> str:
+        """The chat this group is, as the Bot API writes it in updates."""
+        return str(self.config.chat_id)
+
+    def api_url(self, method: str) -> str:
+        """The Bot API URL of ``method`` for this group's bot (it holds the token: a secret)."""
+        return f"{self.config.api_base.rstrip('/')}/bot{self.config.token}/{method}"
 
     def robot_key(self) -> str:
         """Per chat: Telegram's ~20 a minute is per group; ``rate_limits`` adds the bot's own."""
@@ -65,7 +76,7 @@ class TelegramChannel(HttpChannel):
         return [(self.robot_key(), PER_CHAT), (super().robot_key(), PER_BOT)]
 
     def build_part(self, md: str, title: str, mention_all: bool) -> Part:
-        text = to_telegram_html(md)  # no @all on Telegram: mention_all does nothing
+        text = self.in_dialect(md)  # no @all on Telegram: mention_all does nothing
         payload = {
             "chat_id": self.config.chat_id,
             "text": text,
@@ -75,8 +86,7 @@ class TelegramChannel(HttpChannel):
         return Part(payload, text, utf16_len(telegram_visible_text(text)), LIMIT.size)
 
     def request(self, part: Part) -> tuple[str, Any, None]:
-        return f"{self.config.api_base.rstrip('/')}/bot{self.config.token}/sendMessage", \
-            part.payload, None
+        return self.api_url("sendMessage"), part.payload, None
 
     def classify(self, response: requests.Response, latency_ms: float) -> SendResult:
         data = response_json(response)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part
@@ -48,6 +48,8 @@ class WebhookChannel(HttpChannel):
     type_name = type_name
     Config = Config
     limit = LIMIT
+    dialect = None  # receivers get the Markdown source
+    preview: ClassVar = {"url": "https://example.org/broadcaster/preview"}
 
     def build_part(self, md: str, title: str, mention_all: bool) -> Part:
         index, total, text = parse_label(md)

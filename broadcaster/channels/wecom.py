@@ -7,14 +7,14 @@ that must notify everyone is followed by a short text part that does.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import requests
 
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
 from broadcaster.channels.http import HttpChannel, json_code_result, query_param, robot_url
-from broadcaster.delivery.markdown import strip_markdown, to_wecom, utf8_len
+from broadcaster.delivery.markdown import utf8_len
 
 type_name = "wecom"
 MARKDOWN_LIMIT = Limit(4096, "bytes")
@@ -38,11 +38,14 @@ class WeComChannel(HttpChannel):
     Config = Config
     limit = MARKDOWN_LIMIT
     rate_limit = RATE
+    dialect = "wecom"
+    preview: ClassVar = {"url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=preview"}
 
     def __init__(self, config: Config, group_id: str, session=None, **kwargs):
         super().__init__(config, group_id, session, **kwargs)
         if config.format == "text":
             self.limit = TEXT_LIMIT
+            self.dialect = "plain"
 
     def credential(self) -> str:
         return query_param(self.config.url, "key")
@@ -55,8 +58,8 @@ class WeComChannel(HttpChannel):
 
     def build_part(self, md: str, title: str, mention_all: bool) -> Part:
         if self.config.format == "text":
-            return self._text(strip_markdown(md), mention_all)
-        content = to_wecom(md)  # markdown cannot mention: render() adds a text part for that
+            return self._text(self.in_dialect(md), mention_all)
+        content = self.in_dialect(md)  # markdown cannot mention: render() adds a text part for that
         payload = {"msgtype": "markdown", "markdown": {"content": content}}
         return Part(payload, content, utf8_len(content), MARKDOWN_LIMIT.size)
 

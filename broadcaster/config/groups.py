@@ -439,18 +439,6 @@ def load_groups(
                         inbound=top.inbound, chat_problems=_chat_claims(groups, shown, lines))
 
 
-def channel_config(raw: dict, root: Path, shown: str, lines, where: tuple,
-                   problems: list[Problem]) -> ChannelConfig | None:
-    """A ``channel:`` mapping validated by its type's Config (None, and problems, if invalid).
-
-    A ``file`` channel's ``path`` is relative to the root.
-    """
-    raw = dict(raw)
-    if raw.get("type") == "file" and isinstance(raw.get("path"), str):
-        raw["path"] = str(root / raw["path"])
-    return _channel(raw, shown, lines, where, problems)
-
-
 def _chat_claims(groups: list[Group], shown: str, lines) -> list[Problem]:
     """A conversation claimed by two groups: a problem at the second claim (``check`` lists it)."""
     first: dict[str, tuple[int, str]] = {}
@@ -467,7 +455,13 @@ def _chat_claims(groups: list[Group], shown: str, lines) -> list[Problem]:
     return out
 
 
-def _channel(raw: dict, shown: str, lines, where: tuple, problems: list[Problem]):
+def channel_config(raw: dict, root: Path, shown: str, lines, where: tuple,
+                   problems: list[Problem]) -> ChannelConfig | None:
+    """A ``channel:`` mapping validated by its type's Config (None, and problems, if invalid).
+
+    The root is the validation context ``root``: paths in a channel's config
+    (a ``file`` channel's directory) are relative to it.
+    """
     kind = raw.get("type")
     try:
         cls = channels.get(kind)
@@ -479,7 +473,7 @@ def _channel(raw: dict, shown: str, lines, where: tuple, problems: list[Problem]
         )
         return None
     try:
-        return cls.Config.model_validate(raw)
+        return cls.Config.model_validate(raw, context={"root": root})
     except ValidationError as exc:
         problems.extend(pydantic_problems(exc, shown, lines, where))
         return None

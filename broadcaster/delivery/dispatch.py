@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from broadcaster.channels.base import SendResult
+from broadcaster.delivery.markdown import title_of
 from broadcaster.delivery.ratelimit import STATE_NAME, RateLimiter, merge_state
 from broadcaster.queue import outbox
 from broadcaster.queue.outbox import CANCELLED, EXPIRED, FAILED, PENDING, SENT, Announcement
@@ -245,7 +246,7 @@ class Dispatcher:
         group = self.app.groups.destination(d["group"])
         channel = self._channel_for(ann, group)
         body = ann.body(d)  # the title comes from this group's own message, as in previews
-        parts = channel.render(body, title=outbox.title_of(body),
+        parts = channel.render(body, title=title_of(body),
                                mention_all=bool(ann.meta.get("mention_all")))
         limits = channel.rate_limits()
         sent = int(d.get("parts_sent") or 0)

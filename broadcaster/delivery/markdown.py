@@ -598,30 +598,6 @@ def render(source: str, dialect: str) -> str:
     return writer.write(source)
 
 
-def to_wecom(source: str) -> str:
-    return render(source, "wecom")
-
-
-def to_dingtalk(source: str) -> str:
-    return render(source, "dingtalk")
-
-
-def to_lark_md(source: str) -> str:
-    return render(source, "lark_md")
-
-
-def to_telegram_html(source: str) -> str:
-    return render(source, "telegram")
-
-
-def to_slack(source: str) -> str:
-    return render(source, "slack")
-
-
-def to_discord(source: str) -> str:
-    return render(source, "discord")
-
-
 def strip_markdown(source: str) -> str:
     """Plain text: markup removed, links as ``text (url)``, lists with bullets."""
     return render(source, "plain")
@@ -659,3 +635,20 @@ def utf16_len(text: str) -> int:
 
 def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
+
+
+# -- titles ---------------------------------------------------------------------
+
+_TITLE_PREFIX = re.compile(r"^\s*(#{1,6}\s+|>\s*|[-*+]\s+|\d+\.\s+)")
+_TITLE_MARKS = re.compile(r"\\([^\w\s])|[*_`~]|</?[a-zA-Z][^>]*>|\[([^\]]*)\]\([^)]*\)")
+
+
+def title_of(markdown: str, limit: int = 40) -> str:
+    """A short plain title: the first non-empty line without Markdown marks."""
+    for line in markdown.splitlines():
+        # an escaped mark (\*) is a plain character; other marks go
+        text = _TITLE_MARKS.sub(lambda m: m.group(1) or m.group(2) or "",
+                                _TITLE_PREFIX.sub("", line)).strip()
+        if text:
+            return text if len(text) <= limit else text[: limit - 1] + "…"
+    return "通知"

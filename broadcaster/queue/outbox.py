@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import heapq
 import os
-import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from typing import Any
 
 from tinydb.table import Document
 
+from broadcaster.delivery.markdown import title_of
 from broadcaster.errors import InputError
 from broadcaster.timeparse import from_iso, iso
 
@@ -90,21 +90,6 @@ class Announcement:
 
 def new_id(now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
-_MD_PREFIX = re.compile(r"^\s*(#{1,6}\s+|>\s*|[-*+]\s+|\d+\.\s+)")
-_MD_MARKS = re.compile(r"\\([^\w\s])|[*_`~]|</?[a-zA-Z][^>]*>|\[([^\]]*)\]\([^)]*\)")
-
-
-def title_of(markdown: str, limit: int = 40) -> str:
-    """A short plain title: the first non-empty line without Markdown marks."""
-    for line in markdown.splitlines():
-        # an escaped mark (\*) is a plain character; other marks go
-        text = _MD_MARKS.sub(lambda m: m.group(1) or m.group(2) or "",
-                             _MD_PREFIX.sub("", line)).strip()
-        if text:
-            return text if len(text) <= limit else text[: limit - 1] + "…"
-    return "通知"
 
 
 def _digest(text: str) -> str:

@@ -169,10 +169,16 @@ def _load() -> None:
             importlib.import_module(module)
 
 
+def _listed(module: str) -> int:
+    """Where a kind declared in ``module`` is listed: built-ins in ``BUILTIN`` order, then
+    the others as they were registered (whatever order the modules were imported in)."""
+    return BUILTIN.index(module) if module in BUILTIN else len(BUILTIN)
+
+
 def content_kinds() -> dict[str, ContentKind]:
     """Every content kind, by name: the ``content:`` choices of a schedule."""
     _load()
-    return dict(_CONTENT)
+    return dict(sorted(_CONTENT.items(), key=lambda kv: _listed(type(kv[1]).__module__)))
 
 
 def get(name: str) -> ContentKind:
@@ -182,9 +188,9 @@ def get(name: str) -> ContentKind:
 
 
 def template_kinds() -> dict[str, TemplateKind]:
-    """Every template kind, by name."""
+    """Every template kind, by name (a kind is listed with the module its sample comes from)."""
     _load()
-    return dict(_TEMPLATES)
+    return dict(sorted(_TEMPLATES.items(), key=lambda kv: _listed(kv[1].sample.__module__)))
 
 
 def sections() -> dict[str, Section]:

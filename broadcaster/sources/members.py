@@ -24,6 +24,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from broadcaster import channels
 from broadcaster.errors import InputError, did_you_mean
 from broadcaster.queue.outbox import Message, enqueue
 from broadcaster.sources import safe_text
@@ -164,21 +165,19 @@ def poll_telegram(
     if inbound is not None and inbound.telegram is not None \
             and inbound.telegram.effective_mode == "webhook":
         return []
-    bots: dict[str, tuple[str, dict[str, str]]] = {}   # token -> (api base, chat id -> group)
+    bots: dict[str, tuple[str, dict[str, str]]] = {}   # token -> (Bot API URL, chat id -> group)
     for g in app.groups.groups:
-        if g.channel_type != "telegram":
-            continue
-        token = str(g.channel.token)
-        base = str(getattr(g.channel, "api_base", None) or "https://api.telegram.org").rstrip("/")
-        bots.setdefault(token, (base, {}))[1][str(g.channel.chat_id)] = g.id
+        if g.channel_type == "telegram":   # the channel knows its bot, its API and its chat
+            bot = channels.get("telegram")(g.channel, g.id)
+            bots.setdefault(bot.credential(), (bot.api_url(""), {}))[1][bot.chat_id] = g.id
     found: list[tuple[str, list[str]]] = []
     import requests
 
     http = session or requests.Session()
-    for token, (base, chats) in bots.items():
+    for token, (api, chats) in bots.items():
         key = _token_key(token)
         try:
-            found.extend(_poll_one(app, http, base, token, key, chats, timeout, now))
+            found.extend(_poll_one(app, http, api, key, chats, timeout, now))
         except requests.RequestException as exc:   # its text holds the URL, token included
             log.warning("telegram (bot %s): %s", key, type(exc).__name__)
         except (ValueError, KeyError) as exc:       # the platform's answer, e.g. 401 Unauthorized
@@ -186,9 +185,9 @@ def poll_telegram(
     return found
 
 
-def _call(http, base: str, token: str, method: str, params: dict, timeout: int) -> dict:
+def _call(http, api: str, method: str, params: dict, timeout: int) -> dict:
     read = TELEGRAM_TIMEOUT[1] + timeout
-    resp = http.get(f"{base}/bot{token}/{method}", params=params,
+    resp = http.get(api + method, params=params,
                     timeout=(TELEGRAM_TIMEOUT[0], read))
     data = resp.json()
     if not data.get("ok"):
@@ -196,17 +195,17 @@ def _call(http, base: str, token: str, method: str, params: dict, timeout: int) 
     return data
 
 
-def _poll_one(app, http, base, token, key, chats, timeout, now) -> list[tuple[str, list[str]]]:
+def _poll_one(app, http, api, key, chats, timeout, now) -> list[tuple[str, list[str]]]:
     known = app.store.read_state(TELEGRAM_STATE).get(key, {})
     bot_id = known.get("bot_id")
     if bot_id is None:
-        bot_id = _call(http, base, token, "getMe", {}, 0)["result"]["id"]
+        bot_id = _call(http, api, "getMe", {}, 0)["result"]["id"]
     params = {"timeout": timeout,
               "allowed_updates": json.dumps(["message", "chat_member"])}
     if known.get("offset"):
         params["offset"] = known["offset"]
     try:
-        updates = _call(http, base, token, "getUpdates", params, timeout)["result"]
+        updates = _call(http, api, "getUpdates", params, timeout)["result"]
     except ValueError as exc:
         log.warning("telegram (bot %s): %s", key, app.redact(exc))
         updates = []

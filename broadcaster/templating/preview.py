@@ -13,37 +13,25 @@ import yaml
 from broadcaster import channels
 from broadcaster.channels.base import Part
 from broadcaster.config.groups import Group, load_groups
+from broadcaster.delivery.markdown import title_of
 from broadcaster.errors import InputError
-from broadcaster.queue.outbox import title_of
 from broadcaster.templating import samples
 from broadcaster.templating.context import local_now
 from broadcaster.templating.resolve import Resolution
 from broadcaster.templating.samples import sample_group
 from broadcaster.templating.templates import Templates
 
-# Placeholder robots, to show a channel type that no real group is given here.
-PREVIEW_CONFIGS: dict[str, dict[str, Any]] = {
-    "wecom": {"url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=preview"},
-    "dingtalk": {"url": "https://oapi.dingtalk.com/robot/send?access_token=preview"},
-    "feishu": {"url": "https://open.feishu.cn/open-apis/bot/v2/hook/preview"},
-    "lark": {"url": "https://open.larksuite.com/open-apis/bot/v2/hook/preview"},
-    "telegram": {"token": "123456:preview", "chat_id": "-1000000000000"},
-    "slack": {"url": "https://hooks.slack.com/services/T0000/B0000/preview"},
-    "discord": {"url": "https://discord.com/api/webhooks/0/preview"},
-    "webhook": {"url": "https://example.org/broadcaster/preview"},
-    "file": {"path": "var/preview"},
-}
 
 def channel_parts(
     markdown: str, channel_type: str, group: Group, *, mention_all: bool = False
 ) -> list[Part]:
     """The parts ``channel_type`` would send for ``markdown``: the group's own robot
-    if it uses that type, else a placeholder one."""
+    if it uses that type, else the placeholder robot the channel declares."""
     cls = channels.get(channel_type)
     if group.channel_type == channel_type:
         config = group.channel
     else:
-        config = cls.Config.model_validate({"type": channel_type, **PREVIEW_CONFIGS[channel_type]})
+        config = cls.Config.model_validate({"type": channel_type, **cls.preview})
     return cls(config, group.id).render(markdown, title=title_of(markdown),
                                         mention_all=mention_all)
 
