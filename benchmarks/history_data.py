@@ -201,10 +201,10 @@ def _index(state: Path):
     """The store's history index over ``state``, writing without fsync."""
     from contextlib import nullcontext
 
-    from broadcaster.store import Store
+    from broadcaster.store.files import FileStore
     from broadcaster.store.history import History
 
-    store = Store(state)
+    store = FileStore(state)
     return History(state, load=store.load_archived, listing=store.archived_by_day,
                    lock=nullcontext, write=_write)
 

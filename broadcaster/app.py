@@ -11,13 +11,24 @@ import os
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from broadcaster.redact import Redactor
-from broadcaster.store import Store
+from broadcaster.store import Store, open_store
+
+if TYPE_CHECKING:
+    from broadcaster.config.groups import GroupsConfig
+    from broadcaster.templating import Templates
 
 
 class App:
+    """One installation: its root, its state store, its config (each loaded when first used)."""
+
+    root: Path
+    state_dir: Path
+    redactor: Redactor
+
     def __init__(self, root: Path | str | None = None, state_dir: Path | str | None = None):
         self.root = Path(root or os.environ.get("BROADCASTER_ROOT") or ".").resolve()
         state = state_dir or os.environ.get("BROADCASTER_STATE_DIR") or self.root / "var"
@@ -34,19 +45,25 @@ class App:
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.state_dir)
+        return open_store(self.state_dir)
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where derived files (the parse cache) live: under the state directory, 0700."""
+        return self.state_dir / "cache"
 
     @cached_property
-    def groups(self):
+    def groups(self) -> GroupsConfig:
         from broadcaster.config.groups import load_groups
+        from broadcaster.store.durable import make_dirs
 
-        self.store.ensure()  # the parse cache lives in the (0700) state directory
-        config = load_groups(self.root, cache_dir=self.store.dir / "cache")
+        make_dirs(self.cache_dir)  # the parse cache lives in the (0700) state directory
+        config = load_groups(self.root, cache_dir=self.cache_dir)
         self.redactor.add(config.secrets())
         return config
 
     @cached_property
-    def templates(self):
+    def templates(self) -> Templates:
         from broadcaster.templating import Templates
 
         return Templates(self.root)

@@ -51,6 +51,7 @@ import hashlib
 import hmac
 import json
 import math
+import random
 import re
 import secrets
 import signal
@@ -240,7 +241,8 @@ class Robot:
 class PlatformSimulator:
     """The server. Use as a context manager; register robots with ``add_robot``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, latency: float = 0.0,
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 latency: float | tuple[float, float] = 0.0,
                  slow_seconds: float = 2.0, enforce_rate_limits: bool = True,
                  auto_register: bool = False):
         self.latency = latency
@@ -474,6 +476,8 @@ class _Request:
         if isinstance(failure, Answer):
             return failure
         delay = robot.latency if robot.latency is not None else self.sim.latency
+        if isinstance(delay, tuple):    # (low, high): a latency that varies per request
+            delay = random.uniform(*delay)
         if failure == "slow":
             delay += self.sim.slow_seconds
         if delay:

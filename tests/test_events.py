@@ -84,7 +84,7 @@ def app(root: Path, tmp_path: Path):
 def test_preview_and_reminder_once(app):
     [ann] = scheduler.run_job(app, "weekly", datetime(2026, 11, 23, 9, tzinfo=SH))
     a = outbox.get(app, ann)
-    assert [d["group"] for d in a.deliveries] == ["a"]
+    assert [d.group for d in a.deliveries] == ["a"]
     body = a.body(a.deliveries[0])
     assert "垃圾分类宣传活动" in body and "消防演练" not in body
     assert scheduler.run_job(app, "remind", datetime(2026, 11, 26, 18, tzinfo=SH)) == []

@@ -90,7 +90,7 @@ def test_time_travel_greets_once(app, day, word):
         assert scheduler.fire_due(app) == ["greet-again"]       # fires, greets nobody twice
         assert scheduler.run_job(app, "greet") == []
     [ann] = outbox.active(app)
-    assert sorted(d["group"] for d in ann.deliveries) == ["a", "b"]
+    assert sorted(d.group for d in ann.deliveries) == ["a", "b"]
     assert word in ann.body(ann.deliveries[0])
 
 

@@ -100,8 +100,8 @@ def test_generic_answer_goes_to_the_group_channel(running):
     from broadcaster.queue import outbox
 
     anns = wait_for(lambda: outbox.archived(app))
-    assert [a.meta.get("reply") for a in anns] == [True]
-    assert anns[0].deliveries[0]["status"] == "sent"
+    assert [a.meta.reply for a in anns] == [True]
+    assert anns[0].deliveries[0].status == "sent"
 
 
 def test_a_complaint_opens_a_ticket_instead_of_an_answer_and_its_acknowledgement_arrives(root):

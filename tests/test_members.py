@@ -44,7 +44,7 @@ def app(root: Path, tmp_path: Path):
 
 
 def welcomes(app) -> list[tuple[str, str]]:
-    return [(d["group"], a.body(d)) for a in outbox.active(app) for d in a.deliveries]
+    return [(d.group, a.body(d)) for a in outbox.active(app) for d in a.deliveries]
 
 
 def test_joins_within_window_are_greeted_together_once(app):

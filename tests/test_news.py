@@ -132,7 +132,7 @@ def bodies(app) -> dict[str, str]:
     out = {}
     for ann in outbox.active(app):
         for d in ann.deliveries:
-            out[d["group"]] = out.get(d["group"], "") + ann.body(d)
+            out[d.group] = out.get(d.group, "") + ann.body(d)
     return out
 
 

@@ -39,7 +39,7 @@ def test_enqueue_dispatch_and_archive(app, tmp_path):
     ann_id = outbox.enqueue(app, _messages("g1", "g2", "g3"), source="test")
     ann = outbox.get(app, ann_id)
     assert ann.status == "queued" and ann.counts()["pending"] == 3
-    assert len(ann.meta["bodies"]) == 1  # identical bodies are stored once
+    assert len(ann.meta.bodies) == 1  # identical bodies are stored once
     result = Dispatcher(app).run()
     assert (result.sent, result.failed, result.pending) == (3, 0, 0)
     done = outbox.get(app, ann_id)
@@ -59,9 +59,9 @@ def test_quiet_hours_hold_non_urgent_but_not_urgent(app, tmp_path):
         urgent = outbox.enqueue(app, _messages("g2", text="紧急：燃气泄漏"), source="test", urgent=True)
         result = Dispatcher(app).run()
         assert result.sent == 2  # g3 has no quiet hours; g2's message is urgent
-        held = {d["group"]: d for d in outbox.get(app, normal).deliveries}
-        assert held["g1"]["status"] == "pending"
-        assert held["g1"]["next_attempt_at"].startswith("2026-11-23T07:00")
+        held = {d.group: d for d in outbox.get(app, normal).deliveries}
+        assert held["g1"].status == "pending"
+        assert held["g1"].next_attempt_at.isoformat().startswith("2026-11-23T07:00")
         assert outbox.get(app, urgent).status == "done"
     with time_machine.travel("2026-11-23 07:00:05 +0800", tick=False):
         assert Dispatcher(app).run().sent == 1

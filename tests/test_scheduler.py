@@ -139,7 +139,7 @@ def app(root: Path, tmp_path: Path) -> App:
 def _deliveries(app) -> list[tuple[str, str]]:
     from broadcaster.queue import outbox
 
-    return sorted((a.meta["source"], d["group"]) for a in outbox.active(app) for d in a.deliveries)
+    return sorted((a.meta.source, d.group) for a in outbox.active(app) for d in a.deliveries)
 
 
 def test_fire_due_records_then_runs(app):

@@ -148,8 +148,8 @@ def test_weather_job_one_request_per_location_and_alerts_once(app):
     ids = scheduler.run_job(app, "weather", NOW)
     assert len(app.srv.hits) == 4
     anns = [outbox.get(app, i) for i in ids]
-    [forecast] = [a for a in anns if not a.meta["urgent"]]
-    alerts = [a for a in anns if a.meta["urgent"]]           # one per location's warning
+    [forecast] = [a for a in anns if not a.meta.urgent]
+    alerts = [a for a in anns if a.meta.urgent]           # one per location's warning
     assert len(forecast.deliveries) == 40 and len(alerts) == 4
     assert sum(len(a.deliveries) for a in alerts) == 40
     assert "雷" in alerts[0].body(alerts[0].deliveries[0])

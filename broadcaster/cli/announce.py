@@ -68,8 +68,8 @@ def announce(
     ann_id = outbox.enqueue(a, draft.messages, source="cli", urgent=urgent,
                             mention_all=mention_all, scheduled_for=when, expires=expiry)
     ann = outbox.get(a, ann_id)
-    out = {"id": ann_id, "targets": len(draft.messages), "scheduled_for": ann.meta["scheduled_for"],
-           "expires_at": ann.meta["expires_at"], "status": ann.status}
+    out = {"id": ann_id, "targets": len(draft.messages), "scheduled_for": iso(ann.meta.scheduled_for),
+           "expires_at": iso(ann.meta.expires_at), "status": ann.status}
     if json_:
         emit_json(out)
         return

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from broadcaster.errors import ConfigError, Problem
 
+if TYPE_CHECKING:
+    from broadcaster.app import App
 
-def check_all(app, warnings: list[Problem] | None = None) -> list[Problem]:
+
+
+def check_all(app: App, warnings: list[Problem] | None = None) -> list[Problem]:
     """Every problem; things that work but look wrong are added to ``warnings``."""
     problems: list[Problem] = []
     try:

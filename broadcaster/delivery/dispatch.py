@@ -1,15 +1,21 @@
 """Dispatch: send every due delivery, concurrently, within each robot's limits.
 
-One pass (``run-once``, or one tick of the daemon) runs under the dispatch lock:
+One pass (``run-once``, or one tick of the daemon) opens a dispatch session on
+the store (``Store.dispatch``) and:
 
-1. read the queue (``active/``); settle what expired; hold back non-urgent
-   messages for groups in their quiet hours;
-2. fan out: one task per group (its due deliveries in order, so the parts of
+1. claims the due deliveries; settles what expired; holds back non-urgent
+   messages for groups in their quiet hours; re-times deliveries written while
+   the clock was ahead;
+2. fans out: one task per group (its due deliveries in order, so the parts of
    one message never interleave with another's), on a thread pool sharing one
    pooled HTTP session; each part waits for its robot's rate-limit slot;
-3. record results in batches (every ``COMMIT_EVERY`` seconds): a delivery is
-   ``sent`` once recorded, and a recorded send is never repeated. Only sends
-   in flight when the process dies may repeat.
+3. records every part sent and every outcome in the session before the worker
+   sends anything else: a send recorded as done is never repeated, a
+   multi-part message resumes at its first unsent part, and a killed process
+   repeats at most its sends in flight (at most one per worker).
+
+A session that cannot record (a full disk) stops the whole pass at once: no
+send goes out that could not be recorded, and the pass raises ``StoreFull``.
 
 Transient failures (timeouts, resets, 5xx, rate limits) are retried with
 jittered exponential backoff, honouring the wait the platform asked for, until
@@ -20,15 +26,14 @@ Replies to residents (announcements with ``reply`` in their meta, queued by
 sends them itself (a dispatcher with ``only`` = its replies' ids, holding that
 lock), and a ``run-once`` or daemon takes over those older than
 ``REPLY_HANDOFF`` (``serve`` stopped or fell behind). A reply that carries a
-route in ``reply_routes`` (group -> route) goes through the platform's reply path while it is valid
-(see ``broadcaster.inbound.replies``).
+route in ``reply_routes`` (group -> route) goes through the platform's reply
+path while it is valid (see ``broadcaster.inbound.replies``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import random
 import threading
 import time
@@ -36,18 +41,32 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from broadcaster.channels.base import SendResult
 from broadcaster.delivery.markdown import title_of
 from broadcaster.delivery.ratelimit import STATE_NAME, RateLimiter, merge_state
-from broadcaster.queue import outbox
-from broadcaster.queue.outbox import CANCELLED, EXPIRED, FAILED, PENDING, SENT, Announcement
-from broadcaster.timeparse import from_iso, iso
+from broadcaster.store import DispatchSession, StoreFull
+from broadcaster.store.records import (
+    CANCELLED,
+    EXPIRED,
+    FAILED,
+    PENDING,
+    SENT,
+    AnnouncementMeta,
+    Attempt,
+    Delivery,
+)
+
+if TYPE_CHECKING:
+    from broadcaster.app import App
+    from broadcaster.channels.base import Channel
+    from broadcaster.config.groups import Group
+    from broadcaster.inbound.replies import ReplyRoutes
 
 log = logging.getLogger(__name__)
 
-COMMIT_EVERY = 0.5            # seconds between batched writes of results
-HISTORY_KEEP = 20             # attempts kept per delivery row
+POLL_EVERY = 0.5              # seconds between looks at progress and cancellations
 MAX_INLINE_WAIT = 5.0         # wait this long for a rate-limit slot, else defer
 BACKOFF_CAP = 30 * 60.0       # seconds
 REPLY_HANDOFF = 30.0          # seconds: younger replies are left to `serve`
@@ -84,29 +103,24 @@ class PassResult:
 
 
 @dataclass
-class Update:
-    """The outcome of one delivery in this pass, to be written to its row."""
+class Job:
+    """One claimed delivery to one group."""
 
-    ann_id: str
-    group: str
-    status: str
-    parts_sent: int | None = None
-    attempted: bool = False
-    next_attempt_at: datetime | None = None
-    result: SendResult | None = None
-    error: str | None = None
+    meta: AnnouncementMeta
+    delivery: Delivery
+    group: Group
 
 
 class Dispatcher:
     def __init__(
         self,
-        app,
+        app: App,
         *,
         workers: int = 64,
         stop: threading.Event | None = None,
         progress: Callable[[int, int], None] | None = None,
         only: set[str] | None = None,
-        routes=None,
+        routes: ReplyRoutes | None = None,
     ):
         self.app = app
         self.only = only            # replies' ids: this dispatcher is `serve`'s (replies lock held)
@@ -116,15 +130,19 @@ class Dispatcher:
         self.stop = stop or threading.Event()
         self.progress = progress
         self.limiter = RateLimiter()
-        self._channels: dict[str, object] = {}
+        self._channels: dict[str, Channel] = {}
         self._cancelled: set[str] = set()
-        self._files: dict = {}              # announcement files as this pass last wrote them
-        self._latest: dict[str, Announcement] = {}
-        self._session = None
+        self._session: DispatchSession | None = None
+        self._http = None
+        self._halt = threading.Event()          # the store cannot record: stop every worker
+        self._full: StoreFull | None = None
+        self._count = threading.Lock()
+        self._result = PassResult()
+        self._done = 0                          # deliveries handled, for the progress bar
 
     # -- the pass --------------------------------------------------------------
     def run(self) -> PassResult:
-        """One pass over the queue. The caller holds the dispatch lock."""
+        """One pass over the queue. The caller holds the dispatch lock where the store needs it."""
         try:
             return self._run()
         finally:
@@ -135,68 +153,42 @@ class Dispatcher:
     def _run(self) -> PassResult:
         app = self.app
         now = app.now()
-        result = PassResult()
-        anns = outbox.active(app, self.only)
-        if not anns:
-            return result
-        self._latest = {ann.id: ann for ann in anns}
-        self.limiter.load(app.store.read_state(STATE_NAME))
-        updates: queue.SimpleQueue[Update] = queue.SimpleQueue()
-        work: dict[str, list[tuple[Announcement, dict]]] = {}
-        for ann in anns:
-            self._plan(ann, now, work, updates, result)
-        total = sum(len(v) for v in work.values())
-        if total:
-            self._fan_out(work, updates, total, result)
-        self._commit(updates, result)
-        with app.store.state(STATE_NAME) as st:  # merged: `serve` may send beside us
-            merged = merge_state(st, self.limiter.dump(), time.time())
-            st.clear()
-            st.update(merged)
-        self._close()
-        result.pending, result.next_due = self._remaining()
-        self._files.clear()
+        result = self._result = PassResult()
+        session = self._session = app.store.dispatch()
+        try:
+            claims = session.claim(now, only=self.only,
+                                   accept=lambda meta: self._may_send(meta, now))
+            if claims:
+                self.limiter.load(app.store.read_state(STATE_NAME))
+                work: dict[str, list[Job]] = {}
+                for claim in claims:
+                    if self._halt.is_set():
+                        break
+                    self._plan(claim.meta, claim.delivery, now, work)
+                if work and not self._halt.is_set():
+                    self._fan_out(work)
+                with app.store.state(STATE_NAME) as st:  # merged: `serve` may send beside us
+                    merged = merge_state(st, self.limiter.dump(), time.time())
+                    st.clear()
+                    st.update(merged)
+            result.pending, result.next_due = self._remaining(session)
+        except StoreFull as exc:
+            self._full = self._full or exc
+        finally:
+            self._close_http()
+            try:
+                session.close()
+            except StoreFull as exc:
+                self._full = self._full or exc
+        if self._full is not None:
+            raise self._full
         return result
 
-    def _plan(self, ann, now, work, updates, result) -> None:
-        """Sort ``ann``'s pending deliveries into: expired, held back, due now."""
-        scheduled = from_iso(ann.meta["scheduled_for"])
-        expires = from_iso(ann.meta["expires_at"])
-        if ann.status == CANCELLED or scheduled > now:
-            return
-        if ann.meta.get("reply") and not self._may_send_reply(ann, now):
-            return
-        groups = self.app.groups
-        for d in ann.deliveries:
-            if d["status"] != PENDING:
-                continue
-            if now >= expires:
-                updates.put(Update(ann.id, d["group"], EXPIRED, error="expired before delivery"))
-                result.expired += 1
-                continue
-            due = from_iso(d["next_attempt_at"]) or scheduled
-            if due > now:
-                continue
-            group = groups.destination(d["group"])  # a group, or a staff member's channel
-            if group is None:
-                updates.put(Update(ann.id, d["group"], FAILED,
-                                   error="group no longer in groups.yaml"))
-                result.failed += 1
-                continue
-            if not ann.meta.get("urgent") and group.quiet_hours:
-                local = now.astimezone(group.tz)
-                if group.quiet_hours.contains(local):
-                    until = group.quiet_hours.window_end(local)
-                    updates.put(Update(ann.id, d["group"], PENDING, next_attempt_at=until,
-                                       error=f"quiet hours until {until:%H:%M}"))
-                    continue
-            work.setdefault(d["group"], []).append((ann, d))
-
-    def _may_send_reply(self, ann, now) -> bool:
+    def _may_send(self, meta: AnnouncementMeta, now: datetime) -> bool:
         """Replies are sent under the replies lock only, young ones by `serve` alone."""
-        if self.only is not None:
+        if not meta.reply or self.only is not None:
             return True
-        if (now - from_iso(ann.meta["created_at"])).total_seconds() < REPLY_HANDOFF:
+        if (now - meta.created_at).total_seconds() < REPLY_HANDOFF:
             return False
         if self._replies_lock is None:
             from filelock import FileLock, Timeout
@@ -209,58 +201,126 @@ class Dispatcher:
             self._replies_lock = lock
         return True
 
-    def _fan_out(self, work, updates, total, result) -> None:
-        done = 0
+    def _remaining(self, session: DispatchSession) -> tuple[int, datetime | None]:
+        """Pending deliveries left in the queue this pass saw, and when the next one is due.
+
+        Announcements queued while the pass ran are not counted; the daemon
+        notices them by the queue changing (see broadcaster.schedule.daemon).
+        """
+        pending, next_due = 0, None
+        for claim in session.pending():
+            meta, d = claim.meta, claim.delivery
+            if meta.status == CANCELLED:
+                continue
+            scheduled = meta.scheduled_for
+            if meta.reply and self.only is None:   # `serve`'s until the handoff
+                scheduled = max(scheduled, meta.created_at + timedelta(seconds=REPLY_HANDOFF))
+            pending += 1
+            due = max(scheduled, d.next_attempt_at or scheduled)
+            next_due = due if next_due is None else min(next_due, due)
+        return pending, next_due
+
+    def open_ids(self) -> set[str]:
+        """The announcements of this pass that are not finished yet."""
+        if self._session is None:
+            return set()
+        return {c.meta.id for c in self._session.pending() if c.meta.status != CANCELLED}
+
+    def _plan(self, meta: AnnouncementMeta, d: Delivery, now: datetime,
+              work: dict[str, list[Job]]) -> None:
+        """Sort one claimed delivery: expired, re-timed, held back, failed, or due now."""
+        if now >= meta.expires_at:
+            self._finish(meta, d, EXPIRED, now, error="expired before delivery")
+            return
+        if d.updated_at is not None and d.updated_at > now and d.next_attempt_at is not None:
+            # written while the clock was ahead: wait what was asked, counted from now
+            due = now + max(d.next_attempt_at - d.updated_at, timedelta(0))
+            if due > now:
+                self._finish(meta, d, PENDING, now, next_attempt_at=due, error=d.last_error)
+                return
+        group = self.app.groups.destination(d.group)   # a group, or a staff member's channel
+        if group is None:
+            self._finish(meta, d, FAILED, now, error="group no longer in groups.yaml")
+            return
+        if not meta.urgent and group.quiet_hours:
+            local = now.astimezone(group.tz)
+            if group.quiet_hours.contains(local):
+                until = group.quiet_hours.window_end(local)
+                self._finish(meta, d, PENDING, now, next_attempt_at=until,
+                             error=f"quiet hours until {until:%H:%M}")
+                return
+        work.setdefault(d.group, []).append(Job(meta, d, group))
+
+    def _fan_out(self, work: dict[str, list[Job]]) -> None:
+        total = sum(len(v) for v in work.values())
+        self._http_session()        # one pooled session, made before the workers share it
         pool = ThreadPoolExecutor(max_workers=min(self.workers, len(work)),
                                   thread_name_prefix="send")
         try:
-            futures = [pool.submit(self._deliver_group, items, updates)
-                       for items in work.values()]
+            futures = [pool.submit(self._deliver_group, jobs) for jobs in work.values()]
             not_done = set(futures)
             while not_done:
-                _, not_done = wait(not_done, timeout=COMMIT_EVERY)
-                done += self._commit(updates, result)
+                _, not_done = wait(not_done, timeout=POLL_EVERY)
+                self._cancelled |= self._session.cancelled()
                 if self.progress:
-                    self.progress(done, total)
+                    self.progress(self._done, total)
             for f in futures:
                 exc = f.exception()
                 if exc is not None:  # a bug, not a platform answer: keep the pass going
                     log.error("send task crashed: %s", self.app.redact(exc))
-                    result.errors.append(self.app.redact(exc))
+                    self._result.errors.append(self.app.redact(exc))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
     # -- one group's deliveries (worker thread) ---------------------------------
-    def _deliver_group(self, items, updates) -> None:
-        for ann, d in items:
-            if self.stop.is_set() or ann.id in self._cancelled:
+    def _deliver_group(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            if self._halted(job.meta.id):
                 return
             try:
-                updates.put(self._deliver(ann, d))
+                self._deliver(job)
+            except StoreFull as exc:
+                self._stop_for(exc)
+                return
             except Exception as exc:  # render bug or similar: fail this delivery, not the pass
-                log.exception("delivery %s/%s crashed", ann.id, d["group"])
-                updates.put(Update(ann.id, d["group"], FAILED, attempted=True,
-                                   error=f"internal error: {self.app.redact(exc)}"))
+                log.exception("delivery %s/%s crashed", job.meta.id, job.delivery.group)
+                self._try_finish(job.meta, job.delivery, FAILED, self.app.now(), attempted=True,
+                                 error=f"internal error: {self.app.redact(exc)}")
+            with self._count:
+                self._done += 1
 
-    def _deliver(self, ann: Announcement, d: dict) -> Update:
-        group = self.app.groups.destination(d["group"])
-        channel = self._channel_for(ann, group)
-        body = ann.body(d)  # the title comes from this group's own message, as in previews
-        parts = channel.render(body, title=title_of(body),
-                               mention_all=bool(ann.meta.get("mention_all")))
+    def _halted(self, ann_id: str) -> bool:
+        return self.stop.is_set() or self._halt.is_set() or ann_id in self._cancelled
+
+    def _stop_for(self, exc: StoreFull) -> None:
+        with self._count:
+            if self._full is None:
+                self._full = exc
+                log.error("%s", exc)
+        self._halt.set()
+
+    def _deliver(self, job: Job) -> None:
+        meta, d = job.meta, job.delivery
+        channel = self._channel_for(meta, job.group)
+        body = meta.bodies[d.body]  # the title comes from this group's own message, as in previews
+        parts = channel.render(body, title=title_of(body), mention_all=meta.mention_all)
         limits = channel.rate_limits()
-        sent = int(d.get("parts_sent") or 0)
+        sent = d.parts_sent
         res: SendResult | None = None
         while sent < len(parts):
-            if self.stop.is_set():
-                return Update(ann.id, d["group"], PENDING, parts_sent=sent,
-                              attempted=res is not None, result=res)
+            if self._halted(meta.id):
+                if sent != d.parts_sent or res is not None:
+                    self._finish(meta, d, PENDING, self.app.now(), parts_sent=sent,
+                                 attempted=res is not None, result=res,
+                                 next_attempt_at=d.next_attempt_at)
+                return
             ok, slot = self.limiter.reserve(limits, MAX_INLINE_WAIT)
             if not ok:
                 at = datetime.fromtimestamp(slot, self.app.tz)
-                return Update(ann.id, d["group"], PENDING, parts_sent=sent, next_attempt_at=at,
-                              attempted=res is not None, result=res,
-                              error=f"rate limit: next slot {at:%H:%M:%S}")
+                self._finish(meta, d, PENDING, self.app.now(), parts_sent=sent,
+                             next_attempt_at=at, attempted=res is not None, result=res,
+                             error=f"rate limit: next slot {at:%H:%M:%S}")
+                return
             delay = slot - time.time()
             if delay > 0:
                 self.stop.wait(delay)
@@ -270,144 +330,108 @@ class Dispatcher:
                     self.limiter.block([k for k, _ in limits], time.time() + res.retry_after)
                 break
             sent += 1
+            if sent < len(parts):   # on disk before the next part goes
+                d.parts_sent, d.updated_at = sent, self.app.now()
+                self._session.record(meta.id, d)
+        now = self.app.now()
         if res is None:  # nothing left to send (all parts recorded earlier)
-            return Update(ann.id, d["group"], SENT, parts_sent=sent)
-        if res.ok:
-            return Update(ann.id, d["group"], SENT, parts_sent=sent, attempted=True, result=res)
-        if res.outcome == "permanent":
-            return Update(ann.id, d["group"], FAILED, parts_sent=sent, attempted=True, result=res)
-        wait = backoff(int(d.get("attempts") or 0) + 1, res.retry_after, backoff_base())
-        return Update(ann.id, d["group"], PENDING, parts_sent=sent, attempted=True, result=res,
-                      next_attempt_at=self.app.now() + timedelta(seconds=wait))
+            self._finish(meta, d, SENT, now, parts_sent=sent)
+        elif res.ok:
+            self._finish(meta, d, SENT, now, parts_sent=sent, attempted=True, result=res)
+        elif res.outcome == "permanent":
+            self._finish(meta, d, FAILED, now, parts_sent=sent, attempted=True, result=res)
+        else:
+            wait_s = backoff(d.attempts + 1, res.retry_after, backoff_base())
+            self._finish(meta, d, PENDING, now, parts_sent=sent, attempted=True, result=res,
+                         next_attempt_at=now + timedelta(seconds=wait_s))
 
-    def _channel_for(self, ann: Announcement, group):
+    def _channel_for(self, meta: AnnouncementMeta, group: Group) -> Channel:
         """The platform's reply path of a reply while it is valid, else the group's channel."""
-        route = (ann.meta.get("reply_routes") or {}).get(group.id)
+        route = (meta.extra.get("reply_routes") or {}).get(group.id)
         if route:
             if self.routes is None:
                 from broadcaster.inbound.replies import ReplyRoutes
 
                 self.routes = ReplyRoutes(self.app)
-            if self._session is None:
-                from broadcaster.channels.http import new_session
-
-                self._session = new_session(pool_maxsize=self.workers)
-            channel = self.routes.channel(route, group, self._session)
+            channel = self.routes.channel(route, group, self._http_session())
             if channel is not None:
                 return channel
         return self._channel(group)
 
-    def _channel(self, group):
+    def _channel(self, group: Group) -> Channel:
         ch = self._channels.get(group.id)
         if ch is None:
             from broadcaster import channels
-            from broadcaster.channels.http import new_session
 
-            if self._session is None:
-                self._session = new_session(pool_maxsize=self.workers)
             cls = channels.get(group.channel_type)
-            ch = cls(group.channel, group.id, session=self._session, tz=group.tz)
+            ch = cls(group.channel, group.id, session=self._http_session(), tz=group.tz)
             self._channels[group.id] = ch
         return ch
 
-    def _close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+    def _http_session(self):
+        if self._http is None:
+            from broadcaster.channels.http import new_session
+
+            self._http = new_session(pool_maxsize=self.workers)
+        return self._http
+
+    def _close_http(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
         self._channels.clear()
 
     # -- recording ---------------------------------------------------------------
-    def _commit(self, updates: queue.SimpleQueue, result: PassResult) -> int:
-        """Write every queued update, one file write per announcement. Returns the count."""
-        batch: dict[str, list[Update]] = {}
-        while True:
-            try:
-                u = updates.get_nowait()
-            except queue.Empty:
-                break
-            batch.setdefault(u.ann_id, []).append(u)
-        n = 0
-        for ann_id, items in batch.items():
-            now = self.app.now()
+    def _try_finish(self, *args, **kwargs) -> None:
+        try:
+            self._finish(*args, **kwargs)
+        except StoreFull as exc:
+            self._stop_for(exc)
 
-            def change(ann: Announcement, db, items=items, now=now) -> None:
-                if ann.status == outbox.CANCELLED:
-                    self._cancelled.add(ann.id)
-                changed = []
-                for u in items:
-                    d = ann.delivery(u.group)
-                    if d is None or d["status"] == SENT:
-                        continue
-                    self._apply(d, u, now, result)
-                    changed.append(d)
-                outbox.settle(ann, now)
-                outbox.write_back(db, ann, changed)
-
-            try:
-                self._latest[ann_id] = outbox.modify(self.app, ann_id, change, cache=self._files)
-            except Exception as exc:
-                # never lose a result silently: say so; the row stays pending and is retried
-                log.error("could not record results for %s: %s", ann_id, self.app.redact(exc))
-                result.errors.append(f"{ann_id}: {self.app.redact(exc)}")
-            n += len(items)
-        return n
-
-    def _apply(self, d: dict, u: Update, now: datetime, result: PassResult) -> None:
-        if d["status"] == CANCELLED and u.status != SENT:
-            return  # cancelled meanwhile and not sent: stays cancelled
-        res = u.result
-        d["status"] = u.status
-        d["updated_at"] = iso(now)
-        if u.parts_sent is not None:
-            d["parts_sent"] = u.parts_sent
-        d["next_attempt_at"] = iso(u.next_attempt_at) if u.status == PENDING else None
-        if u.attempted:
-            d["attempts"] = int(d.get("attempts") or 0) + 1
-        if res is not None:
-            d["http_status"] = res.http_status
-            d["code"] = res.code
-            d["latency_ms"] = round(res.latency_ms, 1)
-        error = None if u.status == SENT else (
-            self.app.redact(res.reason) if res is not None and not res.ok and res.reason else u.error
-        )
-        if u.status == SENT:
-            d["sent_at"] = iso(now)
-            d["last_error"] = None
-            result.sent += 1
+    def _finish(
+        self,
+        meta: AnnouncementMeta,
+        d: Delivery,
+        status: str,
+        now: datetime,
+        *,
+        parts_sent: int | None = None,
+        attempted: bool = False,
+        next_attempt_at: datetime | None = None,
+        result: SendResult | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Give ``d`` its new state and record it (durable before this returns)."""
+        d.status = status
+        d.updated_at = now
+        if parts_sent is not None:
+            d.parts_sent = parts_sent
+        d.next_attempt_at = next_attempt_at if status == PENDING else None
+        if attempted:
+            d.attempts += 1
+        if result is not None:
+            d.http_status = result.http_status
+            d.code = None if result.code is None else str(result.code)
+            d.latency_ms = round(result.latency_ms, 1)
+        if status != SENT and result is not None and not result.ok and result.reason:
+            error = self.app.redact(result.reason)
+        if status == SENT:
+            d.sent_at, d.last_error = now, None
         elif error:
-            d["last_error"] = error
-        if u.status == FAILED and u.attempted:
-            result.failed += 1
-        if u.attempted:
-            entry = {"at": iso(now), "outcome": res.outcome if res else u.status,
-                     "http_status": res.http_status if res else None,
-                     "code": res.code if res else None,
-                     "latency_ms": round(res.latency_ms, 1) if res else None,
-                     "error": error}
-            d["history"] = ([*d.get("history", []), entry])[-HISTORY_KEEP:]
-
-    def open_ids(self) -> set[str]:
-        """The announcements of this pass that are not finished yet."""
-        return {a.id for a in self._latest.values() if a.status not in (outbox.DONE, CANCELLED)}
-
-    def _remaining(self) -> tuple[int, datetime | None]:
-        """Pending deliveries left in the queue this pass saw, and when the next one is due.
-
-        Announcements queued while the pass ran are not counted; the daemon
-        notices them by the queue directory changing (see broadcaster.schedule.daemon).
-        """
-        pending = 0
-        next_due = None
-        for ann in self._latest.values():
-            if ann.status == CANCELLED:
-                continue
-            scheduled = from_iso(ann.meta["scheduled_for"])
-            if ann.meta.get("reply") and self.only is None:   # `serve`'s until the handoff
-                handoff = from_iso(ann.meta["created_at"]) + timedelta(seconds=REPLY_HANDOFF)
-                scheduled = max(scheduled, handoff)
-            for d in ann.deliveries:
-                if d["status"] == PENDING:
-                    pending += 1
-                    due = max(scheduled, from_iso(d["next_attempt_at"]) or scheduled)
-                    next_due = due if next_due is None else min(next_due, due)
-        return pending, next_due
+            d.last_error = error
+        if attempted:
+            d.add_attempt(Attempt(
+                at=now, outcome=result.outcome if result else status,
+                http_status=result.http_status if result else None,
+                code=d.code if result else None,
+                latency_ms=round(result.latency_ms, 1) if result else None,
+                error=None if status == SENT else error))
+        self._session.record(meta.id, d)
+        with self._count:
+            r = self._result
+            if status == SENT:
+                r.sent += 1
+            elif status == FAILED:
+                r.failed += 1
+            elif status == EXPIRED:
+                r.expired += 1

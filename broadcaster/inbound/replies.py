@@ -90,12 +90,11 @@ def queue_replies(app, answers: list[Answer]) -> list[tuple[str, list[Answer]]]:
             else:
                 seen.add(a.group_id)
                 batch.append(a)
-        extra: dict[str, Any] = {"reply": True,
-                                 "reply_routes": {a.group_id: a.route for a in batch if a.route},
+        extra: dict[str, Any] = {"reply_routes": {a.group_id: a.route for a in batch if a.route},
                                  "reply_to": {a.group_id: a.key for a in batch}}
         source = f"reply:{batch[0].key}" + (f"+{len(batch) - 1}" if len(batch) > 1 else "")
         ann_id = enqueue(app, [Message(a.group_id, a.markdown) for a in batch], source=source,
-                         urgent=True, expires=REPLY_EXPIRY, extra=extra)
+                         urgent=True, expires=REPLY_EXPIRY, reply=True, extra=extra)
         out.append((ann_id, batch))
         pending = rest
     return out
@@ -195,7 +194,7 @@ class ReplySender:
 
         answered: dict[str, str] = {}
         for ann in outbox.active(self.app):
-            if ann.meta.get("reply"):
+            if ann.meta.reply:
                 self.add(ann.id)
                 answered.update((key, ann.id) for key in (ann.meta.get("reply_to") or {}).values())
         return answered

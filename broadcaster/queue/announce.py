@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from broadcaster.cleantext import clean_text
 from broadcaster.errors import InputError, UsageError
 from broadcaster.queue.outbox import Message
 from broadcaster.sources.kinds import TemplateKind, register_template
 from broadcaster.targeting import select
+
+if TYPE_CHECKING:
+    from broadcaster.app import App
 
 MAX_TEXT_BYTES = 64 * 1024  # an announcement is a chat message, not a document
 
@@ -85,7 +89,7 @@ class Draft:
 
 
 def compose(
-    app,
+    app: App,
     *,
     text: str | None,
     template: str | None,
@@ -111,7 +115,7 @@ def compose(
     return Draft(groups, messages)
 
 
-def previews(app, draft: Draft, *, mention_all: bool) -> list[dict]:
+def previews(app: App, draft: Draft, *, mention_all: bool) -> list[dict]:
     """Per group: the parts exactly as they would be sent, and their sizes against the limit."""
     from broadcaster import channels
     from broadcaster.templating.preview import channel_parts

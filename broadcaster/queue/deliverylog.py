@@ -5,29 +5,41 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from broadcaster.errors import InputError
 from broadcaster.queue import outbox
-from broadcaster.queue.outbox import DELIVERY_STATES, Announcement
+from broadcaster.queue.outbox import DELIVERY_STATES, Announcement, Delivery
 from broadcaster.store.history import FAILED_STATES, log_row, text_day
+from broadcaster.timeparse import iso
+
+if TYPE_CHECKING:
+    from broadcaster.app import App
 
 DEFAULT_SINCE_DAYS = 7
 
 
-def delivery_view(d: dict) -> dict:
+def delivery_view(d: Delivery) -> dict:
     return {
-        "group": d["group"],
-        "status": d["status"],
-        "attempts": d.get("attempts", 0),
-        "last_error": d.get("last_error"),
-        "sent_at": d.get("sent_at"),
-        "updated_at": d.get("updated_at"),
-        "next_attempt_at": d.get("next_attempt_at"),
-        "http_status": d.get("http_status"),
-        "code": d.get("code"),
-        "latency_ms": d.get("latency_ms"),
-        "parts_sent": d.get("parts_sent", 0),
+        "group": d.group,
+        "status": d.status,
+        "attempts": d.attempts,
+        "last_error": d.last_error,
+        "sent_at": iso(d.sent_at),
+        "updated_at": iso(d.updated_at),
+        "next_attempt_at": iso(d.next_attempt_at),
+        "http_status": d.http_status,
+        "code": d.code,
+        "latency_ms": d.latency_ms,
+        "parts_sent": d.parts_sent,
     }
+
+
+def log_rows(ann: Announcement) -> Iterator[dict]:
+    """``history.log_row`` of each of its deliveries (the rows of ``log --json``)."""
+    meta = {"id": ann.id, "created_at": iso(ann.meta.created_at)}
+    for d in ann.deliveries:
+        yield log_row(ann.id, meta, d.to_json())
 
 
 def show(ann: Announcement) -> dict:
@@ -37,12 +49,12 @@ def show(ann: Announcement) -> dict:
     return out
 
 
-def report(app, ann_id: str) -> dict:
+def report(app: App, ann_id: str) -> dict:
     ann = outbox.get(app, ann_id)
     out = show(ann)
     out["not_delivered"] = [
-        {"group": d["group"], "status": d["status"], "reason": reason(d["status"], d.get("last_error"))}
-        for d in ann.deliveries if d["status"] != outbox.SENT
+        {"group": d.group, "status": d.status, "reason": reason(d.status, d.last_error)}
+        for d in ann.deliveries if d.status != outbox.SENT
     ]
     return out
 
@@ -72,7 +84,7 @@ LAG_DAYS = 7   # how long after its creation an announcement's rows commonly sti
 
 
 def query(
-    app,
+    app: App,
     *,
     announcement: str | None = None,
     group: str | None = None,
@@ -99,7 +111,7 @@ def query(
 
     if announcement is not None:
         ann = outbox.get(app, announcement)
-        rows = sorted((r for r in (log_row(ann.id, ann.meta, d) for d in ann.deliveries) if wanted(r)),
+        rows = sorted((r for r in log_rows(ann) if wanted(r)),
                       key=_newest, reverse=True)
         yield from rows[:limit] if limit else rows
         return
@@ -110,13 +122,12 @@ def _newest(row: dict) -> datetime:
     return datetime.fromisoformat(row["updated_at"])
 
 
-def _by_day(app, wanted, status, since, limit) -> Iterator[dict]:
+def _by_day(app: App, wanted, status, since, limit) -> Iterator[dict]:
     history = app.store.history
     live: dict[date, list[dict]] = {}
     active = outbox.active(app)
     for ann in active:
-        for d in ann.deliveries:
-            row = log_row(ann.id, ann.meta, d)
+        for row in log_rows(ann):
             if wanted(row):
                 live.setdefault(text_day(row["updated_at"]), []).append(row)
     queued = {ann.id for ann in active}

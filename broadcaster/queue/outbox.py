@@ -1,9 +1,10 @@
-"""The durable queue: one announcement file, one delivery row per targeted group.
+"""The durable queue: one announcement, one delivery row per targeted group.
 
-An announcement is accepted once its file is on disk (``enqueue`` returns only
+An announcement is accepted once it is in the store (``enqueue`` returns only
 then). Its deliveries move ``pending -> sent | failed | expired | cancelled``;
 the announcement moves ``queued -> sending -> done`` (or ``cancelled``), and a
 finished one leaves the queue for the archive, where the delivery log reads it.
+The rows are the typed records of ``broadcaster.store.records``.
 """
 
 from __future__ import annotations
@@ -12,24 +13,36 @@ import hashlib
 import heapq
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
-from pathlib import Path
-from typing import Any
-
-from tinydb.table import Document
+from typing import TYPE_CHECKING, Any
 
 from broadcaster.delivery.markdown import title_of
 from broadcaster.errors import InputError
-from broadcaster.timeparse import from_iso, iso
+from broadcaster.store.records import (
+    ANNOUNCEMENT_STATES,
+    CANCELLED,
+    DELIVERY_STATES,
+    DONE,
+    EXPIRED,
+    FAILED,
+    PENDING,
+    QUEUED,
+    SENDING,
+    SENT,
+    Announcement,
+    AnnouncementMeta,
+    Delivery,
+)
 
-PENDING, SENT, FAILED, CANCELLED, EXPIRED = "pending", "sent", "failed", "cancelled", "expired"
-DELIVERY_STATES = (PENDING, SENT, FAILED, CANCELLED, EXPIRED)
-QUEUED, SENDING, DONE = "queued", "sending", "done"
-ANNOUNCEMENT_STATES = (QUEUED, SENDING, DONE, CANCELLED)
+if TYPE_CHECKING:
+    from broadcaster.app import App
+
+__all__ = ["ANNOUNCEMENT_STATES", "CANCELLED", "DELIVERY_STATES", "DONE", "EXPIRED", "FAILED",
+           "PENDING", "QUEUED", "SENDING", "SENT", "Announcement", "Delivery", "Message"]
+
 DEFAULT_EXPIRY = timedelta(hours=24)
-META_ID = 1
 
 
 @dataclass(frozen=True)
@@ -40,54 +53,6 @@ class Message:
     markdown: str
 
 
-@dataclass
-class Announcement:
-    meta: dict[str, Any]
-    deliveries: list[dict[str, Any]] = field(default_factory=list)
-    _by_group: dict[str, dict] | None = field(default=None, repr=False, compare=False)
-
-    def delivery(self, group_id: str) -> dict | None:
-        if self._by_group is None:
-            self._by_group = {d["group"]: d for d in self.deliveries}
-        return self._by_group.get(group_id)
-
-    @property
-    def id(self) -> str:
-        return self.meta["id"]
-
-    @property
-    def status(self) -> str:
-        return self.meta["status"]
-
-    def counts(self) -> dict[str, int]:
-        out = dict.fromkeys(DELIVERY_STATES, 0)
-        for d in self.deliveries:
-            out[d["status"]] += 1
-        return out
-
-    def body(self, delivery: dict) -> str:
-        return self.meta["bodies"][delivery["body"]]
-
-    def summary(self) -> dict[str, Any]:
-        c = self.counts()
-        return {
-            "id": self.id,
-            "created_at": self.meta["created_at"],
-            "scheduled_for": self.meta["scheduled_for"],
-            "expires_at": self.meta["expires_at"],
-            "status": self.status,
-            "source": self.meta.get("source"),
-            "title": self.meta.get("title"),
-            "urgent": self.meta.get("urgent", False),
-            "targets": len(self.deliveries),
-            "sent": c[SENT],
-            "failed": c[FAILED],
-            "pending": c[PENDING],
-            "cancelled": c[CANCELLED],
-            "expired": c[EXPIRED],
-        }
-
-
 def new_id(now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
@@ -96,26 +61,8 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def new_delivery(group_id: str, body: str, due: str) -> dict[str, Any]:
-    return {
-        "group": group_id,
-        "body": body,
-        "status": PENDING,
-        "attempts": 0,
-        "parts_sent": 0,
-        "next_attempt_at": due,
-        "updated_at": None,
-        "sent_at": None,
-        "last_error": None,
-        "http_status": None,
-        "code": None,
-        "latency_ms": None,
-        "history": [],
-    }
-
-
 def enqueue(
-    app,
+    app: App,
     messages: list[Message],
     *,
     source: str,
@@ -125,6 +72,7 @@ def enqueue(
     expires: timedelta = DEFAULT_EXPIRY,
     created_by: str | None = None,
     ann_id: str | None = None,
+    reply: bool = False,
     extra: dict[str, Any] | None = None,
 ) -> str | None:
     """Queue one announcement durably; return its id (None for no messages).
@@ -132,7 +80,8 @@ def enqueue(
     ``ann_id`` (a deterministic id, see ``stable_id``) makes queuing idempotent:
     when an announcement with that id and the same ``source`` exists, active or
     archived, nothing is queued again and its id is returned.
-    ``extra``: more fields for the announcement's meta (a reply's ``reply`` and ``reply_route``).
+    ``reply``: an answer to residents (see broadcaster.inbound.replies); ``extra``: a
+    feature's own fields for the announcement (kept as given, e.g. ``reply_routes``).
     """
     if not messages:
         return None
@@ -148,38 +97,21 @@ def enqueue(
     for m in messages:
         key = _digest(m.markdown)
         bodies[key] = m.markdown
-        rows.append(new_delivery(m.group_id, key, iso(when)))
-    first = messages[0].markdown
-    meta = {
-        "id": new_id(now),
-        "created_at": iso(now),
-        "scheduled_for": iso(when),
-        "expires_at": iso(when + expires),
-        "status": QUEUED,
-        "source": source,
-        "created_by": created_by or os.environ.get("USER"),
-        "urgent": urgent,
-        "mention_all": mention_all,
-        "title": title_of(first),
-        "bodies": bodies,
-        "updated_at": iso(now),
-        **(extra or {}),
-    }
+        rows.append(Delivery(group=m.group_id, body=key, next_attempt_at=when))
+    meta = AnnouncementMeta(
+        id=ann_id or new_id(now), created_at=now, scheduled_for=when, expires_at=when + expires,
+        status=QUEUED, source=source, title=title_of(messages[0].markdown), bodies=bodies,
+        urgent=urgent, mention_all=mention_all,
+        created_by=created_by or os.environ.get("USER"), updated_at=now,
+        reply=reply, extra=dict(extra or {}),
+    )
     store = app.store
-    with store.lock():
+    with store.transaction():
         if ann_id is not None:
-            found = store.find(ann_id)
-            if found is not None and read(app, found).meta.get("source") == source:
+            found = store.announcement(ann_id)
+            if found is not None and found.meta.source == source:
                 return ann_id
-            meta["id"] = ann_id if found is None else new_id(now)  # a digest collision: a fresh id
-        path = store.active_path(meta["id"])
-        while path.exists():  # a same-second id collision is astronomically unlikely; still, never overwrite
-            meta["id"] = new_id(now)
-            path = store.active_path(meta["id"])
-        with store.transaction(path) as db:
-            db.table("_default").insert(Document(meta, doc_id=META_ID))
-            db.table("deliveries").insert_multiple(rows)
-    return meta["id"]
+        return store.add_announcement(Announcement(meta, rows))  # a taken id gets a fresh one
 
 
 def stable_id(key: str, when: datetime) -> str:
@@ -189,65 +121,30 @@ def stable_id(key: str, when: datetime) -> str:
 
 # -- reading -------------------------------------------------------------------
 
-def read(app, path: Path) -> Announcement:
-    with app.store.read_only(path) as db:
-        return _from_db(db)
-
-
-def _from_db(db) -> Announcement:
-    meta = db.table("_default").get(doc_id=META_ID)
-    rows = db.table("deliveries").all()
-    deliveries = []
-    for r in rows:
-        d = dict(r)
-        d["_doc"] = r.doc_id
-        deliveries.append(d)
-    return Announcement(dict(meta), deliveries)
-
-
-def get(app, ann_id: str) -> Announcement:
-    path = app.store.find(ann_id)
-    if path is None:
+def get(app: App, ann_id: str) -> Announcement:
+    ann = app.store.announcement(ann_id)
+    if ann is None:
+        damaged = [d for d in app.store.damaged() if d.name == f"announcement {ann_id}"]
+        if damaged:
+            raise InputError(f"announcement {ann_id} is damaged and was set aside as "
+                             f"{damaged[-1].path} ({damaged[-1].reason})")
         raise InputError(f"no announcement with id {ann_id!r} (see: queue list --all)")
-    return read(app, path)
+    return ann
 
 
-def active(app, ids: set[str] | None = None) -> list[Announcement]:
-    """Announcements in the queue (only those of ``ids`` when given)."""
-    out = []
-    for ann_id in app.store.active_ids() if ids is None else sorted(ids):
-        path = app.store.active_path(ann_id)
-        try:
-            out.append(read(app, path))
-        except FileNotFoundError:  # archived meanwhile by another process
-            continue
-    return out
+def active(app: App) -> list[Announcement]:
+    return app.store.active()
 
 
-def archived(app, since: datetime | None = None) -> list[Announcement]:
-    months = None
-    if since is not None:
-        months = []
-        cur = since.replace(day=1)
-        end = app.now()
-        while (cur.year, cur.month) <= (end.year, end.month):
-            months.append(f"{cur:%Y-%m}")
-            cur = (cur + timedelta(days=32)).replace(day=1)
-    out = []
-    for ann_id in app.store.archived_ids(months):
-        path = app.store.archive_path(ann_id)
-        try:
-            out.append(read(app, path))
-        except FileNotFoundError:
-            continue
-    return out
+def archived(app: App, since: datetime | None = None) -> list[Announcement]:
+    return app.store.archived(since)
 
 
-def newest(app, *, finished: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
+def newest(app: App, *, finished: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
     """Announcement summaries, newest first: the queue's, and with ``finished`` the
     archive's too, read from the history index a day at a time until ``limit``."""
     def created(s: dict) -> datetime:
-        return from_iso(s["created_at"])
+        return datetime.fromisoformat(s["created_at"])
 
     live = sorted((a.summary() for a in active(app)), key=created, reverse=True)
     if not finished:
@@ -261,123 +158,52 @@ INDEX_ONLY = ("last_update", "log_days")
 
 # -- changing ------------------------------------------------------------------
 
-@dataclass
-class _Loaded:
-    signature: tuple
-    data: dict
-    ann: Announcement
+def _change(app: App, ann_id: str, fn) -> Announcement:
+    try:
+        return app.store.change(ann_id, fn)
+    except KeyError:
+        get(app, ann_id)     # the precise message: unknown or damaged
+        raise
 
 
-def modify(app, ann_id: str, change, *, cache: dict[str, _Loaded] | None = None) -> Announcement:
-    """Apply ``change(announcement, db)`` under the store lock; archive/reactivate as needed.
-
-    A caller that changes the same announcement again and again (dispatch, every
-    half second) passes a ``cache``: while the file is still the one this process
-    wrote last, it is not read and decoded again.
-    """
-    store = app.store
-    with store.lock():
-        path = store.find(ann_id)
-        if path is None:
-            raise InputError(f"no announcement with id {ann_id!r} (see: queue list --all)")
-        hit = cache.pop(ann_id, None) if cache is not None else None
-        with store.read_only(path) as db:
-            if hit is not None and hit.signature == store.signature(path):
-                db.storage.preload(hit.data)
-                ann = hit.ann
-            else:
-                ann = _from_db(db)
-            change(ann, db)
-            db.storage.commit()
-            data = db.storage.read()
-        in_queue = path.parent == store.active_dir
-        finished = ann.meta["status"] in (DONE, CANCELLED)
-        if in_queue and finished:
-            store.archive(ann_id)
-            store.history.record(ann.meta, [_clean(d) for d in ann.deliveries])
-        elif not in_queue and not finished:
-            store.reactivate(ann_id)
-            store.history.forget(ann_id)
-        elif cache is not None:
-            cache[ann_id] = _Loaded(store.signature(path), data, ann)
-    return ann
-
-
-def write_back(db, ann: Announcement, changed: list[dict]) -> None:
-    """Persist ``ann.meta`` and the ``changed`` delivery rows.
-
-    Rows are replaced by document id straight in the TinyDB file's tables (the
-    Table API would rebuild the whole table once per row); the file is written
-    once, when the transaction commits.
-    """
-    data = db.storage.read()
-    data["_default"][str(META_ID)] = _clean(ann.meta)
-    rows = data["deliveries"]
-    for d in changed:
-        rows[str(d["_doc"])] = _clean(d)
-    db.storage.write(data)
-
-
-def _clean(d: dict) -> dict:
-    return {k: v for k, v in d.items() if k != "_doc"}
-
-
-def settle(ann: Announcement, now: datetime) -> None:
-    """Recompute the announcement's status from its deliveries."""
-    c = ann.counts()
-    if ann.meta["status"] == CANCELLED:
-        return
-    if c[PENDING] == 0:
-        ann.meta["status"] = DONE
-        ann.meta.setdefault("finished_at", iso(now))
-    elif any(d["attempts"] for d in ann.deliveries) or c[SENT] or c[FAILED]:
-        ann.meta["status"] = SENDING
-    ann.meta["updated_at"] = iso(now)
-
-
-def cancel(app, ann_id: str) -> int:
+def cancel(app: App, ann_id: str) -> int:
     """Cancel every delivery not sent yet; return how many were cancelled."""
     now = app.now()
     result = {"n": 0}
 
-    def change(ann: Announcement, db) -> None:
-        if ann.meta["status"] in (DONE, CANCELLED):
-            raise InputError(f"announcement {ann_id} is already {ann.meta['status']}")
-        changed = []
-        for d in ann.deliveries:
-            if d["status"] == PENDING:
-                d.update(status=CANCELLED, updated_at=iso(now), next_attempt_at=None)
-                changed.append(d)
-        ann.meta["status"] = CANCELLED
-        ann.meta["cancelled_at"] = iso(now)
-        ann.meta["updated_at"] = iso(now)
-        write_back(db, ann, changed)
+    def change(ann: Announcement) -> list[Delivery]:
+        if ann.finished:
+            raise InputError(f"announcement {ann_id} is already {ann.status}")
+        changed = [d for d in ann.deliveries if d.status == PENDING]
+        for d in changed:
+            d.status, d.updated_at, d.next_attempt_at = CANCELLED, now, None
+        ann.meta.status = CANCELLED
+        ann.meta.cancelled_at = ann.meta.updated_at = now
         result["n"] = len(changed)
+        return changed
 
-    modify(app, ann_id, change)
+    _change(app, ann_id, change)
     return result["n"]
 
 
-def retry(app, ann_id: str, expires: timedelta = DEFAULT_EXPIRY) -> int:
+def retry(app: App, ann_id: str, expires: timedelta = DEFAULT_EXPIRY) -> int:
     """Put failed deliveries back to pending (with a fresh expiry); return how many."""
     now = app.now()
     result = {"n": 0}
 
-    def change(ann: Announcement, db) -> None:
-        if ann.meta["status"] == CANCELLED:
+    def change(ann: Announcement) -> list[Delivery]:
+        if ann.status == CANCELLED:
             raise InputError(f"announcement {ann_id} was cancelled; queue it again instead")
-        changed = []
-        for d in ann.deliveries:
-            if d["status"] == FAILED:
-                d.update(status=PENDING, next_attempt_at=iso(now), updated_at=iso(now))
-                changed.append(d)
+        changed = [d for d in ann.deliveries if d.status == FAILED]
+        for d in changed:
+            d.status, d.next_attempt_at, d.updated_at = PENDING, now, now
         if changed:
-            if from_iso(ann.meta["expires_at"]) <= now:
-                ann.meta["expires_at"] = iso(now + expires)
-            ann.meta["status"] = SENDING
-            ann.meta["updated_at"] = iso(now)
-        write_back(db, ann, changed)
+            if ann.meta.expires_at <= now:
+                ann.meta.expires_at = now + expires
+            ann.meta.status = SENDING
+            ann.meta.updated_at = now
         result["n"] = len(changed)
+        return changed
 
-    modify(app, ann_id, change)
+    _change(app, ann_id, change)
     return result["n"]

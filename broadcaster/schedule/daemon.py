@@ -136,11 +136,8 @@ class Daemon:
             if self._queue_mark() != mark:
                 return
 
-    def _queue_mark(self) -> int:
-        try:
-            return self.app.store.active_dir.stat().st_mtime_ns
-        except FileNotFoundError:
-            return 0
+    def _queue_mark(self) -> object:
+        return self.app.store.queue_mark()
 
     def _poll_telegram(self) -> None:
         from broadcaster.sources import members

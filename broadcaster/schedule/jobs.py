@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -32,6 +32,9 @@ from broadcaster.sources import kinds
 from broadcaster.sources.kinds import Data, Once
 from broadcaster.targeting import select
 from broadcaster.timeparse import iso
+
+if TYPE_CHECKING:
+    from broadcaster.app import App
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ class JobRun:
 
 
 def execute(
-    app,
+    app: App,
     job: Job,
     now: datetime,
     *,
@@ -76,7 +79,7 @@ def execute(
 class JobContext:
     """What a content kind's ``run`` is given (``broadcaster.sources.kinds.RunContext``)."""
 
-    app: Any
+    app: App
     job: Job
     now: datetime
     section: Any

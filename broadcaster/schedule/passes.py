@@ -7,15 +7,24 @@ due delivery, record the run.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from broadcaster.delivery.dispatch import Dispatcher, PassResult
 from broadcaster.timeparse import iso
 
+if TYPE_CHECKING:
+    from broadcaster.app import App
+    from broadcaster.config.feeds import FeedsConfig
+    from broadcaster.config.schedules import Job
+
 RUNS_STATE = "runs"
 
 
-def run_pass(app, dispatcher: Dispatcher, *, jobs=None, feeds=None) -> tuple[list[str], PassResult]:
+def run_pass(
+    app: App, dispatcher: Dispatcher, *, jobs: list[Job] | None = None,
+    feeds: FeedsConfig | None = None,
+) -> tuple[list[str], PassResult]:
     """The caller holds the dispatch lock.
 
     ``jobs`` and ``feeds`` default to what is on disk; the daemon passes the
@@ -50,7 +59,7 @@ def run_pass(app, dispatcher: Dispatcher, *, jobs=None, feeds=None) -> tuple[lis
 LOG_KEEPS = timedelta(days=180)   # the delivery log keeps at least this, whatever the retention
 
 
-def apply_retention(app, now) -> int:
+def apply_retention(app: App, now: datetime) -> int:
     """Once a day: delete delivery history older than ``defaults.retention`` (at least
     180 days), whole months at a time. Returns how many announcements went."""
     import logging

@@ -37,6 +37,7 @@ from broadcaster.timeparse import from_iso, iso
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
 
+    from broadcaster.app import App
     from broadcaster.config.feeds import FeedsConfig
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ FORGET_AFTER = timedelta(days=400)     # records of jobs gone from the config th
 _TICK = timedelta(microseconds=1)
 
 
-def load_jobs(app) -> list[Job]:
+def load_jobs(app: App) -> list[Job]:
     return load_schedules(app.root, app.default_timezone)
 
 
@@ -124,7 +125,7 @@ def plan(job: Job, record: dict | None, now: datetime) -> tuple[dict, datetime |
 
 
 def fire_due(
-    app,
+    app: App,
     now: datetime | None = None,
     *,
     jobs: list[Job] | None = None,
@@ -180,7 +181,7 @@ def fire_due(
 
 
 def next_fire_times(
-    app, now: datetime | None = None, *, jobs: list[Job] | None = None
+    app: App, now: datetime | None = None, *, jobs: list[Job] | None = None
 ) -> dict[str, datetime | None]:
     """Each enabled job's next scheduled time after ``now`` (None for a disabled job)."""
     now = now or app.now()
@@ -200,7 +201,7 @@ def find_job(jobs: list[Job], job_id: str) -> Job:
     raise InputError(f"no job with id {job_id!r}{hint}")
 
 
-def run_job(app, job_id: str, now: datetime | None = None) -> list[str]:
+def run_job(app: App, job_id: str, now: datetime | None = None) -> list[str]:
     """Fire ``job_id`` now, outside its schedule (``jobs run``); its announcement ids.
 
     The schedule record is untouched; the content's own once-only records
@@ -222,7 +223,7 @@ class ScheduleRunner:
     alarm is a latency optimisation, ``fire_due`` is the truth.
     """
 
-    def __init__(self, app, on_due: Callable[[], object]):
+    def __init__(self, app: App, on_due: Callable[[], object]):
         self.app = app
         self.on_due = on_due
         self.jobs: list[Job] = []

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from broadcaster.queue import deliverylog, outbox
 from broadcaster.schedule.daemon import HEARTBEAT_EVERY
 from broadcaster.schedule.daemon import STATE_NAME as DAEMON_STATE
 from broadcaster.schedule.passes import RUNS_STATE
+
+if TYPE_CHECKING:
+    from broadcaster.app import App
 
 
 def _alive(pid: int | None) -> bool:
@@ -23,7 +27,7 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def collect(app) -> dict:
+def collect(app: App) -> dict:
     now = app.now()
     beat = app.store.read_state(DAEMON_STATE)
     state = "never started"

@@ -34,6 +34,9 @@ from broadcaster.timeparse import from_iso, iso
 if TYPE_CHECKING:
     import requests
 
+    from broadcaster.app import App
+    from broadcaster.config.groups import Group
+
 log = logging.getLogger(__name__)
 
 STATE = "members"
@@ -50,7 +53,7 @@ WELCOME = register_template(TemplateKind(
 ))
 
 
-def _group(app, group_id: str):
+def _group(app: App, group_id: str) -> Group:
     group = app.groups.by_id.get(group_id)
     if group is None:
         hint = did_you_mean(group_id, app.groups.by_id, " (see: groups list)")
@@ -59,7 +62,7 @@ def _group(app, group_id: str):
 
 
 def record_joins(
-    app, group_id: str, names: list[str], now: datetime | None = None,
+    app: App, group_id: str, names: list[str], now: datetime | None = None,
     *, window: timedelta = WINDOW,
 ) -> dict:
     """Record that ``names`` joined ``group_id``; returns the pending welcome.
@@ -85,7 +88,7 @@ def record_joins(
                 "welcome_at": iso(first + window)}
 
 
-def flush_welcomes(app, now: datetime | None = None, *, window: timedelta = WINDOW,
+def flush_welcomes(app: App, now: datetime | None = None, *, window: timedelta = WINDOW,
                    only: str | None = None) -> int:
     """Queue one welcome per group whose window has closed; returns how many were queued.
 
@@ -151,7 +154,7 @@ def joins_in(update: dict, bot_id: int | None) -> tuple[str | None, list[str]]:
 
 
 def poll_telegram(
-    app, *, timeout: int = 0, session: requests.Session | None = None,
+    app: App, *, timeout: int = 0, session: requests.Session | None = None,
     now: datetime | None = None,
 ) -> list[tuple[str, list[str]]]:
     """One ``getUpdates`` per Telegram bot; records and returns the joins found.
@@ -195,7 +198,7 @@ def _call(http, api: str, method: str, params: dict, timeout: int) -> dict:
     return data
 
 
-def _poll_one(app, http, api, key, chats, timeout, now) -> list[tuple[str, list[str]]]:
+def _poll_one(app: App, http, api, key, chats, timeout, now) -> list[tuple[str, list[str]]]:
     known = app.store.read_state(TELEGRAM_STATE).get(key, {})
     bot_id = known.get("bot_id")
     if bot_id is None:

@@ -35,7 +35,8 @@ from datetime import date
 from pathlib import Path
 
 from broadcaster.errors import InputError, did_you_mean
-from broadcaster.store import Store, StoreError, _fsync_dir, atomic_write
+from broadcaster.store import Store, StoreError, atomic_write
+from broadcaster.store.durable import fsync_dir as _fsync_dir
 from broadcaster.tickets import ids
 from broadcaster.tickets.model import FINAL, Ticket
 
