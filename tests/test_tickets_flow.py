@@ -147,7 +147,7 @@ def test_names_and_text_cannot_steer_the_group_message(root, robots):
 
     app = App(root)
     bodies = [body for ann in outbox.archived(app) + outbox.active(app)
-              if "ticket_assigned" in ann.meta["source"] for body in ann.meta["bodies"].values()]
+              if "ticket_assigned" in ann.meta.source for body in ann.meta.bodies.values()]
     assert len(bodies) == 1 and "\\[点我\\]" in bodies[0]      # inert Markdown, not a link
 
 
