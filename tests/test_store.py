@@ -144,7 +144,7 @@ def test_a_recorded_send_is_visible_at_once_and_folded_at_close(tmp_path):
     assert store.journal_paths() == []
     on_disk = json.loads(store.active_path(ann_id).read_text())
     assert on_disk["deliveries"]["1"]["status"] == "sent"
-    assert session.remaining()[0] == 2
+    assert len(session.pending()) == 2
 
 
 def test_a_journal_left_by_a_killed_dispatcher_is_folded_by_the_next(tmp_path):
