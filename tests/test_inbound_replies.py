@@ -53,7 +53,7 @@ def test_run_once_leaves_young_replies_to_serve_and_takes_over_old_ones(root, ti
         gid = w.group_of["generic"]
         [(ann_id, _)] = queue_replies(app, [Answer(gid, "回答一", None, "generic:1")])
         assert Dispatcher(App(root)).run().sent == 0             # young: serve's
-        assert outbox.get(app, ann_id).deliveries[0]["status"] == "pending"
+        assert outbox.get(app, ann_id).deliveries[0].status == "pending"
         time_machine.move_to(datetime.now().astimezone() + timedelta(seconds=REPLY_HANDOFF + 5))
         assert Dispatcher(App(root)).run().sent == 1             # serve is gone: taken over, once
         assert Dispatcher(App(root)).run().sent == 0
