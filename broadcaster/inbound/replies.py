@@ -196,7 +196,7 @@ class ReplySender:
         for ann in outbox.active(self.app):
             if ann.meta.reply:
                 self.add(ann.id)
-                answered.update((key, ann.id) for key in (ann.meta.get("reply_to") or {}).values())
+                answered.update((key, ann.id) for key in (ann.meta.extra.get("reply_to") or {}).values())
         return answered
 
     def add(self, ann_id: str) -> None:
