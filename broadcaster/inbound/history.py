@@ -8,11 +8,15 @@ questions nothing answered, and the misses grouped as ``faq misses`` shows them.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from broadcaster.inbound import journal
 
+if TYPE_CHECKING:
+    from broadcaster.app import App
 
-def figures(app, start: datetime, end: datetime) -> dict:
+
+def figures(app: App, start: datetime, end: datetime) -> dict:
     messages = answered = missed = 0
     for rec in journal.read(app.state_dir, start, app.tz):
         kind = rec.get("type")

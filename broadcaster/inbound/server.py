@@ -26,6 +26,7 @@ import logging
 import socket
 import threading
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -37,6 +38,9 @@ from broadcaster.inbound.crypto import Refused
 from broadcaster.inbound.journal import Journal, JournalError
 from broadcaster.inbound.message import InboundJoin, InboundMessage
 from broadcaster.inbound.platforms import RawRequest
+
+if TYPE_CHECKING:
+    from broadcaster.app import App
 
 log = logging.getLogger("broadcaster.inbound")
 
@@ -50,7 +54,7 @@ class TooLarge(Exception):
 class Service:
     """The journal, the worker and the reply sender of one running server."""
 
-    def __init__(self, app, *, send_replies: bool = True):
+    def __init__(self, app: App, *, send_replies: bool = True):
         from broadcaster.inbound.replies import ReplySender
         from broadcaster.inbound.worker import Worker
 
@@ -191,7 +195,7 @@ def uvicorn_config(asgi, *, host: str, port: int, log_level: str = "warning"):
                           limit_concurrency=1000, timeout_graceful_shutdown=10)
 
 
-def run(app, *, host: str, port: int) -> None:
+def run(app: App, *, host: str, port: int) -> None:
     """Serve in the foreground until SIGTERM/SIGINT (uvicorn handles the signals)."""
     import uvicorn
 
@@ -207,7 +211,7 @@ def run(app, *, host: str, port: int) -> None:
 class ServerThread:
     """The server in a background thread, on a socket bound before it starts (port 0 works)."""
 
-    def __init__(self, app, *, host: str = "127.0.0.1", port: int = 0, send_replies: bool = True):
+    def __init__(self, app: App, *, host: str = "127.0.0.1", port: int = 0, send_replies: bool = True):
         import uvicorn
 
         self.service = Service(app, send_replies=send_replies)

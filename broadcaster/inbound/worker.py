@@ -22,10 +22,14 @@ import logging
 import queue
 import threading
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from broadcaster.inbound.journal import Journal
 from broadcaster.inbound.message import InboundJoin, InboundMessage
 from broadcaster.timeparse import iso
+
+if TYPE_CHECKING:
+    from broadcaster.app import App
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +38,7 @@ BATCH = 200                          # messages worked (and their answers queued
 
 
 class Worker:
-    def __init__(self, app, journal: Journal, replies, stop: threading.Event):
+    def __init__(self, app: App, journal: Journal, replies, stop: threading.Event):
         self.app = app
         self.journal = journal
         self.replies = replies

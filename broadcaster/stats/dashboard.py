@@ -22,9 +22,13 @@ import json
 from datetime import timedelta
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from broadcaster.stats import svg
 from broadcaster.stats.svg import Series
+
+if TYPE_CHECKING:
+    from broadcaster.app import App
 
 DEFAULT_SINCE = timedelta(days=30)
 PAGE_NAME = "index.html"
@@ -178,14 +182,14 @@ def render(figures: dict, *, title: str = "社区群发与居民服务数据看�
     )
 
 
-def render_dashboard(app, since: timedelta = DEFAULT_SINCE) -> str:
+def render_dashboard(app: App, since: timedelta = DEFAULT_SINCE) -> str:
     """The page for ``app``'s figures over ``since`` (what ``serve`` shows at ``/dashboard``)."""
     from broadcaster.stats.figures import build
 
     return render(build(app, since))
 
 
-def authorized(app, header: str | None) -> bool | None:
+def authorized(app: App, header: str | None) -> bool | None:
     """Whether an ``Authorization`` header carries ``defaults.dashboard_token``.
 
     None when no token is set: then the page is not served at all (404).

@@ -16,11 +16,15 @@ median and 95th percentile, within 5 %.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from broadcaster.errors import InputError
 from broadcaster.stats import dimensions, history, providers
 from broadcaster.store.tally import COUNTED, FAILED, SENT, Tally, quantile, source_kind
 from broadcaster.timeparse import iso
+
+if TYPE_CHECKING:
+    from broadcaster.app import App
 
 TOP_GROUPS = 10
 
@@ -31,7 +35,7 @@ def window(now: datetime, since: timedelta) -> tuple[date, datetime]:
     return first, datetime.combine(first, time(), now.tzinfo)
 
 
-def build(app, since: timedelta, by: str | None = None) -> dict:
+def build(app: App, since: timedelta, by: str | None = None) -> dict:
     if by is not None and by not in dimensions.DIMENSIONS:
         raise InputError(f"--by {by!r}: one of {', '.join(dimensions.DIMENSIONS)}")
     now = app.now()

@@ -17,8 +17,12 @@ from __future__ import annotations
 
 import statistics
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from broadcaster.stats import dimensions
+
+if TYPE_CHECKING:
+    from broadcaster.app import App
 
 TOP_MISSES = 10
 
@@ -32,7 +36,7 @@ def empty_tickets() -> dict:
             "median_handling_hours": None}
 
 
-def inbound(app, start: datetime, end: datetime) -> dict:
+def inbound(app: App, start: datetime, end: datetime) -> dict:
     try:
         from broadcaster.inbound import history
     except ImportError:
@@ -50,7 +54,7 @@ def _months(start: datetime, end: datetime) -> list[str]:
     return out
 
 
-def _load_tickets(app, start: datetime, end: datetime) -> list | None:
+def _load_tickets(app: App, start: datetime, end: datetime) -> list | None:
     try:
         from broadcaster.tickets.store import TicketStore
     except ImportError:
@@ -71,7 +75,7 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 1) if values else None
 
 
-def tickets(app, start: datetime, end: datetime, config) -> dict:
+def tickets(app: App, start: datetime, end: datetime, config) -> dict:
     found = _load_tickets(app, start, end)
     if not found:
         return empty_tickets()
