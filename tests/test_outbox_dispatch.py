@@ -59,6 +59,8 @@ def test_quiet_hours_hold_non_urgent_but_not_urgent(app, tmp_path):
         urgent = outbox.enqueue(app, _messages("g2", text="紧急：燃气泄漏"), source="test", urgent=True)
         result = Dispatcher(app).run()
         assert result.sent == 2  # g3 has no quiet hours; g2's message is urgent
+        assert (result.pending, result.held) == (1, 1)
+        assert result.summary() == "sent 2, failed 0, pending 1 (1 held by quiet hours until 07:00)"
         held = {d.group: d for d in outbox.get(app, normal).deliveries}
         assert held["g1"].status == "pending"
         assert held["g1"].next_attempt_at.isoformat().startswith("2026-11-23T07:00")
@@ -91,3 +93,16 @@ def test_backoff_is_jittered_exponential_and_honours_retry_after():
     assert 15 <= delays[0] <= 30 and 30 <= delays[1] <= 60 and 60 <= delays[2] <= 120
     assert all(d <= 30 * 60 for d in delays)
     assert backoff(1, 300, 30) == 300
+
+
+def test_run_once_says_what_quiet_hours_hold(app, tmp_path):
+    from tests.conftest import cli
+
+    with time_machine.travel("2026-11-22 23:00 +0800", tick=False):
+        outbox.enqueue(app, _messages("g1", "g2"), source="test")
+        out = cli(tmp_path, "run-once")
+    assert out.code == 0
+    assert "sent 0, failed 0, pending 2 (2 held by quiet hours until 07:00)" in out.out
+    with time_machine.travel("2026-11-22 23:01 +0800", tick=False):
+        doc = cli(tmp_path, "run-once", "--json").json()
+    assert (doc["pending"], doc["held"]) == (2, 2)

@@ -31,8 +31,7 @@ def run_once(ctx: typer.Context, json_: JsonOpt = False) -> None:
     if json_:
         emit_json(out)
     else:
-        typer.echo(f"fired {', '.join(fired) or 'nothing'}; sent {result.sent}, "
-                   f"failed {result.failed}, pending {result.pending}")
+        typer.echo(f"fired {', '.join(fired) or 'nothing'}; {result.summary()}")
     for err in result.errors:
         typer.echo(f"error: {err}", err=True)
 

@@ -88,6 +88,9 @@ def backoff(attempts: int, retry_after: float | None, base: float) -> float:
     return max(delay, retry_after or 0.0)
 
 
+QUIET_HOURS = "quiet hours until"     # the reason a held-back delivery carries
+
+
 @dataclass
 class PassResult:
     sent: int = 0
@@ -96,10 +99,19 @@ class PassResult:
     pending: int = 0
     next_due: datetime | None = None
     errors: list[str] = field(default_factory=list)
+    held: int = 0                      # of the pending: waiting for their groups' quiet hours to end
+    held_until: datetime | None = None  # the earliest of those ends
 
     def as_json(self) -> dict:
         return {"sent": self.sent, "failed": self.failed, "pending": self.pending,
-                "expired": self.expired}
+                "expired": self.expired, "held": self.held}
+
+    def summary(self) -> str:
+        """``sent 3, failed 0, pending 5 (5 held by quiet hours until 07:00)``."""
+        text = f"sent {self.sent}, failed {self.failed}, pending {self.pending}"
+        if self.held and self.held_until is not None:
+            text += f" ({self.held} held by quiet hours until {self.held_until:%H:%M})"
+        return text
 
 
 @dataclass
@@ -218,6 +230,11 @@ class Dispatcher:
             pending += 1
             due = max(scheduled, d.next_attempt_at or scheduled)
             next_due = due if next_due is None else min(next_due, due)
+            if d.next_attempt_at is not None and (d.last_error or "").startswith(QUIET_HOURS):
+                r = self._result
+                r.held += 1
+                r.held_until = d.next_attempt_at if r.held_until is None else min(r.held_until,
+                                                                                  d.next_attempt_at)
         return pending, next_due
 
     def open_ids(self) -> set[str]:
@@ -247,7 +264,7 @@ class Dispatcher:
             if group.quiet_hours.contains(local):
                 until = group.quiet_hours.window_end(local)
                 self._finish(meta, d, PENDING, now, next_attempt_at=until,
-                             error=f"quiet hours until {until:%H:%M}")
+                             error=f"{QUIET_HOURS} {until:%H:%M}")
                 return
         work.setdefault(d.group, []).append(Job(meta, d, group))
 

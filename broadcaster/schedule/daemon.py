@@ -111,8 +111,7 @@ class Daemon:
             log.error("%s", self.app.redact(exc))
             return HEARTBEAT_EVERY
         if fired or result.sent or result.failed:
-            log.info("pass: fired %s, sent %d, failed %d, pending %d", fired or "-",
-                     result.sent, result.failed, result.pending)
+            log.info("pass: fired %s, %s", fired or "-", result.summary())
         for err in result.errors:
             log.error("%s", err)
         wait = HEARTBEAT_EVERY
