@@ -291,7 +291,7 @@ def test_check_reports_every_broken_template_with_file_and_line(root):
                      r"receive", joined)
     assert re.search(r"news\.md\.j2:2: syntax error", joined)
     assert re.search(r"events\.md\.j2:3: not allowed: access to attribute '__class__'.*"
-                     r"\(with sample data\)", joined)
+                     r"\(with sample data and for group ", joined)
     assert re.search(r"holiday_zhongqiu\.md\.j2:1: not allowed: the template does too much",
                      joined)
 

@@ -54,9 +54,12 @@ def preview_command(
     channel: Annotated[str | None, typer.Option(
         "--channel", metavar="TYPE",
         help="Channel type to show (default: the group's; without --group: all).")] = None,
+    case: Annotated[str | None, typer.Option(
+        "--case", metavar="CASE",
+        help="A named sample case of the kind, e.g. sunny for weather (see templates/README.md).")] = None,
     data: Annotated[Path | None, typer.Option(
         "--data", metavar="FILE",
-        help="JSON or YAML file with the kind's variables (default: sample data).")] = None,
+        help="JSON or YAML file laid over the sample data, name by name.")] = None,
     festival: Annotated[str | None, typer.Option(
         "--festival", metavar="KEY", help="For holiday templates: the festival, e.g. chunjie.")] = None,
     json_: JsonOpt = False,
@@ -64,8 +67,9 @@ def preview_command(
     """Render a template as a group gets it, and each channel's payloads.
 
     \b
-    Example:
+    Examples:
       broadcaster templates preview welcome --group gulou-hlz-g01 --channel wecom
+      broadcaster templates preview weather --case sunny --channel wecom
     """
     a = get_app(ctx)
     from broadcaster.templating.preview import preview
@@ -75,7 +79,7 @@ def preview_command(
 
         raise InputError(f"--data {data}: no such file")
     result = preview(a.templates, name, group_id=group, channel=channel, data_file=data,
-                     festival=festival)
+                     festival=festival, case=case)
     if json_:
         emit_json(json.loads(a.redact(json.dumps(preview_json(result), ensure_ascii=False, default=str))))
     else:
@@ -87,6 +91,7 @@ def preview_json(result) -> dict:
     return {
         "template": result.name, "kind": result.kind,
         "group": None if result.sample_group else g.id, "data": result.data_source,
+        "case": result.case,
         "now": result.now.isoformat(timespec="seconds"),
         "channels": [{"channel": cp.channel, "resolution": list(cp.resolution.describe()),
                       "markdown": cp.markdown, "limit": cp.limit, "unit": cp.unit,

@@ -37,6 +37,7 @@ def _sample(now, **_) -> dict:
 ANNOUNCEMENT = register_template(TemplateKind(
     "announcement", data=("text", "urgent", "sender"), fields=("text", "urgent", "sender"),
     sample=_sample, defaults={"urgent": False, "sender": None}, used_by="announce",
+    cases={"urgent": {"urgent": True}, "unsigned": {"sender": None}},
 ))
 
 
@@ -102,9 +103,11 @@ def compose(
     """Target and render: one Markdown message per group, or an error before anything is queued."""
     if text is None and template is None:
         raise UsageError("nothing to announce: give TEXT, --file or --template")
+    name = template or "announcement"
+    if template is not None:
+        _check_announceable(app, template)
     groups = select(app.groups, to, exclude)
     now = app.now()
-    name = template or "announcement"
     messages = []
     for g in groups:
         data = {"text": text or "", "urgent": urgent, "sender": sender, "vars": variables}
@@ -113,6 +116,22 @@ def compose(
             raise InputError(f"template {name!r} renders an empty message for group {g.id}")
         messages.append(Message(g.id, markdown))
     return Draft(groups, messages)
+
+
+# The template kinds an announcement can render: its own, and named templates (``--var``).
+ANNOUNCEABLE = ("announcement", "template")
+
+
+def _check_announceable(app: App, name: str) -> None:
+    """``announce --template weather`` is a mistake to explain, not an undefined variable."""
+    kind = app.templates.kind_of(name)
+    if kind in ANNOUNCEABLE:
+        return
+    usable = [n for n in app.templates.names() if app.templates.kind_of(n) in ANNOUNCEABLE]
+    raise InputError(
+        f"{name} is a content template (kind {kind}: broadcaster fills it with {kind} data); "
+        f"announcements use an announcement template or a named template given --var "
+        f"values: {', '.join(usable) or 'none in templates/'}")
 
 
 def previews(app: App, draft: Draft, *, mention_all: bool) -> list[dict]:

@@ -216,6 +216,9 @@ EVENTS = TemplateKind(
     fields=("events", "events[].title", "events[].start", "events[].end", "events[].place",
             "events[].description", "events[].all_day", "days_ahead", "reminder"),
     defaults={"days_ahead": DEFAULT_DAYS_AHEAD, "reminder": False},
+    cases={"reminder": lambda now, **_: {"events": _sample(now)["events"][:1], "days_ahead": 1,
+                                         "reminder": True},
+           "all_day": lambda now, **_: {"events": _sample(now)["events"][2:]}},
 )
 
 

@@ -63,6 +63,31 @@ class TemplateKind:
     used_by: str | None = None             # who renders it, when not a schedule (templates list)
     # when a sample is shown, from its data and ``now`` (default: ``now``)
     shown_at: Callable[[dict[str, Any], datetime], datetime] | None = None
+    # named sample cases (``templates preview weather --case sunny``): each gives what
+    # it changes in the sample, laid over it with ``overlay`` (a mapping, or a function
+    # called like ``sample``), so that every branch of a template can be seen
+    cases: dict[str, dict[str, Any] | Sample] = field(default_factory=dict)
+
+    def sample_case(self, case: str | None, now: datetime, **kw: Any) -> dict[str, Any]:
+        """The sample as of ``now``, with case ``case`` laid over it (None: the sample
+        itself); KeyError for a case the kind does not declare."""
+        data = self.sample(now, **kw)
+        if case is None:
+            return data
+        change = self.cases[case]
+        return overlay(data, change(now, **kw) if callable(change) else change)
+
+
+def overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``top`` laid over it: mappings are merged name by name (at any depth),
+    anything else in ``top`` (a list, a value, None) replaces what ``base`` has."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = overlay(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ TELEGRAM_TIMEOUT = (5.0, 10.0)
 WELCOME = register_template(TemplateKind(
     "welcome", data=("members",), fields=("members",),
     sample=lambda now, **_: {"members": ["张阿姨", "李师傅", "小王"]},
+    cases={"one": {"members": ["张阿姨"]}},
     used_by="members join",
 ))
 

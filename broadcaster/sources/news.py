@@ -240,6 +240,9 @@ def _sample(now: datetime, **_) -> dict:
 
 NEWS = TemplateKind(
     "news", data=("items",), sample=_sample,
+    cases={"one": lambda now, **_: {"items": _sample(now)["items"][:1]},
+           "no_links": lambda now, **_: {"items": [{**i, "link": None}
+                                                   for i in _sample(now)["items"]]}},
     fields=("items", "items[].title", "items[].link", "items[].summary", "items[].published",
             "items[].feed_id", "items[].feed_title"),
 )

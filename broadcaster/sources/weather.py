@@ -416,9 +416,22 @@ def _alert_sample(now: datetime, *, location: str, **_) -> dict:
     }
 
 
+def _day(text: str, code: int, low: float, high: float, rain: int | None, temp: float):
+    """A case of the weather sample: today (and now) as given, the coming days as sampled."""
+    def change(now: datetime, **_) -> dict:
+        return {"weather": {
+            "current": {"temp": temp, "text": text, "code": code},
+            "today": {"date": now.date(), "text": text, "code": code, "temp_max": high,
+                      "temp_min": low, "precip_prob": rain},
+        }}
+    return change
+
+
 _DAY = ("date", "text", "code", "temp_max", "temp_min", "precip_prob")
 WEATHER = TemplateKind(
     "weather", data=("weather",), sample=_sample,
+    cases={"rain": {}, "sunny": _day("晴", 0, 8.0, 18.0, 10, 15.2),
+           "hot": _day("晴", 0, 27.0, 36.0, 0, 33.5), "cold": _day("阴", 3, -3.0, 4.0, 10, -1.0)},
     fields=(
         "weather", "weather.location", "weather.provider",
         "weather.current", "weather.current.temp", "weather.current.text",
@@ -429,6 +442,10 @@ WEATHER = TemplateKind(
 )
 WEATHER_ALERT = TemplateKind(
     "weather_alert", data=("alert", "location"), sample=_alert_sample,
+    cases={"blue": {}, "red": {"alert": {
+        "title": "南京市气象台发布暴雨红色预警", "severity": "红色", "type": "暴雨",
+        "text": "南京市气象台发布暴雨红色预警：预计未来 3 小时我市将出现 100 毫米以上降水。"
+                "请停止户外活动，远离河道、地下通道和低洼地带，危险地带人员尽快撤离。"}}},
     fields=("alert", "alert.id", "alert.title", "alert.severity", "alert.type", "alert.text",
             "alert.sender", "alert.pub_time", "location"),
     used_by="weather alerts (feeds/weather.yaml)",

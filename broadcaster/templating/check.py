@@ -52,10 +52,26 @@ def check_templates(
         problems += static
         if static:
             continue  # rendering would only repeat the same problem
-        problems += checker.render_for_groups(tf, sample, context=" (with sample data)")
         users = [by_id[i] for i in usage.get(key, []) if i in by_id]
-        problems += checker.render_for_groups(tf, users)
+        with_sample, sample_sizes = checker.render_for_groups(tf, sample, sizes=False)
+        for_users, problems_of_size = checker.render_for_groups(tf, users)
+        problems += sample_sizes + problems_of_size + _failures(with_sample, for_users)
     return sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.message))
+
+
+def _failures(with_sample: dict[Problem, list[str]], for_users: dict[Problem, list[str]]
+              ) -> list[Problem]:
+    """Each distinct rendering problem once, saying where it showed: with the sample data,
+    for which groups, or both (one typo is one problem, not one per way of finding it)."""
+    out = []
+    for p in dict.fromkeys([*with_sample, *for_users]):
+        ids = for_users.get(p, [])
+        more = f" and {len(ids) - 1} more" if len(ids) > 1 else ""
+        groups = f"group {ids[0]}{more}" if ids else ""
+        where = " and for ".join(w for w in ("with sample data" if p in with_sample else "",
+                                             groups) if w)
+        out.append(_with_context(p, f" ({where})" if p in with_sample else f" (for {where})"))
+    return out
 
 
 class _Checker:
@@ -126,10 +142,10 @@ class _Checker:
 
     # -- rendering --------------------------------------------------------------------
     def render_for_groups(
-        self, tf: TemplateFile, groups: list[Group], *, context: str = ""
-    ) -> list[Problem]:
-        """Render for each group; each distinct problem once, naming a group that has it
-        (unless ``context`` says for what it was rendered)."""
+        self, tf: TemplateFile, groups: list[Group], *, sizes: bool = True
+    ) -> tuple[dict[Problem, list[str]], list[Problem]]:
+        """Render for each group: each distinct rendering problem with the ids of the
+        groups that have it, and (``sizes``) the messages too big for a group's channel."""
         from broadcaster.templating.preview import channel_parts
 
         kind = self.t.kind_of(tf.name)
@@ -147,7 +163,7 @@ class _Checker:
                 for p in exc.problems:
                     failures[p].append(group.id)
                 continue
-            if context or group.channel_type in size_checked:
+            if not sizes or group.channel_type in size_checked:
                 continue
             size_checked.add(group.channel_type)
             parts = channel_parts(markdown, group.channel_type, group)
@@ -157,10 +173,7 @@ class _Checker:
                     f"with sample data the message does not fit one {group.channel_type} "
                     f"message ({max(p.limit for p in parts)} per message): group {group.id} "
                     f"would get it in {len(parts)} parts"))
-        for p, ids in failures.items():
-            more = f" and {len(ids) - 1} more" if len(ids) > 1 else ""
-            problems.append(_with_context(p, context or f" (for group {ids[0]}{more})"))
-        return problems
+        return failures, problems
 
     def _sample(self, kind: str, now: datetime, group: Group, festival: str | None):
         location = group.location.name if group.location else None

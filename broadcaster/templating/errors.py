@@ -5,9 +5,10 @@ from __future__ import annotations
 import difflib
 import re
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from jinja2 import TemplateError as JinjaError
 from jinja2 import TemplateNotFound, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
@@ -25,6 +26,7 @@ class TemplateError(ConfigError):
 
 _UNDEFINED_NAME = re.compile(r"^'([^']+)' is undefined$")
 _NO_ATTRIBUTE = re.compile(r"^'(.+)' has no attribute '([^']+)'$")
+_NO_FILTER = re.compile(r"No (filter|test) named '([^']+)'")
 
 
 def located(exc: BaseException, default: Path) -> tuple[Path, int | None]:
@@ -39,8 +41,16 @@ def located(exc: BaseException, default: Path) -> tuple[Path, int | None]:
     return where
 
 
-def reason(exc: BaseException, known: Iterable[str] = ()) -> str:
-    """What went wrong, in an editor's words."""
+def reason(exc: BaseException, known: Iterable[str] = (), *, filters: Iterable[str] = (),
+           line: str = "") -> str:
+    """What went wrong, in an editor's words. ``known``: the names the template receives
+    (a mapping of them gives suggestions for fields too); ``filters``: the filter names;
+    ``line``: the template line it happened on."""
+    unknown_filter = _NO_FILTER.search(str(exc)) if isinstance(exc, JinjaError) else None
+    if unknown_filter:
+        what, name = unknown_filter.groups()
+        hint = _suggest(name, filters if what == "filter" else ())
+        return f"unknown {what} {name!r}{hint or ' (see the Filters list in templates/README.md)'}"
     if isinstance(exc, TemplateSyntaxError):
         return f"syntax error: {exc.message}"
     if isinstance(exc, SecurityError):
@@ -55,7 +65,7 @@ def reason(exc: BaseException, known: Iterable[str] = ()) -> str:
             return f"undefined variable {name!r}{hint}"
         match = _NO_ATTRIBUTE.match(message)
         if match:
-            return f"undefined: {match.group(1)} has no field {match.group(2)!r}"
+            return _no_field(match.group(1), match.group(2), known, line)
         return f"undefined: {message}"
     if isinstance(exc, TemplateNotFound):
         return f"included template not found: {exc.name}"
@@ -64,9 +74,38 @@ def reason(exc: BaseException, known: Iterable[str] = ()) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, [c for c in choices if isinstance(c, str)], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _no_field(what: str, name: str, known: Iterable[str], line: str) -> str:
+    """``undefined: weather.current has no field 'txt' (did you mean 'text'?)``: the dotted
+    path written before ``.name`` on the line, and the fields it has when it can be found."""
+    written = re.search(r"([A-Za-z_][\w.]*)\." + re.escape(name) + r"\b", line)
+    if not written:
+        return f"undefined: {what} has no field {name!r}"
+    path = written.group(1)
+    value: object = known if isinstance(known, Mapping) else None
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    fields = list(value) if isinstance(value, Mapping) else []
+    return f"undefined: {path} has no field {name!r}{_suggest(name, fields)}"
+
+
+def _line(path: Path, line: int | None) -> str:
+    if not line:
+        return ""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return lines[line - 1] if line <= len(lines) else ""
+
+
 def problem(exc: BaseException, default: Path, *, known: Iterable[str] = (),
-            context: str = "") -> Problem:
+            filters: Iterable[str] = (), context: str = "") -> Problem:
     """One ``Problem`` for an exception raised while compiling or rendering ``default``."""
     path, line = located(exc, default)
-    message = reason(exc, known)
+    message = reason(exc, known, filters=filters, line=_line(path, line))
     return Problem(display_path(path), line, None, f"{message}{context}")

@@ -15,6 +15,7 @@ from broadcaster.channels.base import Part
 from broadcaster.config.groups import Group, load_groups
 from broadcaster.delivery.markdown import title_of
 from broadcaster.errors import InputError
+from broadcaster.sources.kinds import overlay
 from broadcaster.templating import samples
 from broadcaster.templating.context import local_now
 from broadcaster.templating.resolve import Resolution
@@ -59,9 +60,10 @@ class PreviewResult:
     kind: str
     group: Group
     sample_group: bool
-    data_source: str        # "sample data" or the file given
+    data_source: str        # "sample data", its case, and the file laid over it
     now: datetime
     channels: list[ChannelPreview]
+    case: str | None = None
 
 
 def load_data_file(path: Path) -> dict[str, Any]:
@@ -102,13 +104,15 @@ def preview(
     channel: str | None = None,
     data_file: Path | None = None,
     festival: str | None = None,
+    case: str | None = None,
     now: datetime | None = None,
 ) -> PreviewResult:
     """Render ``name`` as ``group_id`` (or a sample group) would get it, on ``channel``
     (default: the group's channel type; without a group, every channel type).
 
-    Data: the kind's sample data, with the top-level names of ``data_file`` laid
-    over it. A holiday template is shown as on its festival's next day: the
+    Data: the kind's sample data (``case``: one of its named cases), with
+    ``data_file`` laid over it (``overlay``: a mapping merges name by name at any
+    depth, anything else replaces). A holiday template is shown as on its festival's next day: the
     festival given, else that of ``data_file``, else that of the file's name
     (``holiday_chunjie``), else ``samples.DEFAULT_FESTIVAL``.
     """
@@ -126,7 +130,8 @@ def preview(
     if kind == "holiday":
         festival = (festival or _festival_of(given) or samples.festival_in_name(resolution.name)
                     or samples.festival_in_name(name) or samples.DEFAULT_FESTIVAL)
-    data = {**templates.sample_data(kind, moment, group=group, festival=festival), **given}
+    data = overlay(templates.sample_data(kind, moment, group=group, festival=festival, case=case),
+                   given)
     moment = samples.shown_at(kind, data, moment)
     types = [channel] if channel else ([group.channel_type] if not is_sample
                                        else channels.channel_types())
@@ -138,8 +143,13 @@ def preview(
                                   channels.get(ch).limit.unit))
     return PreviewResult(
         name=name, kind=kind, group=group, sample_group=is_sample,
-        data_source=str(data_file) if data_file else "sample data", now=moment, channels=out,
+        data_source=_source(case, data_file), now=moment, channels=out, case=case,
     )
+
+
+def _source(case: str | None, data_file: Path | None) -> str:
+    shown = f"sample data, case {case}" if case else "sample data"
+    return f"{data_file} over {shown}" if data_file else shown
 
 
 def _group(root: Path, group_id: str | None) -> tuple[Group, bool]:

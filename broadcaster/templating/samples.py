@@ -13,6 +13,7 @@ from typing import Any
 
 from broadcaster import channels
 from broadcaster.config.groups import Group, Location
+from broadcaster.errors import InputError, did_you_mean
 from broadcaster.sources import festivals, holidays
 from broadcaster.templating import kinds
 
@@ -58,10 +59,23 @@ def sample_data(
     *,
     location: str | None = None,
     festival: str | None = None,
+    case: str | None = None,
 ) -> dict[str, Any]:
-    """Sample data of template kind ``kind`` as of ``now`` (aware), declared by the kind."""
+    """Sample data of template kind ``kind`` as of ``now`` (aware), declared by the kind;
+    with ``case``, that named case of it (``InputError`` naming the kind's cases if unknown)."""
     try:
         declared = kinds.get(kind)
     except KeyError:
         raise KeyError(f"unknown template kind {kind!r}") from None
-    return declared.sample(now, location=location or DEFAULT_LOCATION, festival=festival)
+    if case is not None and case not in declared.cases:
+        known = ", ".join(declared.cases)
+        raise InputError(f"no case {case!r} for {kind} templates" + (
+            f" (cases: {known}){did_you_mean(case, declared.cases)}" if known
+            else f": {kind} has no named cases (see templates/README.md)"))
+    return declared.sample_case(case, now, location=location or DEFAULT_LOCATION,
+                                festival=festival)
+
+
+def cases(kind: str) -> tuple[str, ...]:
+    """The named sample cases of template kind ``kind``, in declared order."""
+    return tuple(kinds.get(kind).cases)

@@ -11,7 +11,7 @@ from jinja2 import TemplateError as JinjaError
 from broadcaster.cleantext import clean_text
 from broadcaster.config.groups import Group
 from broadcaster.config.yamlfile import display_path
-from broadcaster.errors import Problem
+from broadcaster.errors import Problem, did_you_mean
 from broadcaster.templating import kinds
 from broadcaster.templating.context import build_context, local_now
 from broadcaster.templating.environment import Limits, SandboxEnvironment
@@ -130,9 +130,10 @@ class Templates:
     ) -> str:
         if resolution.file is None:
             tried = ", ".join(s.candidate for s in resolution.chain if s.why != "group override")
+            hint = did_you_mean(resolution.name, self.names(), " (see: templates list)")
             raise TemplateError([Problem(
                 display_path(self.directory), None, None,
-                f"no template for {resolution.name!r} (tried: {tried})",
+                f"no template for {resolution.name!r} (tried: {tried}){hint}",
             )])
         return self.render_file(resolution.file, kind=resolution.kind, group=group,
                                 data=data, now=now)
@@ -146,7 +147,8 @@ class Templates:
             template = self.env.get_template(tf.filename)
             text = clean_text(self.env.render(template, context)).strip()
         except RENDER_ERRORS as exc:
-            raise TemplateError([problem(exc, tf.path, known=context)]) from None
+            raise TemplateError([problem(exc, tf.path, known=context,
+                                         filters=self.env.filters)]) from None
         if not text:
             raise TemplateError([Problem(display_path(tf.path), None, None,
                                          "the message is empty")])
@@ -157,7 +159,7 @@ class Templates:
         try:
             self.env.get_template(tf.filename)
         except RENDER_ERRORS as exc:
-            return [problem(exc, tf.path)]
+            return [problem(exc, tf.path, filters=self.env.filters)]
         return []
 
     # -- sample data -------------------------------------------------------------
@@ -168,8 +170,10 @@ class Templates:
         *,
         group: Group | None = None,
         festival: str | None = None,
+        case: str | None = None,
     ) -> dict[str, Any]:
-        """Realistic data of ``kind``, as of ``now`` in the group's timezone."""
+        """Realistic data of ``kind``, as of ``now`` in the group's timezone (``case``: one
+        of the kind's named sample cases)."""
         from broadcaster.templating import samples
 
         moment = now or datetime.now().astimezone()
@@ -177,7 +181,7 @@ class Templates:
         if group is not None:
             moment = local_now(group, moment)
             location = group.location.name if group.location else None
-        return samples.sample_data(kind, moment, location=location, festival=festival)
+        return samples.sample_data(kind, moment, location=location, festival=festival, case=case)
 
     # -- usage and checks --------------------------------------------------------
     def usage(self, groups: list[Group], extra_names: tuple[str, ...] = ()) -> dict[str, list[str]]:
