@@ -7,7 +7,9 @@ little (``run-once`` with nothing due) loads little.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -34,6 +36,16 @@ class App:
         state = state_dir or os.environ.get("BROADCASTER_STATE_DIR") or self.root / "var"
         self.state_dir = Path(state).resolve()
         self.redactor = Redactor()
+        #: where warnings go (the CLI prints them on stderr; default: the log)
+        self.on_warning: Callable[[str], None] | None = None
+
+    def warn(self, text: str) -> None:
+        """Something works but an operator should know (a group left out, state rebuilt)."""
+        text = self.redact(text)
+        if self.on_warning is not None:
+            self.on_warning(text)
+        else:
+            logging.getLogger("broadcaster").warning("%s", text)
 
     def require_root(self) -> None:
         """Refuse a directory that is not a project root, before anything is created in it."""
@@ -58,8 +70,11 @@ class App:
         from broadcaster.store.durable import make_dirs
 
         make_dirs(self.cache_dir)  # the parse cache lives in the (0700) state directory
-        config = load_groups(self.root, cache_dir=self.cache_dir)
+        config = load_groups(self.root, cache_dir=self.cache_dir, isolate=True)
         self.redactor.add(config.secrets())
+        for gid, problems in config.broken.items():
+            for problem in problems:
+                self.warn(f"{problem} (group {gid} left out until this is fixed)")
         return config
 
     @cached_property

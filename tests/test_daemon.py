@@ -86,7 +86,7 @@ def test_sigterm_mid_fan_out_finishes_in_flight_and_leaves_the_rest_pending(root
         assert all(len(r.messages) == 1 for r in robots.values())
 
 
-def test_sighup_with_a_broken_edit_keeps_the_old_config_running(root):
+def test_sighup_with_a_broken_job_leaves_it_out_and_reloads_the_rest(root):
     with PlatformSimulator() as sim:
         robots = _root_with(root, sim, 2)
         with running_daemon(root) as daemon:
@@ -97,7 +97,14 @@ def test_sighup_with_a_broken_edit_keeps_the_old_config_running(root):
             assert cli_process(root, "announce", "编辑出错后的通知", "--to", "all").code == 0
             assert wait_for(lambda: all(r.texts for r in robots.values()), timeout=10)
             assert daemon.poll() is None, "the daemon is still running"
+            problems = status(root)["problems"]
+            assert any("broken.yaml:3" in p for p in problems), problems
+            (root / "groups.yaml").write_text("groups: [\n")      # unusable as a whole
+            daemon.send_signal(signal.SIGHUP)
+            time.sleep(1.5)
+            assert daemon.poll() is None, "the old config keeps running"
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(timeout=30) == 0
             log = daemon.stderr.read()
-        assert "reload refused" in log and "broken.yaml:3" in log
+        assert "broken.yaml:3" in log and "job left out" in log
+        assert "reload refused" in log and "groups.yaml" in log

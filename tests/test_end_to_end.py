@@ -205,7 +205,8 @@ def test_scheduled_announcement_and_json_shapes(root, sim):
     assert timedelta(hours=1, minutes=59) < delay <= timedelta(hours=2)
     assert ann["scheduled_for"][-6:] == "+08:00"  # ISO 8601 with the default zone's offset
     assert cli(root, "run-once", "--json").json() == {
-        "fired": [], "sent": 0, "failed": 0, "pending": 2, "expired": 0, "held": 0}
+        "fired": [], "sent": 0, "failed": 0, "pending": 2, "expired": 0, "held": 0, "problems": [],
+        "errors": []}
     [row] = cli(root, "queue", "list", "--json").json()
     assert set(row) >= {"id", "created_at", "scheduled_for", "status", "targets", "sent",
                         "failed", "pending"}

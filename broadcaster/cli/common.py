@@ -56,6 +56,7 @@ def get_app(ctx: typer.Context) -> App:
     if inv.app is None:
         inv.app = App(inv.root)
         inv.app.require_root()
+        inv.app.on_warning = lambda text: typer.echo(f"warning: {text}", err=True)
     return inv.app
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Annotated
 
 import typer
@@ -10,30 +12,51 @@ from broadcaster.cli.common import JsonOpt, emit_json, get_app, progress_bar, se
 
 
 def run_once(ctx: typer.Context, json_: JsonOpt = False) -> None:
-    """One pass, for cron: fire due schedules, send what is due, exit.
+    """One pass, for cron: send what is due, fire due schedules, send what they queued.
+
+    Exit 1 when a job failed or is invalid (the rest of the pass still ran; `status`
+    names it), 75 when another process is sending (nothing done).
 
     \b
     Example (a crontab line):
       * * * * * cd /srv/broadcaster && .venv/bin/broadcaster run-once
     """
     from broadcaster.delivery.dispatch import Dispatcher
-    from broadcaster.schedule.passes import run_pass
+    from broadcaster.errors import LockHeld
+    from broadcaster.schedule.passes import Run, dispatch_pass, fire_jobs, record_run
 
     a = get_app(ctx)
-    with a.store.dispatch_lock(wait=0):
-        update, bar = progress_bar(not json_)
-        try:
-            fired, result = run_pass(a, Dispatcher(a, progress=update))
-        finally:
-            if bar is not None:
-                bar.stop()
-    out = {"fired": fired, **result.as_json()}
+    run = Run(a.now())
+    update, bar = progress_bar(not json_)
+    try:
+        with a.store.dispatch_lock(wait=0):     # what is due now: never behind a slow feed
+            dispatch_pass(a, Dispatcher(a, progress=update), run)
+        if fire_jobs(a, run):                   # content: outside the dispatch lock
+            try:
+                with a.store.dispatch_lock(wait=LOCK_AGAIN):
+                    dispatch_pass(a, Dispatcher(a, progress=update), run)
+            except LockHeld:    # another dispatcher took over meanwhile: it sends them
+                pass
+    finally:
+        if bar is not None:
+            bar.stop()
+    record_run(a, run)
+    result = run.result
+    out = {"fired": run.fired, **result.as_json(), "problems": run.problems,
+           "errors": result.errors}
     if json_:
         emit_json(out)
     else:
-        typer.echo(f"fired {', '.join(fired) or 'nothing'}; {result.summary()}")
+        typer.echo(f"fired {', '.join(run.fired) or 'nothing'}; {result.summary()}")
+    for problem in run.problems:
+        typer.echo(f"error: {problem}", err=True)
     for err in result.errors:
         typer.echo(f"error: {err}", err=True)
+    if run.failed:
+        raise typer.Exit(1)
+
+
+LOCK_AGAIN = 10.0   # seconds run-once waits to send what its jobs queued
 
 
 def daemon(
@@ -57,9 +80,12 @@ def daemon(
     from broadcaster.schedule.daemon import Daemon, validate
 
     a = get_app(ctx)
+    a.on_warning = None                 # the daemon's warnings go to its log
     setup_logging(a, logging.DEBUG if verbose else logging.INFO)
-    validate(a)
-    d = Daemon(a)
+    problems = validate(a)
+    for problem in problems:
+        logging.getLogger("broadcaster.schedule.daemon").error("%s", problem)
+    d = Daemon(a, problems=problems)
     d.install_signals()
     server = None
     if serve:
@@ -71,6 +97,15 @@ def daemon(
     finally:
         if server is not None:
             server.stop()
+    hanging = d.abandoned()
+    if hanging:     # a send or a feed that ignores its deadline must not keep us running
+        logging.getLogger("broadcaster.schedule.daemon").warning(
+            "exiting with %d unfinished thread(s) abandoned (%s): their sends were not "
+            "recorded and go out again at the next start", len(hanging), ", ".join(hanging[:5]))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     raise typer.Exit(code)
 
 
@@ -99,4 +134,10 @@ def status(ctx: typer.Context, json_: JsonOpt = False) -> None:
         typer.echo(f"  failed {f['updated_at']} {f['announcement']} {f['group']}: {f['last_error']}")
     for f in data.get("recent_expired", []):
         typer.echo(f"  expired {f['updated_at']} {f['announcement']} {f['group']}: never delivered")
+    for j in data["failed_jobs"]:
+        typer.echo(f"job failed: {j['job']} at {j['failed_at']}: {j['error']}")
+    for p in data["problems"]:
+        typer.echo(f"problem: {p}")
+    for d in data["damaged"]:
+        typer.echo(f"damaged: {d['name']} set aside as {d['path']} ({d['reason']})")
 

@@ -36,6 +36,7 @@ def check_all(app: App, warnings: list[Problem] | None = None) -> list[Problem]:
             warnings.extend(groups.staff.warnings)
     if groups is not None:
         problems.extend(groups.chat_problems)
+        problems.extend(groups.broken_problems())
     from broadcaster.faq.check import check_faq
 
     problems.extend(check_faq(app, groups))

@@ -57,11 +57,17 @@ class FeedsConfig:
         return out
 
 
-def load_feeds(root: Path, environ: dict[str, str] | None = None) -> FeedsConfig:
-    """Load and validate every ``feeds/*.yaml``; raise ConfigError listing every problem."""
+def load_feeds(root: Path, environ: dict[str, str] | None = None, *,
+               problems: list[Problem] | None = None) -> FeedsConfig:
+    """Load and validate every ``feeds/*.yaml``; raise ConfigError listing every problem.
+
+    Given a ``problems`` list, the problems go there instead and what is valid is
+    returned (a broken entry or section is left out): a broken feed stops only itself.
+    """
     sections = kinds.sections()
     config = FeedsConfig({name: s.empty() for name, s in sections.items()})
-    problems: list[Problem] = []
+    isolate = problems is not None
+    problems = [] if problems is None else problems
     single: dict[str, str] = {}
     seen: dict[tuple[str, str], str] = {}
     for shown, data, lines in load_folder(root / "feeds", problems, environ=environ):
@@ -88,7 +94,7 @@ def load_feeds(root: Path, environ: dict[str, str] | None = None) -> FeedsConfig
                     config.sections[name] = section.model.model_validate(value)
                 except ValidationError as exc:
                     problems.extend(pydantic_problems(exc, shown, lines, (name,)))
-    if problems:
+    if problems and not isolate:
         raise ConfigError(problems)
     return config
 

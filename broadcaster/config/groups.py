@@ -244,6 +244,12 @@ class GroupsConfig:
     staff_env_problems: list[Problem] = field(default_factory=list)
     inbound: InboundConfig = field(default_factory=lambda: InboundConfig())
     chat_problems: list[Problem] = field(default_factory=list)  # chats claimed twice (for check)
+    # groups left out because their own entry is invalid (``load_groups(isolate=True)``):
+    # id (or ``groups.N`` when even the id is unreadable) -> its problems
+    broken: dict[str, list[Problem]] = field(default_factory=dict)
+
+    def broken_problems(self) -> list[Problem]:
+        return [p for problems in self.broken.values() for p in problems]
 
     @cached_property
     def by_id(self) -> dict[str, Group]:
@@ -372,11 +378,15 @@ def secrets_from_environment(data: Any) -> bool:
 
 
 def load_groups(
-    root: Path, environ: dict[str, str] | None = None, *, cache_dir: Path | None = None
+    root: Path, environ: dict[str, str] | None = None, *, cache_dir: Path | None = None,
+    isolate: bool = False,
 ) -> GroupsConfig:
     """Load and validate ``<root>/groups.yaml``; raise ConfigError listing every problem.
 
     ``cache_dir``: keep the parsed file there (see yamlfile.load_yaml) when it holds no secret.
+    ``isolate``: a group whose own entry is invalid (an unset ``${VAR}``, a bad channel)
+    is left out and named in ``GroupsConfig.broken`` instead; problems outside the
+    groups (the file, ``defaults``, ``inbound``) still raise.
     """
     path = root / "groups.yaml"
     shown = display_path(path)
@@ -393,26 +403,46 @@ def load_groups(
     except ValidationError as exc:
         raise ConfigError(pydantic_problems(exc, shown, lines)) from None
 
-    problems: list[Problem] = list(env_problems)
+    by_group: dict[int, list[Problem]] = {}
+    for p in env_problems:
+        m = _GROUP_FIELD.match(p.field or "")
+        if m:
+            by_group.setdefault(int(m.group(1)), []).append(p)
+    problems: list[Problem] = [p for p in env_problems if not _GROUP_FIELD.match(p.field or "")]
     groups: list[Group] = []
+    broken: dict[str, list[Problem]] = {}
     seen: dict[str, int] = {}
     for i, raw in enumerate(top.groups):
         where = ("groups", i)
+        mine = list(by_group.get(i, []))
+        spec = None
         try:
             spec = GroupSpec.model_validate(raw)
         except ValidationError as exc:
-            problems.extend(pydantic_problems(exc, shown, lines, where))
-            continue
-        duplicate = spec.id in seen
-        if duplicate:
+            mine.extend(pydantic_problems(exc, shown, lines, where))
+        duplicate = spec is not None and spec.id in seen
+        if spec is not None and duplicate:
             first = line_of(lines, ("groups", seen[spec.id]))
             problems.append(
                 Problem(shown, line_of(lines, where), f"groups.{i}.id",
                         f"duplicate group id {spec.id!r} (first at line {first})")
             )
-        seen.setdefault(spec.id, i)
-        channel = channel_config(spec.channel, root, shown, lines, (*where, "channel"), problems)
-        if channel is None or duplicate:
+        if spec is not None:
+            seen.setdefault(spec.id, i)
+        channel = None
+        if spec is not None:
+            channel = channel_config(spec.channel, root, shown, lines, (*where, "channel"), mine)
+        if mine:
+            # a missing variable also makes its field invalid: say it once
+            unset = {(p.line, p.field) for p in by_group.get(i, [])}
+            mine = [p for p in mine if p in by_group.get(i, []) or (p.line, p.field) not in unset]
+            if isolate:
+                gid = raw.get("id") if isinstance(raw, dict) else None
+                key = gid if isinstance(gid, str) and gid and gid not in broken else f"groups.{i}"
+                broken[key] = mine
+            else:
+                problems.extend(mine)
+        if spec is None or channel is None or duplicate or mine:
             continue
         groups.append(
             Group(
@@ -429,14 +459,14 @@ def load_groups(
                 chats=tuple(spec.chats),
             )
         )
-    if problems:
-        # a missing variable also makes its field invalid: say it once
-        unset = {(p.line, p.field) for p in env_problems}
-        raise ConfigError([p for p in problems if p in env_problems
-                           or (p.line, p.field) not in unset])
+    if problems:    # the file cannot be used as a whole: say everything at once
+        raise ConfigError([*problems, *(p for ps in broken.values() for p in ps)])
     return GroupsConfig(path=path, defaults=top.defaults, groups=groups, staff_entries=top.staff,
-                        lines=lines, staff_env_problems=staff_env,
-                        inbound=top.inbound, chat_problems=_chat_claims(groups, shown, lines))
+                        lines=lines, staff_env_problems=staff_env, inbound=top.inbound,
+                        chat_problems=_chat_claims(groups, shown, lines), broken=broken)
+
+
+_GROUP_FIELD = re.compile(r"^groups\.(\d+)(\.|$)")
 
 
 def _chat_claims(groups: list[Group], shown: str, lines) -> list[Problem]:

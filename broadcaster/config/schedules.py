@@ -178,10 +178,16 @@ class Job:
 
 
 def load_schedules(
-    root: Path, default_tz: str = "Asia/Shanghai", environ: dict[str, str] | None = None
+    root: Path, default_tz: str = "Asia/Shanghai", environ: dict[str, str] | None = None,
+    *, problems: list[Problem] | None = None,
 ) -> list[Job]:
-    """Every job of every ``schedules/*.yaml``; ConfigError listing every problem."""
-    problems: list[Problem] = []
+    """Every job of every ``schedules/*.yaml``; ConfigError listing every problem.
+
+    Given a ``problems`` list, the problems go there instead and the valid jobs are
+    returned: a broken job (or an unreadable file) stops only itself.
+    """
+    isolate = problems is not None
+    problems = [] if problems is None else problems
     jobs: list[Job] = []
     seen: dict[str, str] = {}
     for shown, data, lines in load_folder(root / "schedules", problems, environ=environ):
@@ -219,7 +225,7 @@ def load_schedules(
                 grace=spec.grace, enabled=spec.enabled,
                 file=shown, line=line_of(lines, where),
             ))
-    if problems:
+    if problems and not isolate:
         raise ConfigError(problems)
     return jobs
 

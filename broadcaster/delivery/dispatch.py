@@ -71,6 +71,7 @@ MAX_INLINE_WAIT = 5.0         # wait this long for a rate-limit slot, else defer
 BACKOFF_CAP = 30 * 60.0       # seconds
 REPLY_HANDOFF = 30.0          # seconds: younger replies are left to `serve`
 REPLIES_LOCK = "replies.lock"
+BROKEN_GROUP_RETRY = timedelta(minutes=1)   # a group whose config is invalid: look again
 
 
 def backoff_base() -> float:
@@ -113,6 +114,12 @@ class PassResult:
             text += f" ({self.held} held by quiet hours until {self.held_until:%H:%M})"
         return text
 
+    def then(self, later: PassResult) -> PassResult:
+        """This pass followed by ``later``: counts added, what is left as ``later`` saw it."""
+        return PassResult(self.sent + later.sent, self.failed + later.failed,
+                          self.expired + later.expired, later.pending, later.next_due,
+                          [*self.errors, *later.errors], later.held, later.held_until)
+
 
 @dataclass
 class Job:
@@ -133,8 +140,10 @@ class Dispatcher:
         progress: Callable[[int, int], None] | None = None,
         only: set[str] | None = None,
         routes: ReplyRoutes | None = None,
+        stop_grace: float | None = None,
     ):
         self.app = app
+        self.stop_grace = stop_grace    # after ``stop``: wait this long for sends in flight
         self.only = only            # replies' ids: this dispatcher is `serve`'s (replies lock held)
         self.routes = routes        # reply-route channels (broadcaster.inbound.replies.ReplyRoutes)
         self._replies_lock = None   # taken by a general pass that sends older replies
@@ -147,6 +156,7 @@ class Dispatcher:
         self._session: DispatchSession | None = None
         self._http = None
         self._halt = threading.Event()          # the store cannot record: stop every worker
+        self._abandoned = threading.Event()     # stopped waiting for sends in flight
         self._full: StoreFull | None = None
         self._count = threading.Lock()
         self._result = PassResult()
@@ -257,7 +267,12 @@ class Dispatcher:
                 return
         group = self.app.groups.destination(d.group)   # a group, or a staff member's channel
         if group is None:
-            self._finish(meta, d, FAILED, now, error="group no longer in groups.yaml")
+            broken = self.app.groups.broken.get(d.group)
+            if broken:   # waits for the fix (or expiry): one group's typo stops only that group
+                self._finish(meta, d, PENDING, now, next_attempt_at=now + BROKEN_GROUP_RETRY,
+                             error=f"the group's config is invalid: {self.app.redact(broken[0])}")
+            else:
+                self._finish(meta, d, FAILED, now, error="group no longer in groups.yaml")
             return
         if not meta.urgent and group.quiet_hours:
             local = now.astimezone(group.tz)
@@ -273,21 +288,31 @@ class Dispatcher:
         self._http_session()        # one pooled session, made before the workers share it
         pool = ThreadPoolExecutor(max_workers=min(self.workers, len(work)),
                                   thread_name_prefix="send")
+        abandon = False
         try:
             futures = [pool.submit(self._deliver_group, jobs) for jobs in work.values()]
             not_done = set(futures)
+            give_up: float | None = None
             while not_done:
                 _, not_done = wait(not_done, timeout=POLL_EVERY)
                 self._cancelled |= self._session.cancelled()
                 if self.progress:
                     self.progress(self._done, total)
+                if self.stop.is_set() and self.stop_grace is not None and not_done:
+                    give_up = give_up or time.monotonic() + self.stop_grace
+                    if time.monotonic() >= give_up:
+                        log.warning("stopping with %d send(s) still in flight: not recorded, "
+                                    "they go out again next time", len(not_done))
+                        self._abandoned.set()
+                        abandon = True
+                        break
             for f in futures:
-                exc = f.exception()
+                exc = f.exception() if f.done() else None
                 if exc is not None:  # a bug, not a platform answer: keep the pass going
                     log.error("send task crashed: %s", self.app.redact(exc))
                     self._result.errors.append(self.app.redact(exc))
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=not abandon, cancel_futures=True)
 
     # -- one group's deliveries (worker thread) ---------------------------------
     def _deliver_group(self, jobs: list[Job]) -> None:
@@ -300,6 +325,8 @@ class Dispatcher:
                 self._stop_for(exc)
                 return
             except Exception as exc:  # render bug or similar: fail this delivery, not the pass
+                if self._abandoned.is_set():    # the pass ended without us: nothing to record
+                    return
                 log.exception("delivery %s/%s crashed", job.meta.id, job.delivery.group)
                 self._try_finish(job.meta, job.delivery, FAILED, self.app.now(), attempted=True,
                                  error=f"internal error: {self.app.redact(exc)}")

@@ -1,12 +1,20 @@
-"""One pass of the engine, shared by ``run-once`` and each daemon tick.
+"""One pass of the engine, shared by ``run-once`` and each daemon tick, in two steps.
 
-Under the dispatch lock: fire the schedules that are due, queue the welcomes
-whose gathering window has closed and the work orders' reminders, send every
-due delivery, record the run.
+- ``fire_jobs``: fire the schedules that are due (fetch content, render, queue).
+  It needs no dispatch lock, and must not hold it: a slow feed never holds back
+  an urgent notice to another group.
+- ``dispatch_pass`` (the caller holds the dispatch lock): queue the welcomes whose
+  gathering window has closed and the work orders' reminders, send every due
+  delivery.
+
+``record_run`` then keeps what the run did for ``status``: what fired, the
+counts, and every problem (a job that failed, an invalid job, feed or group),
+so one broken thing is named while everything else goes on.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -21,39 +29,67 @@ if TYPE_CHECKING:
 RUNS_STATE = "runs"
 
 
-def run_pass(
-    app: App, dispatcher: Dispatcher, *, jobs: list[Job] | None = None,
-    feeds: FeedsConfig | None = None,
-) -> tuple[list[str], PassResult]:
-    """The caller holds the dispatch lock.
+@dataclass
+class Run:
+    """What one run (a ``run-once``, a daemon tick) did, for ``record_run``."""
 
-    ``jobs`` and ``feeds`` default to what is on disk; the daemon passes the
-    last config that loaded, so that a broken edit cannot stop it.
-    """
+    started: datetime
+    fired: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)   # broken config, failed jobs
+    result: PassResult = field(default_factory=PassResult)
+
+    @property
+    def failed(self) -> bool:
+        """Something needs the operator: ``run-once`` exits 1."""
+        return bool(self.problems or self.result.errors)
+
+
+def fire_jobs(app: App, run: Run, *, jobs: list[Job] | None = None,
+              feeds: FeedsConfig | None = None) -> list[str]:
+    """Fire the due jobs (no dispatch lock); their ids. ``jobs``/``feeds`` default to
+    what is on disk (the daemon passes what it loaded). Problems go to ``run``."""
     from broadcaster.schedule import scheduler
+
+    fired = scheduler.fire_due(app, app.now(), jobs=jobs, feeds=feeds, problems=run.problems)
+    run.fired.extend(fired)
+    return fired
+
+
+def dispatch_pass(app: App, dispatcher: Dispatcher, run: Run) -> PassResult:
+    """The caller holds the dispatch lock: welcomes, reminders, then send what is due."""
     from broadcaster.sources import members
     from broadcaster.tickets import reminders
 
     now = app.now()
-    fired = scheduler.fire_due(app, now, jobs=jobs, feeds=feeds)
     members.flush_welcomes(app, now)
     ticket_errors = reminders.run(app, now)   # work orders: reminders, alerts, digests
     result = dispatcher.run()
     result.errors.extend(ticket_errors)
+    run.result = run.result.then(result)
+    return result
+
+
+def record_run(app: App, run: Run) -> None:
+    """Keep what ``run`` did for ``status``; once a day, apply retention."""
+    now = run.started
+    if "groups" in app.__dict__:     # loaded by this run: name the groups left out
+        run.problems.extend(f"{p} (group left out until this is fixed)"
+                            for p in app.groups.broken_problems()
+                            if not any(str(p) in q for q in run.problems))
     with app.store.state(RUNS_STATE) as st:
         retain = st.get("retention_on") != now.date().isoformat()
         st["retention_on"] = now.date().isoformat()
         st["last_run"] = {
             "at": iso(now),
             "finished_at": iso(app.now()),
-            "fired": fired,
-            **result.as_json(),
-            "errors": result.errors[-10:],
+            "fired": run.fired,
+            **run.result.as_json(),
+            "errors": [app.redact(e) for e in run.result.errors[-10:]],
+            "problems": [app.redact(p) for p in run.problems[:20]],
         }
     if retain:
         apply_retention(app, now)
         purge_resident_messages(app, now)
-    return fired, result
 
 
 LOG_KEEPS = timedelta(days=180)   # the delivery log keeps at least this, whatever the retention

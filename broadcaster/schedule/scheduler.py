@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from broadcaster.config.feeds import load_feeds
 from broadcaster.config.schedules import Job, load_schedules
-from broadcaster.errors import ConfigError, InputError, did_you_mean
+from broadcaster.errors import InputError, did_you_mean
 from broadcaster.timeparse import from_iso, iso
 
 if TYPE_CHECKING:
@@ -49,8 +49,23 @@ FORGET_AFTER = timedelta(days=400)     # records of jobs gone from the config th
 _TICK = timedelta(microseconds=1)
 
 
-def load_jobs(app: App) -> list[Job]:
-    return load_schedules(app.root, app.default_timezone)
+def load_jobs(app: App, problems: list[str] | None = None) -> list[Job]:
+    """The valid jobs. Given ``problems``, an invalid job is described there and left
+    out (it stops only itself); without it, ConfigError lists every problem."""
+    if problems is None:
+        return load_schedules(app.root, app.default_timezone)
+    found: list = []
+    jobs = load_schedules(app.root, app.default_timezone, problems=found)
+    problems.extend(f"{p} (job left out until this is fixed)" for p in found)
+    return jobs
+
+
+def load_feeds_isolated(app: App, problems: list[str]) -> FeedsConfig:
+    """``feeds/`` with its invalid entries left out and described in ``problems``."""
+    found: list = []
+    feeds = load_feeds(app.root, problems=found)
+    problems.extend(f"{p} (feed left out until this is fixed)" for p in found)
+    return feeds
 
 
 def _wall(dt: datetime, job: Job) -> str:
@@ -130,17 +145,21 @@ def fire_due(
     *,
     jobs: list[Job] | None = None,
     feeds: FeedsConfig | None = None,
+    problems: list[str] | None = None,
 ) -> list[str]:
     """Fire every job that is due at ``now``; return the ids of the jobs that fired.
 
-    The caller holds the dispatch lock; the claim itself is made under the store
-    lock, so concurrent callers still fire each scheduled time once. ``jobs`` and
-    ``feeds`` default to what is on disk (a daemon passes its last good config);
-    ``feeds/`` is read only when a job is due, and a broken one raises before
-    anything is claimed (the times stay due for the run after the fix).
+    Needs no dispatch lock (content fetching must not hold back sending): each
+    scheduled time is claimed under the store lock, so concurrent callers still
+    fire it once. ``jobs`` and ``feeds`` default to what is on disk (a daemon
+    passes the config it loaded); ``feeds/`` is read only when a job is due.
+    One broken thing stops only itself: an invalid job or feed entry is left out,
+    a job that fails is recorded as failed (``status`` shows it until it next
+    succeeds); each is described in ``problems``.
     """
     now = now or app.now()
-    jobs = load_jobs(app) if jobs is None else jobs
+    problems = [] if problems is None else problems
+    jobs = load_jobs(app, problems) if jobs is None else jobs
     due: list[tuple[Job, datetime]] = []
     with app.store.state(STATE) as st:
         for job in jobs:
@@ -152,7 +171,7 @@ def fire_due(
                 due.append((job, when))
             st[job.id] = record
         if due and feeds is None:
-            feeds = load_feeds(app.root)    # ConfigError leaves the state as it was
+            feeds = load_feeds_isolated(app, problems)
         known = {j.id for j in jobs}
         cutoff = iso(now - FORGET_AFTER)
         for job_id in [k for k, v in st.items() if k not in known and v.get("last", "") < cutoff]:
@@ -168,13 +187,17 @@ def fire_due(
             run = execute(app, job, now, scheduled_for=when, feeds=feeds)
             status["announcements"] = run.announcements
             status["problems"] = [app.redact(p) for p in run.problems][:10]
+            problems.extend(f"job {job.id} ({job.where}): {p}" for p in status["problems"])
             fired.append(job.id)
             log.info("job %s fired for %s: %d announcement(s)", job.id, iso(when),
                      len(run.announcements))
         except Exception as exc:   # one job's failure must not stop the others or dispatch
-            status = {"status": "failed", "error": app.redact(f"{type(exc).__name__}: {exc}")}
+            status = {"status": "failed", "error": app.redact(f"{type(exc).__name__}: {exc}"),
+                       "failed_at": iso(now)}
             log.error("job %s (%s) failed for %s: %s", job.id, job.where, iso(when),
                       status["error"])
+            problems.append(f"job {job.id} ({job.where}) failed for {iso(when)}: "
+                            f"{status['error']}")
         with app.store.state(STATE) as st:
             st.setdefault(job.id, {}).update(status)
     return fired
@@ -240,15 +263,13 @@ class ScheduleRunner:
         return problems
 
     def reload(self) -> list[str]:
-        """Re-read schedules and feeds; a broken edit keeps the old config and says why."""
-        try:
-            jobs = load_jobs(self.app)
-            feeds = load_feeds(self.app.root)
-        except ConfigError as exc:
-            problems = [str(p) for p in exc.problems]
-            for p in problems:
-                log.error("config not reloaded: %s", p)
-            return problems
+        """Re-read schedules and feeds; an invalid job or feed is left out and described
+        in the problems returned (the rest runs)."""
+        problems: list[str] = []
+        jobs = load_jobs(self.app, problems)
+        feeds = load_feeds_isolated(self.app, problems)
+        for p in problems:
+            log.error("%s", p)
         with self._lock:
             self.jobs, self.feeds = jobs, feeds
             self._scheduler.remove_all_jobs()
@@ -260,7 +281,7 @@ class ScheduleRunner:
                         replace_existing=True,
                     )
         log.info("schedules loaded: %d job(s)", len(jobs))
-        return []
+        return problems
 
     def next_wake(self) -> datetime | None:
         times = [j.next_run_time for j in self._scheduler.get_jobs() if j.next_run_time]

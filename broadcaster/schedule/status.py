@@ -1,4 +1,9 @@
-"""``status``: is the daemon alive, how deep is the queue, what failed lately."""
+"""``status``: is the daemon alive, how deep is the queue, what failed lately.
+
+Besides deliveries, it names what an operator must fix: the problems of the
+last run (an invalid job, feed or group, left out), the jobs whose last firing
+failed (until they next succeed) and the state files set aside as damaged.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from broadcaster.queue import deliverylog, outbox
 from broadcaster.schedule.daemon import HEARTBEAT_EVERY
 from broadcaster.schedule.daemon import STATE_NAME as DAEMON_STATE
 from broadcaster.schedule.passes import RUNS_STATE
+from broadcaster.schedule.scheduler import STATE as SCHEDULE_STATE
 
 if TYPE_CHECKING:
     from broadcaster.app import App
@@ -44,12 +50,26 @@ def collect(app: App) -> dict:
     day_ago = now - timedelta(days=1)
     failures = list(deliverylog.query(app, status=outbox.FAILED, since=day_ago, limit=10))
     expired = list(deliverylog.query(app, status=outbox.EXPIRED, since=day_ago, limit=10))
+    last_run = app.store.read_state(RUNS_STATE).get("last_run")
     return {
         "daemon": {"state": state, **{k: beat.get(k) for k in
                                       ("pid", "host", "started_at", "heartbeat", "stopped_at")}},
         "queue": {"announcements": len(anns), "pending": pending},
-        "last_run": app.store.read_state(RUNS_STATE).get("last_run"),
+        "last_run": last_run,
         "recent_failures": failures,
         "recent_expired": expired,
+        "problems": (last_run or {}).get("problems", []),
+        "failed_jobs": failed_jobs(app),
+        "damaged": [d.to_json() for d in app.store.damaged()],
         "now": now.isoformat(timespec="seconds"),
     }
+
+
+def failed_jobs(app: App) -> list[dict]:
+    """Jobs whose last firing failed: ``[{"job", "error", "failed_at", "scheduled_for"}]``."""
+    out = []
+    for job_id, record in sorted(app.store.read_state(SCHEDULE_STATE).items()):
+        if isinstance(record, dict) and record.get("status") == "failed":
+            out.append({"job": job_id, "error": record.get("error"),
+                        "failed_at": record.get("failed_at"), "scheduled_for": record.get("fired")})
+    return out

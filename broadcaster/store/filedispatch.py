@@ -114,6 +114,8 @@ class FileDispatchSession(DispatchSession):
             raise RuntimeError("record() before claim()")
         row = delivery.copy()
         with self._lock:
+            if self._closed:    # a send abandoned by a stopping dispatcher: in flight, unrecorded
+                raise RuntimeError("record() after close()")
             seq = self._seq + 1
             self._log.append(dumps({"s": seq, "a": ann_id, "d": row.to_json()}) + b"\n")
             self._seq = seq
@@ -162,9 +164,10 @@ class FileDispatchSession(DispatchSession):
 
     # -- folding -----------------------------------------------------------------------
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        with self._lock:        # a record() still running finishes first; later ones are refused
+            if self._closed:
+                return
+            self._closed = True
         if self._log is None:
             return
         try:
