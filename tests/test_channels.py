@@ -19,7 +19,8 @@ import time_machine
 from broadcaster import channels
 from broadcaster.channels import dingtalk, feishu, webhook
 from broadcaster.channels.base import SendResult
-from broadcaster.channels.http import check_url, new_session, parse_retry_after
+from broadcaster.channels.http import check_url, parse_retry_after
+from broadcaster.net.client import webhook_client
 from tests.simulator import PlatformSimulator
 
 HTTP_PLATFORMS = ["wecom", "dingtalk", "feishu", "telegram", "slack", "discord", "webhook"]
@@ -54,7 +55,7 @@ def sim():
 
 @pytest.fixture(scope="module")
 def session():
-    with new_session() as s:
+    with webhook_client() as s:
         yield s
 
 
@@ -167,7 +168,21 @@ ANSWERS = [
      "9499: Bad Request"),  # the code decides, not the HTTP status
     ("feishu", 200, {"code": 19024, "msg": "Key Words Not Found"}, {}, "permanent", None,
      "Key Words Not Found"),
-    ("feishu", 200, "<html>gateway</html>", {}, "permanent", None, "unexpected answer"),
+    # an answer that is not the platform's (an HTML page, cut-off JSON) is retried, never final
+    ("feishu", 200, "<html>gateway</html>", {}, "transient", None, "HTML page"),
+    ("wecom", 200, '{"errcode":0,"errm', {}, "transient", None, "cut-off JSON"),
+    ("dingtalk", 200, "<!DOCTYPE html><html>502</html>", {}, "transient", None, "HTML page"),
+    ("telegram", 200, '{"ok":true,"result":{"mess', {}, "transient", None, "cut-off JSON"),
+    ("discord", 200, "<html><body>cdn error</body></html>", {}, "transient", None, "HTML page"),
+    ("slack", 200, "<html>proxy</html>", {}, "transient", None, "HTML page"),
+    # what a platform may ask to wait is capped (1 h): more is a failure with the reason
+    ("slack", 429, "rate_limited", {"Retry-After": "99999999"}, "permanent", None,
+     "asked to wait 1157 days, more than the 1 h cap"),
+    ("discord", 429, {"message": "You are being rate limited.", "retry_after": 1e12}, {},
+     "permanent", None, "more than the 1 h cap"),
+    ("webhook", 503, "busy", {"Retry-After": "3000"}, "transient", 3000.0, "HTTP 503"),
+    ("webhook", 503, "busy", {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}, "permanent", None,
+     "more than the 1 h cap"),
     ("telegram", 403, {"ok": False, "error_code": 403,
                        "description": "Forbidden: the group chat was deleted"}, {},
      "permanent", None, "group chat was deleted"),

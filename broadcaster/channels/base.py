@@ -31,8 +31,10 @@ from broadcaster.delivery.splitting import render_parts
 
 Outcome = Literal["sent", "transient", "permanent"]
 
-# Every HTTP request has both timeouts (seconds): connect, read.
-DEFAULT_TIMEOUT = (5.0, 15.0)
+# Every HTTP request has both timeouts (seconds): connect (short: a robot that does not
+# accept within it is down), read (between two reads); and a total deadline, answer included.
+DEFAULT_TIMEOUT = (3.0, 15.0)
+DEFAULT_DEADLINE = 20.0
 
 
 class ChannelConfig(BaseModel):
@@ -107,7 +109,7 @@ class Channel:
     def __init__(self, config: ChannelConfig, group_id: str, session=None, tz=None):
         self.config = config
         self.group_id = group_id
-        self.session = session  # a shared requests.Session (pooled per host), or None
+        self.session = session  # a broadcaster.net HttpClient (pooled per host), or None
         self.tz = tz  # the group's time zone (a ZoneInfo), for times an adapter writes
 
     # -- declarations -------------------------------------------------------

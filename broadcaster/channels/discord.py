@@ -14,7 +14,13 @@ import requests
 
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
-from broadcaster.channels.http import HttpChannel, HttpsUrl, http_status_result, response_json
+from broadcaster.channels.http import (
+    HttpChannel,
+    HttpsUrl,
+    garbled_result,
+    http_status_result,
+    response_json,
+)
 from broadcaster.delivery.markdown import utf16_len
 
 type_name = "discord"
@@ -49,7 +55,7 @@ class DiscordChannel(HttpChannel):
     def classify(self, response: requests.Response, latency_ms: float) -> SendResult:
         data = response_json(response) if response.content else None
         if not isinstance(data, dict):
-            return http_status_result(response, latency_ms)
+            return garbled_result(response, latency_ms) or http_status_result(response, latency_ms)
         code = str(data["code"]) if "code" in data else None
         reason = str(data.get("message") or f"HTTP {response.status_code}")
         result = http_status_result(response, latency_ms, reason=reason, code=code)

@@ -1,18 +1,20 @@
-"""What every HTTP channel shares: pooled sessions, one POST, URL policy, redaction.
+"""What every HTTP channel shares: one POST, URL policy, retry-after, redaction.
 
-- ``shared_session()``: one pooled ``requests.Session`` per process, sized for
-  64 sending threads across many hosts. urllib3 never retries: a failed
-  request comes back as a transient ``SendResult`` and dispatch decides.
-- ``post_json()``: one POST with connect and read timeouts; network failures
-  (timeouts, refused or reset connections) become a transient result whose
-  reason never carries the URL.
-- ``check_url()``: the SPEC's URL policy, https everywhere except loopback.
+- The HTTP client is ``broadcaster.net``'s webhook client (``shared_client()``
+  unless dispatch hands the channel its own): https only (http to loopback),
+  no redirects, a connect timeout, a read timeout and a total deadline.
+- ``post_json()``: one POST; network failures (timeouts, the deadline,
+  refused or reset connections) become a transient result whose reason never
+  carries the URL.
+- ``check_url()``: the SPEC's URL policy at config time, parsed as the client parses.
 - ``HttpChannel``: base class of every HTTP adapter. It owns ``send()`` (one
-  POST, then the adapter's ``classify()`` of the answer, then redaction of
-  every secret from the reason), the per-robot rate-limit key and the session;
-  an adapter declares its ``request()`` (URL, body, headers: signing happens
-  there, at send time) and its ``classify()`` when the HTTP status is not the
-  platform's verdict.
+  POST, then the adapter's ``classify()`` of the answer, then the cap on the
+  wait a platform may ask for, then redaction of every secret from the
+  reason), the per-robot rate-limit key and the client; an adapter declares
+  its ``request()`` (URL, body, headers: signing happens there, at send time)
+  and its ``classify()`` when the HTTP status is not the platform's verdict.
+- An answer that is not what the platform sends (an HTML page, cut-off JSON,
+  from a proxy or a platform in trouble) is transient: the message is retried.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ import functools
 import hashlib
 import json
 import math
-import os
-import threading
 import time
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, ClassVar
@@ -30,9 +30,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from pydantic import AfterValidator
-from requests.adapters import HTTPAdapter
 
 from broadcaster.channels.base import (
+    DEFAULT_DEADLINE,
     DEFAULT_TIMEOUT,
     Channel,
     ChannelConfig,
@@ -40,62 +40,25 @@ from broadcaster.channels.base import (
     RateLimit,
     SendResult,
 )
+from broadcaster.net.client import HttpClient, HttpFailure, shared_client
+from broadcaster.net.urls import UrlRefused, check_webhook_url
 from broadcaster.redact import Redactor
 
-POOL_CONNECTIONS = 256  # host pools kept (many groups share few hosts; tests use many ports)
-POOL_MAXSIZE = 64       # connections per host: one per sending thread
-USER_AGENT = "broadcaster/0.1"
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+MAX_RETRY_AFTER = 3600.0   # seconds: a platform asking for a longer wait gets a failure instead
 
 Timeout = tuple[float, float]
-
-# -- sessions ------------------------------------------------------------------
-
-
-def new_session(pool_maxsize: int = POOL_MAXSIZE) -> requests.Session:
-    """A Session with a large connection pool and no automatic retries."""
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=POOL_CONNECTIONS, pool_maxsize=pool_maxsize,
-                          max_retries=0, pool_block=False)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    session.trust_env = False  # no .netrc credentials or proxy surprises for robot URLs
-    return session
-
-
-_sessions: dict[int, requests.Session] = {}
-_sessions_lock = threading.Lock()
-
-
-def shared_session() -> requests.Session:
-    """This process's pooled session (a forked child gets its own)."""
-    pid = os.getpid()
-    with _sessions_lock:
-        session = _sessions.get(pid)
-        if session is None:
-            session = _sessions[pid] = new_session()
-        return session
-
 
 # -- URL policy ------------------------------------------------------------------
 
 
 def check_url(url: str) -> str:
-    """Accept https URLs, and http only to 127.0.0.1 or localhost.
+    """Accept https URLs, and http only to a loopback host; no credentials, no backslashes.
 
-    Error messages never repeat the URL: it holds the robot's key.
+    Parsed as the HTTP client parses it (``broadcaster.net.urls``); the URL kept
+    is the one the client will send. Error messages never repeat the URL: it
+    holds the robot's key.
     """
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:
-        raise ValueError("not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise ValueError("must be an https:// URL")
-    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
-        raise ValueError("must use https:// (http:// is allowed only for 127.0.0.1 and localhost)")
-    return url
+    return check_webhook_url(url).url
 
 
 HttpsUrl = Annotated[str, AfterValidator(check_url)]
@@ -136,55 +99,41 @@ def encode_json(body: Any) -> bytes:
 
 
 def post_json(
-    session: requests.Session,
+    client: HttpClient,
     url: str,
     body: Any,
     timeout: Timeout = DEFAULT_TIMEOUT,
     headers: dict[str, str] | None = None,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> tuple[requests.Response | None, float, SendResult | None]:
     """POST ``body`` as JSON; return (response, latency_ms, None) or (None, latency_ms, error).
 
-    The error is a transient ``SendResult`` for timeouts and connection
-    failures, permanent for a request that can never work (a malformed URL).
+    The error is a transient ``SendResult`` for timeouts, the deadline and
+    connection failures, permanent for a request that can never work (a URL
+    the policy refuses).
     """
     data = body if isinstance(body, bytes) else encode_json(body)
     all_headers = {"Content-Type": "application/json; charset=utf-8"}
     all_headers.update(headers or {})
     start = time.monotonic()
     try:
-        response = session.post(url, data=data, headers=all_headers, timeout=timeout,
-                                allow_redirects=False)
-    except requests.RequestException as exc:
+        response = client.post(url, data=data, headers=all_headers, timeout=timeout,
+                               deadline=deadline)
+    except (HttpFailure, UrlRefused) as exc:
         latency = (time.monotonic() - start) * 1000
-        outcome, reason = describe_exception(exc)
+        outcome, reason = failure_reason(exc)
         return None, latency, SendResult(outcome, reason=reason, latency_ms=latency)
     return response, (time.monotonic() - start) * 1000, None
 
 
-def describe_exception(exc: requests.RequestException) -> tuple[str, str]:
-    """(outcome, reason) for a failed request; the reason never includes the URL."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return "transient", "connect timeout"
-    if isinstance(exc, requests.Timeout):
-        return "transient", "read timeout (the message may have been delivered)"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "transient", "TLS error"
-    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                        requests.exceptions.InvalidSchema)):
-        return "permanent", "invalid URL"
-    text = str(exc)
-    for needle, reason in (
-        ("Connection refused", "connection refused"),
-        ("reset by peer", "connection reset"),
-        ("RemoteDisconnected", "connection closed without a response"),
-        ("closed connection without response", "connection closed without a response"),
-        ("Name or service not known", "DNS lookup failed"),
-        ("Temporary failure in name resolution", "DNS lookup failed"),
-        ("Network is unreachable", "network unreachable"),
-    ):
-        if needle in text:
-            return "transient", reason
-    return "transient", f"connection error ({type(exc).__name__})"
+def failure_reason(exc: HttpFailure | UrlRefused) -> tuple[str, str]:
+    """(outcome, reason) of a POST without an answer; a lost answer may hide a delivery."""
+    if isinstance(exc, UrlRefused):
+        return "permanent", f"URL refused: {exc}"
+    reason = exc.reason
+    if exc.outcome == "transient" and ("read timeout" in reason or "deadline" in reason):
+        reason += " (the message may have been delivered)"
+    return exc.outcome, reason
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -197,12 +146,31 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except ValueError:
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
         seconds = when.timestamp() - (time.time() if now is None else now)
-    if math.isnan(seconds) or math.isinf(seconds):
+    if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
+
+
+def cap_retry_after(result: SendResult) -> SendResult:
+    """A platform may ask for a wait up to ``MAX_RETRY_AFTER``; a longer one fails the send.
+
+    Whatever the platform sends (``Retry-After: 99999999``, ``retry_after: 1e12``),
+    no date is ever computed from more than the cap.
+    """
+    wait = result.retry_after
+    if wait is None:
+        return result
+    if not math.isfinite(wait) or wait < 0:
+        result.retry_after = None
+    elif wait > MAX_RETRY_AFTER:
+        asked = f"{wait / 86400:.0f} days" if wait >= 86400 else f"{wait / 3600:.1f} h"
+        result.outcome, result.retry_after = "permanent", None
+        result.reason = (f"{result.reason or 'rate limited'} (the platform asked to wait "
+                         f"{asked}, more than the {MAX_RETRY_AFTER / 3600:g} h cap)")
+    return result
 
 
 def response_json(response: requests.Response) -> Any:
@@ -211,6 +179,30 @@ def response_json(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+def garbled(response: requests.Response) -> str | None:
+    """Why an answer is not one the platform sends (an HTML page, cut-off JSON), or None.
+
+    Such an answer comes from something between us and the platform (a proxy,
+    a gateway in trouble) or from a connection cut mid-answer: the message may
+    not have arrived, so it is retried (transient), never failed for good.
+    """
+    text = response.content.lstrip()[:64].lower()
+    if text.startswith((b"<!doctype", b"<html", b"<head", b"<body", b"<?xml")):
+        return f"HTTP {response.status_code} with an HTML page instead of the platform's answer"
+    if text.startswith((b"{", b"[")) and response_json(response) is None:
+        return f"HTTP {response.status_code} with cut-off JSON"
+    return None
+
+
+def garbled_result(response: requests.Response, latency_ms: float) -> SendResult | None:
+    """A transient result for a garbled answer (see ``garbled``), else None."""
+    why = garbled(response)
+    if why is None:
+        return None
+    return SendResult("transient", reason=why, http_status=response.status_code,
+                      latency_ms=latency_ms)
 
 
 def body_snippet(response: requests.Response, size: int = 200) -> str:
@@ -245,13 +237,16 @@ class HttpChannel(Channel):
     """
 
     timeout: Timeout = DEFAULT_TIMEOUT
+    deadline: float = DEFAULT_DEADLINE
     rate_limit: ClassVar[RateLimit | None] = None
 
     def __init__(self, config: ChannelConfig, group_id: str, session=None, tz=None, *,
-                 timeout: Timeout | None = None):
+                 timeout: Timeout | None = None, deadline: float | None = None):
         super().__init__(config, group_id, session, tz)
         if timeout is not None:
             self.timeout = timeout
+        if deadline is not None:
+            self.deadline = deadline
 
     # -- declarations -------------------------------------------------------
     def credential(self) -> str:
@@ -272,8 +267,8 @@ class HttpChannel(Channel):
     def send(self, part: Part) -> SendResult:
         url, body, headers = self.request(part)
         response, latency, error = post_json(self.http(), url, body, timeout=self.timeout,
-                                             headers=headers)
-        return self.clean(error or self.classify(response, latency))
+                                             headers=headers, deadline=self.deadline)
+        return self.clean(cap_retry_after(error or self.classify(response, latency)))
 
     def request(self, part: Part) -> tuple[str, Any, dict[str, str] | None]:
         """(URL, JSON body or its bytes, extra headers) of the POST that sends ``part``."""
@@ -283,8 +278,8 @@ class HttpChannel(Channel):
         """The platform's answer as a result; by default its HTTP status decides."""
         return http_status_result(response, latency_ms)
 
-    def http(self) -> requests.Session:
-        return self.session if self.session is not None else shared_session()
+    def http(self) -> HttpClient:
+        return self.session if self.session is not None else shared_client()
 
     # -- secrets ------------------------------------------------------------
     def secret_strings(self) -> list[str]:
@@ -318,7 +313,8 @@ def json_code_result(
 
     Code 0 is sent; a code in ``transient`` (code -> retry-after seconds or
     None) is retried; any other code is permanent with the platform's message.
-    Without a code, the HTTP status decides; a 2xx without one is permanent.
+    Without a code, the HTTP status decides; a 2xx that is not JSON (an HTML
+    page, cut-off JSON) is transient, a 2xx of JSON without a code permanent.
     """
     status = response.status_code
     data = response_json(response)
@@ -328,6 +324,11 @@ def json_code_result(
     if not isinstance(code, int):
         if status >= 300:
             return http_status_result(response, latency_ms)
+        if data is None:
+            return SendResult("transient", reason=garbled(response) or
+                              f"HTTP {status} without the platform's answer: "
+                              f"{body_snippet(response)}",
+                              http_status=status, latency_ms=latency_ms)
         return SendResult("permanent", reason=f"unexpected answer: {body_snippet(response)}",
                           http_status=status, latency_ms=latency_ms)
     message = next((str(data[k]) for k in message_keys if k in data), "")

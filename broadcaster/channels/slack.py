@@ -14,7 +14,13 @@ import requests
 
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
-from broadcaster.channels.http import HttpChannel, HttpsUrl, body_snippet, http_status_result
+from broadcaster.channels.http import (
+    HttpChannel,
+    HttpsUrl,
+    body_snippet,
+    garbled_result,
+    http_status_result,
+)
 
 type_name = "slack"
 LIMIT = Limit(4000, "chars")  # Slack truncates at 40,000 and advises under 4,000
@@ -51,6 +57,8 @@ class SlackChannel(HttpChannel):
         status = response.status_code
         reason = answer or f"HTTP {status}"
         code = answer if answer.isidentifier() else None
+        if 200 <= status < 300 and (garbled := garbled_result(response, latency_ms)):
+            return garbled
         if 200 <= status < 300:  # 2xx but not "ok": Slack refused it, in these words
             return SendResult("permanent", reason=reason, http_status=status, code=code,
                               latency_ms=latency_ms)

@@ -19,6 +19,7 @@ from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, Sen
 from broadcaster.channels.http import (
     HttpChannel,
     HttpsUrl,
+    garbled_result,
     http_status_result,
     parse_retry_after,
     response_json,
@@ -91,7 +92,7 @@ class TelegramChannel(HttpChannel):
     def classify(self, response: requests.Response, latency_ms: float) -> SendResult:
         data = response_json(response)
         if not isinstance(data, dict) or "ok" not in data:
-            return http_status_result(response, latency_ms)
+            return garbled_result(response, latency_ms) or http_status_result(response, latency_ms)
         if data["ok"]:
             return SendResult("sent", http_status=response.status_code, latency_ms=latency_ms)
         status = int(data.get("error_code") or response.status_code)

@@ -131,6 +131,9 @@ class Defaults(BaseModel):
     tickets: dict[str, Any] | None = None   # work orders: validated by broadcaster.config.staff
     retention: str = "180d"         # resident messages and faq misses are kept this long
     faq: FaqDefaults = Field(default_factory=lambda: FaqDefaults())
+    # feeds, calendars and weather may reach private and link-local addresses (an intranet
+    # server): off, so that a feed URL or a redirect cannot reach inside the network
+    allow_private_feeds: bool = False
 
     @field_validator("timezone")
     @classmethod

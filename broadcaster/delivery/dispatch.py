@@ -414,9 +414,9 @@ class Dispatcher:
 
     def _http_session(self):
         if self._http is None:
-            from broadcaster.channels.http import new_session
+            from broadcaster.net.client import webhook_client
 
-            self._http = new_session(pool_maxsize=self.workers)
+            self._http = webhook_client(pool_maxsize=self.workers)
         return self._http
 
     def _close_http(self) -> None:

@@ -32,8 +32,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
+from broadcaster.net.urls import UrlRefused, check_webhook_url
 from broadcaster.queue.outbox import Message, enqueue
 
 log = logging.getLogger(__name__)
@@ -43,22 +43,17 @@ PLATFORM_HOSTS = {
     "dingtalk_session": ("oapi.dingtalk.com", "api.dingtalk.com"),
     "wecom_response": ("qyapi.weixin.qq.com",),
 }
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 TOKEN_MARGIN = 300.0   # refresh a tenant_access_token this many seconds before it expires
 
 
 def reply_url_allowed(kind: str, url: str, extra_hosts: tuple[str, ...] = ()) -> bool:
-    """The platform's own https host, or loopback; never credentials in the URL."""
+    """The platform's own https host, or loopback; parsed as the HTTP client parses it
+    (``broadcaster.net.urls``): no credentials, no backslashes."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:
+        checked = check_webhook_url(url)
+    except UrlRefused:
         return False
-    if parts.username or parts.password or parts.scheme not in ("http", "https"):
-        return False
-    if host in LOOPBACK:
-        return True
-    return parts.scheme == "https" and host in (*PLATFORM_HOSTS.get(kind, ()), *extra_hosts)
+    return checked.loopback or checked.host in (*PLATFORM_HOSTS.get(kind, ()), *extra_hosts)
 
 
 BATCH = 200
@@ -148,7 +143,7 @@ class ReplyRoutes:
 
             resp = session.post(f"{cfg.api_base}/open-apis/auth/v3/tenant_access_token/internal",
                                 json={"app_id": cfg.app_id, "app_secret": cfg.app_secret},
-                                timeout=DEFAULT_TIMEOUT, allow_redirects=False)
+                                timeout=DEFAULT_TIMEOUT)
             try:
                 data = resp.json()
             except ValueError:

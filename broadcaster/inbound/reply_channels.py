@@ -18,6 +18,8 @@ from broadcaster.channels.dingtalk import DingTalkChannel
 from broadcaster.channels.http import HttpChannel, encode_json, json_code_result
 from broadcaster.channels.wecom import WeComChannel
 from broadcaster.delivery.markdown import strip_markdown
+from broadcaster.net.client import HttpFailure
+from broadcaster.net.urls import UrlRefused
 
 
 class RouteConfig(ChannelConfig):
@@ -93,8 +95,9 @@ class FeishuReply(HttpChannel):
 
         try:
             token = self.token()
-        except (TokenError, requests.RequestException) as exc:
-            reason = str(exc) if isinstance(exc, TokenError) else "tenant_access_token: no answer"
+        except (TokenError, HttpFailure, UrlRefused) as exc:
+            reason = str(exc) if isinstance(exc, TokenError) else \
+                f"tenant_access_token: no answer ({exc})"
             return SendResult("transient", reason=reason, retry_after=30.0)
         self._bearer = token
         return super().send(part)

@@ -2,7 +2,7 @@
 
 ``execute(app, job, now)`` finds the job's content kind (``broadcaster.sources.kinds``)
 and runs it with a ``JobContext``: the job, its targeted groups, the kind's
-``feeds/`` section, one HTTP session, and the ways to render and queue messages
+``feeds/`` section, one fetch client (``broadcaster.net``), and the ways to render and queue messages
 (``broadcaster.queue.outbox.enqueue``). Nothing new means nothing queued.
 
 Content that must reach each group once (an alert, a reminder, a greeting) uses
@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import requests
-
 from broadcaster.config.feeds import FeedsConfig, load_feeds
 from broadcaster.config.groups import Group
 from broadcaster.config.schedules import Job
 from broadcaster.errors import InputError
+from broadcaster.net.client import HttpClient, fetch_client
 from broadcaster.queue.outbox import Message, enqueue
 from broadcaster.sources import kinds
 from broadcaster.sources.kinds import Data, Once
@@ -55,21 +54,30 @@ def execute(
     *,
     scheduled_for: datetime | None = None,
     feeds: FeedsConfig | None = None,
-    session: requests.Session | None = None,
+    session: HttpClient | None = None,
 ) -> JobRun:
-    """Run ``job`` once for the time ``scheduled_for`` (default: now)."""
+    """Run ``job`` once for the time ``scheduled_for`` (default: now).
+
+    ``session``: the fetch client the sources share; None: one for this run,
+    allowed private addresses only with ``defaults.allow_private_feeds``.
+    """
     kind = kinds.get(job.content)
     feeds = feeds or load_feeds(app.root)
     when = scheduled_for or now
+    client = session or fetch_client(allow_private=app.groups.defaults.allow_private_feeds)
     ctx = JobContext(
         app=app, job=job, now=now,
         section=getattr(feeds, kind.section.name) if kind.section else None,
         source=f"job:{job.id}@{iso(when.astimezone(job.tz))}",
-        session=session or requests.Session(),
+        session=client,
         targets=select(app.groups, job.to, job.exclude),
         run=JobRun(job.id),
     )
-    kind.run(ctx)
+    try:
+        kind.run(ctx)
+    finally:
+        if session is None:
+            client.close()
     for problem in ctx.run.problems:
         log.warning("job %s: %s", job.id, app.redact(problem))
     return ctx.run
@@ -84,7 +92,7 @@ class JobContext:
     now: datetime
     section: Any
     source: str
-    session: requests.Session
+    session: HttpClient
     targets: list[Group]
     run: JobRun
 

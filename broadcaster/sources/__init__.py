@@ -10,9 +10,11 @@ names its own template.
 
 This package holds what they share:
 
-- ``fetch_bytes``: one GET of a URL, a ``file:`` URL or a path relative to the
-  root, with connect/read timeouts, a streamed size cap and conditional GET;
-- ``Source``: the base of a source that reads URLs (its root, HTTP session,
+- ``fetch_bytes``: one GET of a URL through the package's fetch client
+  (``broadcaster.net``: URL and address policy, checked redirects, timeouts and
+  a total deadline, a size cap), or of a ``file:`` URL or a path inside the
+  root; conditional GET;
+- ``Source``: the base of a source that reads URLs (its root, fetch client,
   timeouts and size cap), with ``get(url)`` calling ``fetch_bytes``;
 - ``safe_text`` / ``safe_url``: untrusted text (feed titles, calendar entries,
   member names) turned into inert Markdown: no raw HTML, Markdown specials
@@ -34,11 +36,11 @@ from broadcaster.cleantext import clean_text
 from broadcaster.config.fields import is_local
 
 if TYPE_CHECKING:
-    import requests
+    from broadcaster.net.client import HttpClient
 
-TIMEOUT = (5.0, 20.0)            # seconds: connect, read (per chunk)
+TIMEOUT = (3.0, 20.0)            # seconds: connect, read (per chunk)
+DEADLINE = 30.0                  # seconds for a whole fetch, redirects and body included
 MAX_BYTES = 5 * 1024 * 1024      # a feed, calendar or forecast larger than this is refused
-USER_AGENT = "broadcaster/0.1 (+community announcements)"
 
 
 class SourceError(Exception):
@@ -83,7 +85,7 @@ def fetch_bytes(
     url: str,
     *,
     root: Path,
-    session: requests.Session | None = None,
+    session: HttpClient | None = None,
     params: dict | None = None,
     headers: dict | None = None,
     etag: str | None = None,
@@ -91,63 +93,66 @@ def fetch_bytes(
     timeout: tuple[float, float] = TIMEOUT,
     max_bytes: int = MAX_BYTES,
 ) -> Fetched:
-    """GET ``url`` (or read the file it names), refusing more than ``max_bytes``.
+    """GET ``url`` (or read the file it names, inside ``root``), refusing more than ``max_bytes``.
 
-    Raises SourceError for anything but 200 / 304. Conditional GET is used when
+    ``session`` is a fetch client (``broadcaster.net.client.fetch_client``: its
+    URL and address policy, redirects re-checked, a total deadline of
+    ``DEADLINE``); None: a one-off client with the default policy. Raises
+    SourceError for anything but 200 / 304. Conditional GET is used when
     ``etag`` or ``last_modified`` is given; a 304 comes back with an empty body.
     """
     if is_local(url):
-        path = local_path(url, root)
-        try:
-            size = path.stat().st_size
-            if size > max_bytes:
-                raise SourceError(f"{path}: larger than {max_bytes} bytes")
-            return Fetched(200, path.read_bytes())
-        except OSError as exc:
-            raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    hdrs = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
+        return _read_local(url, root, max_bytes)
+    hdrs = {"Accept-Encoding": "gzip, deflate"}
     hdrs.update(headers or {})
     if etag:
         hdrs["If-None-Match"] = etag
     if last_modified:
         hdrs["If-Modified-Since"] = last_modified
-    import requests
+    from broadcaster.net.client import HttpFailure, fetch_client  # in-function: start-up
+    from broadcaster.net.urls import UrlRefused
 
-    http = session or requests
     where = shown_url(url)
+    client = session or fetch_client()
     try:
-        with http.get(url, params=params, headers=hdrs, timeout=timeout, stream=True) as resp:
-            if resp.status_code == 304:
-                return Fetched(304, b"", etag, last_modified, dict(resp.headers))
-            declared = resp.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise SourceError(f"{where}: response of {declared} bytes exceeds {max_bytes}")
-            chunks: list[bytes] = []
-            total = 0
-            for chunk in resp.iter_content(64 * 1024):
-                total += len(chunk)
-                if total > max_bytes:
-                    raise SourceError(f"{where}: response exceeds {max_bytes} bytes, cut")
-                chunks.append(chunk)
-            body = b"".join(chunks)
-            if resp.status_code != 200:
-                raise HTTPStatusError(where, resp.status_code, body)
-            return Fetched(
-                200,
-                body,
-                resp.headers.get("ETag"),
-                resp.headers.get("Last-Modified"),
-                dict(resp.headers),
-            )
-    except requests.Timeout:
-        raise SourceError(f"{where}: timed out") from None
-    except requests.RequestException as exc:
-        raise SourceError(f"{where}: {type(exc).__name__}") from None
+        resp = client.get(url, params=params, headers=hdrs, timeout=timeout,
+                          deadline=DEADLINE, max_bytes=max_bytes)
+    except UrlRefused as exc:
+        raise SourceError(f"{where}: URL refused: {exc}") from None
+    except HttpFailure as exc:
+        reason = "timed out" if exc.reason.endswith("timeout") else exc.reason
+        raise SourceError(f"{where}: {reason}") from None
+    finally:
+        if session is None:
+            client.close()
+    if resp.status_code == 304:
+        return Fetched(304, b"", etag, last_modified, dict(resp.headers))
+    if resp.status_code != 200:
+        raise HTTPStatusError(where, resp.status_code, resp.content)
+    return Fetched(200, resp.content, resp.headers.get("ETag"), resp.headers.get("Last-Modified"),
+                   dict(resp.headers))
+
+
+def _read_local(url: str, root: Path, max_bytes: int) -> Fetched:
+    """A ``file:`` URL or a path: only inside ``root`` (the shipped demo reads its own files)."""
+    path = local_path(url, root)
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        raise SourceError(f"{path}: outside the project directory (file paths must be "
+                          "inside it)") from None
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise SourceError(f"{path}: larger than {max_bytes} bytes")
+        return Fetched(200, path.read_bytes())
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 class Source:
     """What every source that reads URLs shares: the root that relative paths are
-    under, one HTTP session (None: a new connection per request), timeouts, a size cap."""
+    under, one fetch client (None: a one-off client per request), timeouts, a size cap."""
 
     max_bytes = MAX_BYTES
 
@@ -155,7 +160,7 @@ class Source:
         self,
         root: Path,
         *,
-        session: requests.Session | None = None,
+        session: HttpClient | None = None,
         timeout: tuple[float, float] = TIMEOUT,
         max_bytes: int | None = None,
     ):

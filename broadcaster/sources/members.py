@@ -32,10 +32,9 @@ from broadcaster.sources.kinds import TemplateKind, register_template
 from broadcaster.timeparse import from_iso, iso
 
 if TYPE_CHECKING:
-    import requests
-
     from broadcaster.app import App
     from broadcaster.config.groups import Group
+    from broadcaster.net.client import HttpClient
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,8 @@ TELEGRAM_STATE = "telegram"
 WINDOW = timedelta(minutes=5)
 NAME_LIMIT = 32
 MAX_PENDING = 200                   # names per welcome; more joins still get one message
-TELEGRAM_TIMEOUT = (5.0, 10.0)
+TELEGRAM_TIMEOUT = (3.0, 10.0)   # connect, read; the long-poll wait is added to both the
+                                 # read timeout and the total deadline
 
 WELCOME = register_template(TemplateKind(
     "welcome", data=("members",), fields=("members",),
@@ -155,7 +155,7 @@ def joins_in(update: dict, bot_id: int | None) -> tuple[str | None, list[str]]:
 
 
 def poll_telegram(
-    app: App, *, timeout: int = 0, session: requests.Session | None = None,
+    app: App, *, timeout: int = 0, session: HttpClient | None = None,
     now: datetime | None = None,
 ) -> list[tuple[str, list[str]]]:
     """One ``getUpdates`` per Telegram bot; records and returns the joins found.
@@ -175,15 +175,16 @@ def poll_telegram(
             bot = channels.get("telegram")(g.channel, g.id)
             bots.setdefault(bot.credential(), (bot.api_url(""), {}))[1][bot.chat_id] = g.id
     found: list[tuple[str, list[str]]] = []
-    import requests
+    from broadcaster.net.client import HttpFailure, webhook_client  # in-function: start-up
+    from broadcaster.net.urls import UrlRefused
 
-    http = session or requests.Session()
+    http = session or webhook_client()
     for token, (api, chats) in bots.items():
         key = _token_key(token)
         try:
             found.extend(_poll_one(app, http, api, key, chats, timeout, now))
-        except requests.RequestException as exc:   # its text holds the URL, token included
-            log.warning("telegram (bot %s): %s", key, type(exc).__name__)
+        except (HttpFailure, UrlRefused) as exc:    # reasons never hold the URL (or the token)
+            log.warning("telegram (bot %s): %s", key, exc)
         except (ValueError, KeyError) as exc:       # the platform's answer, e.g. 401 Unauthorized
             log.warning("telegram (bot %s): %s", key, app.redact(exc))
     return found
@@ -191,8 +192,8 @@ def poll_telegram(
 
 def _call(http, api: str, method: str, params: dict, timeout: int) -> dict:
     read = TELEGRAM_TIMEOUT[1] + timeout
-    resp = http.get(api + method, params=params,
-                    timeout=(TELEGRAM_TIMEOUT[0], read))
+    resp = http.get(api + method, params=params, timeout=(TELEGRAM_TIMEOUT[0], read),
+                    deadline=sum(TELEGRAM_TIMEOUT) + timeout)
     data = resp.json()
     if not data.get("ok"):
         raise ValueError(f"{method}: {data.get('error_code')} {data.get('description')}")
