@@ -416,7 +416,7 @@ def _alert_sample(now: datetime, *, location: str, **_) -> dict:
     }
 
 
-def _day(text: str, code: int, low: float, high: float, rain: int | None, temp: float):
+def _sample_day(text: str, code: int, low: float, high: float, rain: int | None, temp: float):
     """A case of the weather sample: today (and now) as given, the coming days as sampled."""
     def change(now: datetime, **_) -> dict:
         return {"weather": {
@@ -430,8 +430,8 @@ def _day(text: str, code: int, low: float, high: float, rain: int | None, temp: 
 _DAY = ("date", "text", "code", "temp_max", "temp_min", "precip_prob")
 WEATHER = TemplateKind(
     "weather", data=("weather",), sample=_sample,
-    cases={"rain": {}, "sunny": _day("晴", 0, 8.0, 18.0, 10, 15.2),
-           "hot": _day("晴", 0, 27.0, 36.0, 0, 33.5), "cold": _day("阴", 3, -3.0, 4.0, 10, -1.0)},
+    cases={"rain": {}, "sunny": _sample_day("晴", 0, 8.0, 18.0, 10, 15.2),
+           "hot": _sample_day("晴", 0, 27.0, 36.0, 0, 33.5), "cold": _sample_day("阴", 3, -3.0, 4.0, 10, -1.0)},
     fields=(
         "weather", "weather.location", "weather.provider",
         "weather.current", "weather.current.temp", "weather.current.text",
