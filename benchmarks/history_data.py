@@ -205,7 +205,7 @@ def _index(state: Path):
     from broadcaster.store.history import History
 
     store = FileStore(state)
-    return History(state, load=store.load_archived, listing=store.archived_by_day,
+    return History.in_files(state, load=store.load_archived, listing=store.archived_by_day,
                    lock=nullcontext, write=_write)
 
 

@@ -19,6 +19,8 @@ _PATTERNS = [
     re.compile(r"(/services/)[A-Za-z0-9]+/[A-Za-z0-9]+/[A-Za-z0-9]+"),
     re.compile(r"(/api/webhooks/)\d+/[A-Za-z0-9_.-]+"),
     re.compile(r"(?i)(sha256=)[0-9a-f]{64}"),
+    re.compile(r"(?i)(postgres(?:ql)?://[^:/@\s]*:)[^@\s]+(?=@)"),   # a database URL's password
+    re.compile(r"(?i)(password=)[^&\s]+"),
 ]
 
 

@@ -74,3 +74,60 @@ def cli_process(root: Path, *args: str, env: dict | None = None, timeout: float 
                        capture_output=True, text=True, timeout=timeout, env=full_env,
                        input=stdin, check=False)
     return Result(p.returncode, p.stdout, p.stderr)
+
+
+# -- PostgreSQL: one server per test process, a fresh database per test -----------------
+
+PG_TEMPLATE = "broadcaster_template"
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """A real PostgreSQL (see tests/pgserver.py) with a template database at the latest schema.
+
+    Where no server can start, the tests that need one are skipped with the reason,
+    except under CI (``CI`` set), where that is a failure.
+    """
+    from broadcaster.store.pgstore import PgStore
+    from tests.pgserver import NoServer, start_server
+
+    try:
+        server = start_server()
+    except NoServer as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL cannot start here: {exc}")
+        pytest.skip(f"PostgreSQL cannot start here: {exc}")
+    try:
+        store = PgStore(server.create_db(PG_TEMPLATE), tmp_path_factory.mktemp("pg-template"))
+        store.upgrade()
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """The URL of a fresh database at the latest schema (copied from the template)."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{PG_TEMPLATE}"')
+    yield pg_server.url(name)
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["files", "postgres"])
+def any_store(request, tmp_path):
+    """The store contract's subject: the embedded store, then the PostgreSQL one."""
+    from broadcaster.store import open_store
+
+    if request.param == "files":
+        yield open_store(tmp_path / "var", url="")
+        return
+    store = open_store(tmp_path / "var", url=request.getfixturevalue("pg_url"))
+    yield store
+    store.close()

@@ -33,7 +33,7 @@ app = typer.Typer(
 # Sub-command groups by noun: (command name, module under broadcaster.cli).
 NOUNS = (("groups", "groups"), ("queue", "queue"), ("jobs", "jobs"), ("templates", "templates"),
          ("members", "members"), ("tickets", "tickets"),
-         ("faq", "faq"))
+         ("faq", "faq"), ("db", "db"))
 
 
 @app.callback()
@@ -120,7 +120,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"argument {bad + 1} is not valid UTF-8 text: {shown}", EXIT_INVALID, [], as_json)
     invocation = Invocation()
     try:
-        code = app(args=args, prog_name="broadcaster", obj=invocation, standalone_mode=False)
+        try:
+            code = app(args=args, prog_name="broadcaster", obj=invocation, standalone_mode=False)
+        finally:
+            if invocation.app is not None and "store" in invocation.app.__dict__:
+                invocation.app.store.close()
     except TyperException as exc:  # usage mistakes: missing option, bad value
         if not as_json:
             exc.show()

@@ -178,9 +178,13 @@ class Dispatcher:
         result = self._result = PassResult()
         session = self._session = app.store.dispatch()
         try:
-            claims = session.claim(now, only=self.only,
-                                   accept=lambda meta: self._may_send(meta, now))
-            if claims:
+            # batch after batch until none is left (a store shared by several dispatchers
+            # hands out bounded batches; the file store hands out everything at once)
+            while not self._halt.is_set() and not self.stop.is_set():
+                claims = session.claim(now, only=self.only,
+                                       accept=lambda meta: self._may_send(meta, now))
+                if not claims:
+                    break
                 self.limiter.load(app.store.read_state(STATE_NAME))
                 work: dict[str, list[Job]] = {}
                 for claim in claims:
@@ -189,10 +193,7 @@ class Dispatcher:
                     self._plan(claim.meta, claim.delivery, now, work)
                 if work and not self._halt.is_set():
                     self._fan_out(work)
-                with app.store.state(STATE_NAME) as st:  # merged: `serve` may send beside us
-                    merged = merge_state(st, self.limiter.dump(), time.time())
-                    st.clear()
-                    st.update(merged)
+                self._share_limits()
             result.pending, result.next_due = self._remaining(session)
         except StoreFull as exc:
             self._full = self._full or exc
@@ -205,6 +206,15 @@ class Dispatcher:
         if self._full is not None:
             raise self._full
         return result
+
+    def _share_limits(self) -> None:
+        """Merge this pass's bookings into the stored rate-limit state, which other senders
+        (`serve`, dispatchers on other machines) merge theirs into too."""
+        with self.app.store.state(STATE_NAME) as st:
+            merged = merge_state(st, self.limiter.dump(), time.time())
+            st.clear()
+            st.update(merged)
+        self.limiter.load(merged)
 
     def _may_send(self, meta: AnnouncementMeta, now: datetime) -> bool:
         """Replies are sent under the replies lock only, young ones by `serve` alone."""

@@ -3,16 +3,20 @@
 - ``base``: the ``Store`` interface (queue, dispatch sessions, documents,
   collections, damage) and its errors ``StoreError`` / ``StoreFull``;
 - ``records``: the typed rows (``Announcement``, ``Delivery``, ``Attempt``…);
+- ``pgstore``: the PostgreSQL implementation (``pgdispatch``: batched claims
+  shared between dispatchers; ``pgschema``: versioned migrations);
 - ``files``: the embedded implementation, TinyDB files under the state
   directory (``filedispatch``: its per-send journal; ``filecollections``:
   keyed records by day; ``durable``: atomic writes and preallocated logs).
 
-``open_store(state_dir)`` gives the store an installation uses. Importing this
+``open_store(state_dir)`` gives the store an installation uses (PostgreSQL
+when ``BROADCASTER_DATABASE_URL`` is set). Importing this
 package loads only the interface; an implementation loads when opened.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from broadcaster.store.base import (
@@ -26,9 +30,17 @@ from broadcaster.store.base import (
 )
 from broadcaster.store.records import BadRecord
 
+DATABASE_ENV = "BROADCASTER_DATABASE_URL"
 
-def open_store(state_dir: Path | str) -> Store:
-    """The embedded store in ``state_dir`` (created on first write)."""
+
+def open_store(state_dir: Path | str, url: str | None = None) -> Store:
+    """The store of an installation: on PostgreSQL at ``url`` (default: the environment's
+    ``BROADCASTER_DATABASE_URL``), else the embedded one in ``state_dir``."""
+    url = url if url is not None else os.environ.get(DATABASE_ENV, "").strip()
+    if url:
+        from broadcaster.store.pgstore import PgStore
+
+        return PgStore(url, state_dir)
     from broadcaster.store.files import FileStore
 
     return FileStore(state_dir)

@@ -197,6 +197,9 @@ class Store(ABC):
         store whose claims are shared safely between dispatchers makes this a no-op.
         """
 
+    def close(self) -> None:  # noqa: B027 - most stores hold nothing open
+        """Let go of what the store holds open (a database's connections); safe to repeat."""
+
     @abstractmethod
     def transaction(self) -> AbstractContextManager[None]:
         """Group several store calls of this thread into one serialised step (re-entrant)."""

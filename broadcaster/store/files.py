@@ -394,7 +394,7 @@ class FileStore(Store):
     def history(self) -> History:
         from broadcaster.store.history import History
 
-        return History(self.dir, load=self.load_archived, listing=self.archived_by_day,
+        return History.in_files(self.dir, load=self.load_archived, listing=self.archived_by_day,
                        lock=self.lock, write=atomic_write)
 
     def load_archived(self, ann_id: str) -> tuple[dict, list[dict]] | None:

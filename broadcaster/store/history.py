@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from broadcaster.store.tally import Tally
 
@@ -77,25 +77,30 @@ def text_day(text: str) -> date:
     return date.fromisoformat(text[:10])
 
 
-class History:
-    def __init__(self, state_dir: Path, *, load: Loader, listing: Listing,
-                 lock: Callable[[], AbstractContextManager], write: Callable[[Path, bytes], None]):
+class Shelf(Protocol):
+    """Where the index is kept: JSON documents by kind (``days``, ``log``) and day."""
+
+    def read(self, kind: str, day: date) -> dict | None: ...
+
+    def save(self, kind: str, day: date, data: dict) -> None: ...
+
+    def delete(self, kind: str, day: date) -> None: ...
+
+    def dates(self, kind: str, first: date | None, last: date | None) -> list[date]: ...
+
+
+class FileShelf:
+    """The index as files: ``history/<kind>/YYYY-MM-DD.json`` (written by ``write``)."""
+
+    def __init__(self, state_dir: Path, write: Callable[[Path, bytes], None]):
         self.dir = state_dir / "history"
-        self.days_dir = self.dir / "days"
-        self.log_dir = self.dir / "log"
-        self._load = load
-        self._listing = listing
-        self._lock = lock
         self._write = write
 
-    # -- files ---------------------------------------------------------------------------
-    def day_path(self, day: date) -> Path:
-        return self.days_dir / f"{day.isoformat()}.json"
+    def path(self, kind: str, day: date) -> Path:
+        return self.dir / kind / f"{day.isoformat()}.json"
 
-    def log_path(self, day: date) -> Path:
-        return self.log_dir / f"{day.isoformat()}.json"
-
-    def _read(self, path: Path) -> dict | None:
+    def read(self, kind: str, day: date) -> dict | None:
+        path = self.path(kind, day)
         try:
             data = json.loads(path.read_bytes())
         except FileNotFoundError:
@@ -105,7 +110,8 @@ class History:
             return None
         return data if isinstance(data, dict) else None
 
-    def _save(self, path: Path, data: dict) -> None:
+    def save(self, kind: str, day: date, data: dict) -> None:
+        path = self.path(kind, day)
         old = os.umask(0o077)
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -114,12 +120,49 @@ class History:
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         self._write(path, body.encode("utf-8"))
 
+    def delete(self, kind: str, day: date) -> None:
+        self.path(kind, day).unlink(missing_ok=True)
+
+    def dates(self, kind: str, first: date | None, last: date | None) -> list[date]:
+        try:
+            names = os.listdir(self.dir / kind)
+        except FileNotFoundError:
+            return []
+        out = []
+        for name in names:
+            try:
+                day = date.fromisoformat(name.removesuffix(".json"))
+            except ValueError:
+                continue
+            if (first is None or day >= first) and (last is None or day <= last):
+                out.append(day)
+        return sorted(out)
+
+
+DAYS, LOG = "days", "log"
+
+
+class History:
+    def __init__(self, shelf: Shelf, *, load: Loader, listing: Listing,
+                 lock: Callable[[], AbstractContextManager]):
+        self.shelf = shelf
+        self._load = load
+        self._listing = listing
+        self._lock = lock
+
+    @classmethod
+    def in_files(cls, state_dir: Path, *, load: Loader, listing: Listing,
+                 lock: Callable[[], AbstractContextManager],
+                 write: Callable[[Path, bytes], None]) -> History:
+        """The index kept in files under ``state_dir/history`` (the embedded store's)."""
+        return cls(FileShelf(state_dir, write), load=load, listing=listing, lock=lock)
+
     def load(self, ann_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         """An archived announcement's meta and rows (None if it is not in the archive)."""
         return self._load(ann_id)
 
     def tally(self, day: date) -> Tally | None:
-        data = self._read(self.day_path(day))
+        data = self.shelf.read(DAYS, day)
         return None if data is None else Tally.from_json(data)
 
     # -- writing (under the store lock) ---------------------------------------------------
@@ -148,9 +191,9 @@ class History:
             for meta, rows in items:
                 tally.add(meta, rows)
                 tally.announcements[meta["id"]]["log_days"] = self._add_log(meta, rows, log_days)
-            self._save(self.day_path(day), tally.as_json())
+            self.shelf.save(DAYS, day, tally.as_json())
         for day, data in log_days.items():
-            self._save(self.log_path(day), data)
+            self.shelf.save(LOG, day, data)
 
     def forget(self, ann_id: str) -> None:
         """Take an announcement out of the index (it left the archive)."""
@@ -176,7 +219,7 @@ class History:
         for day, last in touched.items():
             data = pending.get(day)
             if data is None:
-                data = pending[day] = self._read(self.log_path(day)) or {"touched": {}, "rows": {}}
+                data = pending[day] = self.shelf.read(LOG, day) or {"touched": {}, "rows": {}}
             data["touched"][meta["id"]] = last
             data["rows"].pop(meta["id"], None)
             if day in failed:
@@ -185,12 +228,12 @@ class History:
 
     def _forget_log(self, ann_id: str, summary: dict) -> None:
         for text in summary.get("log_days", []):
-            path = self.log_path(date.fromisoformat(text))
-            data = self._read(path)
+            day = date.fromisoformat(text)
+            data = self.shelf.read(LOG, day)
             if data and ann_id in data.get("touched", {}):
                 data["touched"].pop(ann_id, None)
                 data["rows"].pop(ann_id, None)
-                self._save(path, data)
+                self.shelf.save(LOG, day, data)
 
     def _rebuild(self, day: date, ids: set[str]) -> Tally:
         tally = Tally()
@@ -202,11 +245,11 @@ class History:
             tally.add(*loaded)
             tally.announcements[ann_id]["log_days"] = self._add_log(*loaded, log_days)
         for log_day, data in log_days.items():
-            self._save(self.log_path(log_day), data)
+            self.shelf.save(LOG, log_day, data)
         if tally.announcements:
-            self._save(self.day_path(day), tally.as_json())
+            self.shelf.save(DAYS, day, tally.as_json())
         else:
-            self.day_path(day).unlink(missing_ok=True)
+            self.shelf.delete(DAYS, day)
         return tally
 
     # -- reading --------------------------------------------------------------------------
@@ -244,30 +287,14 @@ class History:
 
     def days(self, first: date | None = None, last: date | None = None) -> list[date]:
         """Days with an index file, oldest first."""
-        return self._dates(self.days_dir, first, last)
+        return self.shelf.dates(DAYS, first, last)
 
     def log_days(self, first: date | None = None, last: date | None = None) -> list[date]:
-        return self._dates(self.log_dir, first, last)
-
-    @staticmethod
-    def _dates(where: Path, first: date | None, last: date | None) -> list[date]:
-        try:
-            names = os.listdir(where)
-        except FileNotFoundError:
-            return []
-        out = []
-        for name in names:
-            try:
-                day = date.fromisoformat(name.removesuffix(".json"))
-            except ValueError:
-                continue
-            if (first is None or day >= first) and (last is None or day <= last):
-                out.append(day)
-        return sorted(out)
+        return self.shelf.dates(LOG, first, last)
 
     def log_index(self, day: date) -> dict:
         """``{"touched": {id: last change}, "rows": {id: [failed and expired rows]}}`` of a day."""
-        return self._read(self.log_path(day)) or {"touched": {}, "rows": {}}
+        return self.shelf.read(LOG, day) or {"touched": {}, "rows": {}}
 
     def summaries(self) -> Iterator[dict]:
         """Summaries of finished announcements, newest first, a day at a time (each day
@@ -283,9 +310,9 @@ class History:
     def drop_before(self, day: date) -> int:
         """Delete the index files of days before ``day``; returns how many went."""
         gone = 0
-        for where, days in ((self.days_dir, self.days(last=day)), (self.log_dir, self.log_days(last=day))):
-            for d in days:
+        for kind in (DAYS, LOG):
+            for d in self.shelf.dates(kind, None, day):
                 if d < day:
-                    (where / f"{d.isoformat()}.json").unlink(missing_ok=True)
+                    self.shelf.delete(kind, d)
                     gone += 1
         return gone

@@ -1,0 +1,137 @@
+"""``db import``: copy an embedded store into PostgreSQL, safe to run twice.
+
+What is copied: every announcement, queued or finished, with its deliveries
+as they stand (journals of an interrupted dispatcher laid over them); the
+state documents (schedule claims, rate limits, heartbeats…); the counters;
+the collections. What is already in the database is left as it is: an
+announcement whose id is there is skipped, a document or a collection record
+already there is kept, a counter keeps the larger value. So a second run
+copies nothing, and a run after the embedded store gained announcements
+copies just those. The history index of the imported finished announcements
+is written as they go in.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING
+
+from broadcaster.store.durable import read_json
+
+if TYPE_CHECKING:
+    from broadcaster.store.files import FileStore
+    from broadcaster.store.pgstore import PgStore
+
+BATCH = 200          # finished announcements indexed per transaction
+
+
+@dataclass
+class Imported:
+    announcements: int = 0
+    skipped: int = 0
+    documents: int = 0
+    counters: int = 0
+    records: int = 0
+    damaged: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {"announcements": self.announcements, "skipped": self.skipped,
+                "documents": self.documents, "counters": self.counters,
+                "collection_records": self.records, "damaged": self.damaged}
+
+
+def import_store(src: FileStore, dst: PgStore) -> Imported:
+    out = Imported()
+    have = {r[0] for r in dst.run(lambda conn: conn.execute(
+        "SELECT id FROM announcements").fetchall(), "import")}
+    finished: list[tuple[dict, list[dict]]] = []
+    for ann in [*src.active(), *src.archived()]:
+        if ann.id in have:
+            out.skipped += 1
+            continue
+        dst.add_announcement(ann)
+        out.announcements += 1
+        if ann.finished:
+            finished.append((ann.meta.to_json(), [d.to_json() for d in ann.deliveries]))
+        if len(finished) >= BATCH:
+            _index(dst, finished)
+    _index(dst, finished)
+    _documents(src, dst, out)
+    _collections(src, dst, out)
+    out.damaged = [f"{d.name}: {d.reason}" for d in src.damaged()]
+    return out
+
+
+def _index(dst: PgStore, finished: list[tuple[dict, list[dict]]]) -> None:
+    if not finished:
+        return
+
+    def index(conn):
+        dst.lock_history(conn)
+        dst.history.record_many(finished)
+
+    dst.run(index, "import history")
+    finished.clear()
+
+
+def _documents(src: FileStore, dst: PgStore, out: Imported) -> None:
+    from psycopg.types.json import Json
+
+    try:
+        paths = sorted(src.docs_dir.glob("*.json"))
+    except FileNotFoundError:
+        return
+    for path in paths:
+        name = path.stem
+        doc = src.read_state(name)
+        if name == "counters":
+            for counter, value in doc.items():
+                if isinstance(value, int):
+                    dst.run(lambda conn, c=counter, v=value: conn.execute(
+                        "INSERT INTO counters (name, value) VALUES (%s, %s) ON CONFLICT (name)"
+                        " DO UPDATE SET value = greatest(counters.value, excluded.value)", (c, v)))
+                    out.counters += 1
+            continue
+        added = dst.run(lambda conn, n=name, d=doc: conn.execute(
+            "INSERT INTO documents (name, doc) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+            (n, Json(d, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str)))).rowcount,
+            "import")
+        out.documents += added
+
+
+def _collections(src: FileStore, dst: PgStore, out: Imported) -> None:
+    from psycopg.types.json import Jsonb
+
+    from broadcaster.store.pgcollections import NO_DAY
+
+    root = src.collections_dir
+    if not root.is_dir():
+        return
+    files = [(p.stem, NO_DAY, p) for p in root.glob("*.json")]
+    for sub in root.iterdir():
+        if sub.is_dir():
+            for p in sub.glob("*.json"):
+                try:
+                    files.append((sub.name, date.fromisoformat(p.stem), p))
+                except ValueError:
+                    continue
+    for name, day, path in sorted(files, key=lambda f: (f[0], f[1])):
+        try:
+            docs = list(read_json(path).get("records", {}).values())
+        except (OSError, ValueError, AttributeError):
+            out.damaged.append(f"collection {name} ({path.name}): unreadable, not imported")
+            continue
+
+        def copy(conn, name=name, day=day, docs=docs):
+            n = 0
+            for doc in docs:
+                if isinstance(doc, dict) and isinstance(doc.get("key"), str):
+                    n += conn.execute(
+                        "INSERT INTO collection_records (collection, day, key, record)"
+                        " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        (name, day, doc["key"], Jsonb(doc.get("record")))).rowcount
+            return n
+
+        out.records += dst.run(copy, "import")

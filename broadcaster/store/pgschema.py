@@ -1,0 +1,150 @@
+"""The PostgreSQL schema: versioned migrations, applied by ``db upgrade``, checked at start.
+
+``MIGRATIONS`` is the ordered list of ``(version, name, SQL)``; a database
+records the versions applied in ``broadcaster_schema``. ``upgrade`` applies the
+missing ones, each in its own transaction, under an advisory lock (two
+``db upgrade``s at once: the second waits and finds nothing to do).
+``check`` is what every store does on its first connection: a database
+without the schema, behind this program, or ahead of it (a newer broadcaster
+upgraded it) is refused with a message saying what to run.
+
+The tables (every time is ``timestamptz``; a row's whole record is kept as
+``jsonb`` next to the columns that queries filter on):
+
+- ``announcements``: one row per announcement, queued or finished (``finished``:
+  done or cancelled, i.e. in the archive); ``day`` is the date in its id, the
+  key of the history index and of retention;
+- ``deliveries``: one row per announcement and group; ``claimed_by`` is the
+  dispatch session holding it (see ``pgdispatch``);
+- ``documents``: small named JSON documents (schedule claims, rate limits,
+  heartbeats), each read-modify-written under its row lock;
+- ``counters``, ``collection_records``, ``history_index``, ``damaged``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from broadcaster.store.base import StoreError
+
+if TYPE_CHECKING:
+    import psycopg
+
+LOCK_NAMESPACE = 0x62726F     # advisory lock keys of broadcaster: (namespace, key)
+UPGRADE_LOCK = 1
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "initial", """
+CREATE TABLE announcements (
+    id            text PRIMARY KEY,
+    day           date NOT NULL,                 -- the local day in the id
+    created_at    timestamptz NOT NULL,
+    scheduled_for timestamptz NOT NULL,
+    expires_at    timestamptz NOT NULL,
+    status        text NOT NULL,
+    finished      boolean NOT NULL,              -- done or cancelled: archived
+    added         bigserial,                     -- queue_mark(): changes on every add
+    meta          jsonb NOT NULL
+);
+CREATE INDEX announcements_queue ON announcements (id) WHERE NOT finished;
+CREATE INDEX announcements_archive ON announcements (day, id) WHERE finished;
+
+CREATE TABLE deliveries (
+    announcement    text NOT NULL REFERENCES announcements (id) ON DELETE CASCADE,
+    position        integer NOT NULL,
+    grp             text NOT NULL,
+    status          text NOT NULL,
+    updated_at      timestamptz,
+    next_attempt_at timestamptz,
+    claimed_by      bigint,                      -- the dispatch session holding it
+    row             jsonb NOT NULL,
+    PRIMARY KEY (announcement, position),
+    UNIQUE (announcement, grp)
+);
+CREATE INDEX deliveries_pending ON deliveries (announcement, position) WHERE status = 'pending';
+CREATE INDEX deliveries_claimed ON deliveries (claimed_by) WHERE claimed_by IS NOT NULL;
+
+CREATE TABLE documents (
+    name text PRIMARY KEY,
+    doc  json NOT NULL                           -- json, not jsonb: keys keep their order
+);
+
+CREATE TABLE counters (
+    name  text PRIMARY KEY,
+    value bigint NOT NULL
+);
+
+CREATE TABLE collection_records (
+    collection text NOT NULL,
+    day        date NOT NULL,                    -- 1970-01-01 for a collection not by day
+    key        text NOT NULL,
+    position   bigserial,
+    record     jsonb NOT NULL,
+    PRIMARY KEY (collection, day, key)
+);
+CREATE INDEX collection_records_order ON collection_records (collection, day, position);
+
+CREATE TABLE history_index (
+    kind text NOT NULL,                          -- days | log
+    day  date NOT NULL,
+    data json NOT NULL,                          -- a Tally or a log index, as written
+    PRIMARY KEY (kind, day)
+);
+
+CREATE TABLE damaged (
+    id     bigserial PRIMARY KEY,
+    name   text NOT NULL,
+    place  text NOT NULL,
+    reason text NOT NULL,
+    at     timestamptz NOT NULL,
+    data   jsonb
+);
+"""),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def applied(conn: psycopg.Connection) -> int | None:
+    """The schema version of the database (None: no broadcaster schema at all)."""
+    exists = conn.execute("SELECT to_regclass('broadcaster_schema') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return None
+    return conn.execute("SELECT coalesce(max(version), 0) FROM broadcaster_schema").fetchone()[0]
+
+
+def check(conn: psycopg.Connection, where: str) -> None:
+    """Refuse a database whose schema this program does not know (``StoreError``)."""
+    version = applied(conn)
+    if version is None or version == 0:
+        raise StoreError(f"database {where} has no broadcaster schema: run `broadcaster db upgrade`")
+    if version < LATEST:
+        raise StoreError(f"database {where} is at schema version {version}, this broadcaster "
+                         f"needs {LATEST}: run `broadcaster db upgrade`")
+    if version > LATEST:
+        raise StoreError(f"database {where} is at schema version {version}, newer than this "
+                         f"broadcaster knows ({LATEST}): upgrade broadcaster before running it")
+
+
+def upgrade(conn: psycopg.Connection) -> list[int]:
+    """Apply the missing migrations (``conn`` in autocommit); returns the versions applied."""
+    done: list[int] = []
+    conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, UPGRADE_LOCK))
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS broadcaster_schema ("
+                     " version integer PRIMARY KEY, name text NOT NULL,"
+                     " applied_at timestamptz NOT NULL DEFAULT now())")
+        current = applied(conn) or 0
+        if current > LATEST:
+            check(conn, "")
+        for version, name, sql in MIGRATIONS:
+            if version <= current:
+                continue
+            with conn.transaction():
+                conn.execute(sql)
+                conn.execute("INSERT INTO broadcaster_schema (version, name) VALUES (%s, %s)",
+                             (version, name))
+            done.append(version)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, UPGRADE_LOCK))
+    return done

@@ -1,0 +1,519 @@
+"""The store on PostgreSQL: one queue shared by many machines (``BROADCASTER_DATABASE_URL``).
+
+Same promises as the embedded store (``broadcaster.store.base``), kept by the
+database instead of a file lock:
+
+- every write is a committed transaction when the call returns;
+- ``change`` and ``state`` hold the row lock (``SELECT … FOR UPDATE``) of what
+  they read-modify-write, so staff terminals and daemons on different machines
+  serialise per announcement and per document, not globally; the schedule's
+  claims live in one document, so a slot is fired by one machine only;
+- dispatch sessions claim bounded batches with ``FOR UPDATE SKIP LOCKED``
+  (``broadcaster.store.pgdispatch``), so dispatchers run side by side and
+  ``dispatch_lock`` is a no-op;
+- the history index (``broadcaster.store.history``) is kept in the table
+  ``history_index``, written in the transaction that archives an announcement,
+  under an advisory lock;
+- a lost connection (the server restarting, a network cut) is retried with
+  back-off for up to ``RETRY_FOR`` seconds, logging a warning, before the
+  call fails with ``StoreError``.
+
+A thread inside ``transaction()`` or ``state()`` keeps one connection, and
+the store calls it makes meanwhile run on it (re-entrant, like the file lock).
+The schema is checked on the first connection (``pgschema.check``). Nothing of
+the queue or its history is written under the state directory; it still holds
+local locks and caches (``locks_dir``, ``dir``) and, for now, tickets and the
+resident-message journal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from filelock import FileLock
+
+from broadcaster.redact import redact
+from broadcaster.store import pgschema
+from broadcaster.store.base import Collection, R, Store, StoreError
+from broadcaster.store.durable import make_dirs
+from broadcaster.store.records import (
+    CANCELLED,
+    DONE,
+    Announcement,
+    AnnouncementMeta,
+    BadRecord,
+    Damaged,
+    Delivery,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    from broadcaster.store.history import History
+
+log = logging.getLogger("broadcaster.store")
+
+T = TypeVar("T")
+STORE_LOCK = 2          # advisory lock key of transaction(): the file store's store lock
+HISTORY_LOCK = 3        # held while the history index is written
+FINISHED = (DONE, CANCELLED)
+RETRY_FOR = 300.0       # seconds a lost database is waited for (BROADCASTER_DATABASE_RETRY)
+
+
+def env_seconds(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def id_day(ann_id: str) -> date:
+    return date(int(ann_id[:4]), int(ann_id[4:6]), int(ann_id[6:8]))
+
+
+def delivery_params(ann_id: str, position: int, d: Delivery) -> tuple:
+    from psycopg.types.json import Jsonb
+
+    return (ann_id, position, d.group, d.status, d.updated_at, d.next_attempt_at, Jsonb(d.to_json()))
+
+
+class PgStore(Store):
+    """The ``Store`` on PostgreSQL at ``url``; ``state_dir`` keeps local locks and caches."""
+
+    def __init__(self, url: str, state_dir: Path | str):
+        self.url = url
+        self.location = redact(url)
+        self.dir = Path(state_dir)
+        self.locks_dir = self.dir / "locks"
+        self._pool: ConnectionPool | None = None
+        self._pool_lock = threading.Lock()
+        self._local = threading.local()
+        self._checked = False
+        self._local_lock: FileLock | None = None
+        self.dead_since: dict[int, float] = {}     # dispatch sessions seen gone (pgdispatch)
+
+    # -- connections -------------------------------------------------------------------
+    def pool(self) -> ConnectionPool:
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    from psycopg_pool import ConnectionPool
+
+                    self._pool = ConnectionPool(
+                        self.url, min_size=1, max_size=int(env_seconds("BROADCASTER_DATABASE_POOL", 20)),
+                        timeout=10, open=True, check=ConnectionPool.check_connection,
+                        kwargs={"connect_timeout": 10}, name="broadcaster")
+        return self._pool
+
+    def connect(self, **kwargs: Any) -> psycopg.Connection:
+        """A connection of its own, outside the pool (a dispatch session's lock holder)."""
+        import psycopg
+
+        return psycopg.connect(self.url, connect_timeout=10, **kwargs)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    @contextmanager
+    def tx(self) -> Iterator[psycopg.Connection]:
+        """A connection in a transaction: this thread's current one, or a new one committed on
+        a clean exit (rolled back on an exception)."""
+        current = getattr(self._local, "conn", None)
+        if current is not None:
+            yield current
+            return
+        if not self._checked:
+            with self.connect() as first:      # errors come straight, not after a pool timeout
+                pgschema.check(first, self.location)
+            self._checked = True
+        with self.pool().connection() as conn:
+            self._local.conn = conn
+            try:
+                yield conn
+            finally:
+                self._local.conn = None
+
+    def run(self, fn: Callable[[psycopg.Connection], T], what: str = "") -> T:
+        """``fn(conn)`` in one transaction, retried while the database cannot be reached."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        if getattr(self._local, "conn", None) is not None:
+            return fn(self._local.conn)
+        started = time.monotonic()
+        delay = 0.2
+        warned = False
+        while True:
+            try:
+                with self.tx() as conn:
+                    return fn(conn)
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                if _refused(exc):
+                    raise StoreError(f"database {self.location}: {redact(str(exc).strip())}"
+                                     ) from None
+                waited = time.monotonic() - started
+                if waited >= env_seconds("BROADCASTER_DATABASE_RETRY", RETRY_FOR):
+                    raise StoreError(f"database {self.location} unreachable for {waited:.0f} s"
+                                     f"{f' ({what})' if what else ''}: {redact(exc)}") from None
+                if not warned:
+                    log.warning("database %s unreachable (%s): retrying", self.location,
+                                redact(str(exc).strip()))
+                    warned = True
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    # -- setup and locks ----------------------------------------------------------------
+    def ensure(self) -> None:
+        make_dirs(self.dir, self.locks_dir)        # local locks only: the state is in the database
+        if not self._checked:
+            self.run(lambda conn: None, "schema check")
+
+    def upgrade(self) -> list[int]:
+        """Apply the missing migrations (``db upgrade``); returns the versions applied."""
+        with self.connect(autocommit=True) as conn:
+            return pgschema.upgrade(conn)
+
+    def lock(self) -> FileLock:
+        """A lock on this machine, for the parts still kept in files (tickets)."""
+        make_dirs(self.dir, self.locks_dir)
+        if self._local_lock is None:
+            self._local_lock = FileLock(self.locks_dir / "store.lock", timeout=60, mode=0o600)
+        return self._local_lock
+
+    @contextmanager
+    def dispatch_lock(self, *, wait: float | None = 0) -> Iterator[None]:
+        yield           # claims are shared safely: dispatchers run side by side
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        with self.tx() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (pgschema.LOCK_NAMESPACE, STORE_LOCK))
+            yield
+
+    # -- the queue ---------------------------------------------------------------------
+    def add_announcement(self, ann: Announcement) -> str:
+        from psycopg.types.json import Jsonb
+
+        def add(conn: psycopg.Connection) -> str:
+            m = ann.meta
+            while conn.execute("SELECT 1 FROM announcements WHERE id = %s", (m.id,)).fetchone():
+                m.id = m.id[:16] + secrets.token_hex(3)     # same second, same 24 random bits
+            conn.execute(
+                "INSERT INTO announcements (id, day, created_at, scheduled_for, expires_at, status,"
+                " finished, meta) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (m.id, id_day(m.id), m.created_at, m.scheduled_for, m.expires_at, m.status,
+                 m.status in FINISHED, Jsonb(m.to_json())))
+            with conn.cursor().copy(
+                    "COPY deliveries (announcement, position, grp, status, updated_at,"
+                    " next_attempt_at, row) FROM STDIN") as copy:
+                for i, d in enumerate(ann.deliveries, 1):
+                    copy.write_row(delivery_params(m.id, i, d))
+            return m.id
+
+        return self.run(add, "add announcement")
+
+    def _build(self, conn: psycopg.Connection, meta_json: dict, *, as_read: bool = True
+               ) -> Announcement | None:
+        """The announcement with its rows (None if damaged: set aside); ``as_read``: with
+        its status as its rows make it, as readers see it before the dispatcher settles it."""
+        ann_id = meta_json.get("id", "?") if isinstance(meta_json, dict) else "?"
+        rows = conn.execute("SELECT row FROM deliveries WHERE announcement = %s ORDER BY position",
+                            (ann_id,)).fetchall()
+        try:
+            ann = Announcement(AnnouncementMeta.from_json(meta_json),
+                               [Delivery.from_json(r[0]) for r in rows])
+            ann.check()
+        except BadRecord as exc:
+            self.set_aside_announcement(ann_id, meta_json, [r[0] for r in rows], str(exc))
+            return None
+        if as_read:
+            _settle_on_read(ann)
+        return ann
+
+    def announcement(self, ann_id: str) -> Announcement | None:
+        def read(conn):
+            row = conn.execute("SELECT meta FROM announcements WHERE id = %s", (ann_id,)).fetchone()
+            return None if row is None else self._build(conn, row[0])
+
+        return self.run(read, "read announcement")
+
+    def _many(self, where: str, params: tuple = ()) -> list[Announcement]:
+        def read(conn):
+            metas = conn.execute(f"SELECT meta FROM announcements WHERE {where} ORDER BY id",  # noqa: S608
+                                 params).fetchall()
+            return [a for a in (self._build(conn, m[0]) for m in metas) if a is not None]
+
+        return self.run(read, "read announcements")
+
+    def active(self) -> list[Announcement]:
+        return self._many("NOT finished")
+
+    def archived(self, since: datetime | None = None) -> list[Announcement]:
+        if since is None:
+            return self._many("finished")
+        return self._many("finished AND day >= %s", (since.replace(day=1).date(),))
+
+    def change(self, ann_id: str, fn: Callable[[Announcement], list[Delivery]]) -> Announcement:
+        def apply(conn):
+            row = conn.execute("SELECT meta, finished FROM announcements WHERE id = %s FOR UPDATE",
+                               (ann_id,)).fetchone()
+            ann = None if row is None else self._build(conn, row[0])
+            if ann is None:
+                raise KeyError(ann_id)
+            was_finished = row[1]
+            changed = fn(ann)
+            self._write(conn, ann, changed, was_finished)
+            return ann
+
+        return self.run(apply, "change announcement")
+
+    def _write(self, conn: psycopg.Connection, ann: Announcement, changed: list[Delivery],
+               was_finished: bool) -> None:
+        """Write ``ann``'s meta and the ``changed`` rows; archive or reopen it as it (un)finishes."""
+        from psycopg.types.json import Jsonb
+
+        m = ann.meta
+        finished = m.status in FINISHED
+        conn.execute("UPDATE announcements SET status = %s, finished = %s, scheduled_for = %s,"
+                     " expires_at = %s, meta = %s WHERE id = %s",
+                     (m.status, finished, m.scheduled_for, m.expires_at, Jsonb(m.to_json()), m.id))
+        if changed:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "UPDATE deliveries SET status = %s, updated_at = %s, next_attempt_at = %s,"
+                    " row = %s WHERE announcement = %s AND grp = %s",
+                    [(d.status, d.updated_at, d.next_attempt_at, Jsonb(d.to_json()), m.id, d.group)
+                     for d in changed])
+        if finished != was_finished:
+            self.lock_history(conn)
+            if finished:
+                self.history.record(m.to_json(), [d.to_json() for d in ann.deliveries])
+            else:
+                self.history.forget(m.id)
+
+    def settle(self, conn: psycopg.Connection, ann_id: str) -> None:
+        """Recompute an announcement's status from its rows (archiving it when it is done)."""
+        row = conn.execute("SELECT meta, finished FROM announcements WHERE id = %s FOR UPDATE",
+                           (ann_id,)).fetchone()
+        if row is None or row[1]:
+            return
+        ann = self._build(conn, row[0], as_read=False)
+        if ann is None:
+            return
+        before = ann.meta.to_json()
+        ann.settle(datetime.now(ann.meta.created_at.tzinfo))
+        if ann.meta.to_json() != before:
+            self._write(conn, ann, [], False)
+
+    def lock_history(self, conn: psycopg.Connection) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (pgschema.LOCK_NAMESPACE, HISTORY_LOCK))
+
+    # -- the history index and retention ---------------------------------------------
+    @cached_property
+    def history(self) -> History:
+        from broadcaster.store.history import History
+
+        return History(PgShelf(self), load=self.load_archived, listing=self.archived_by_day,
+                       lock=self._history_tx)
+
+    @contextmanager
+    def _history_tx(self) -> Iterator[None]:
+        with self.tx() as conn:
+            self.lock_history(conn)
+            yield
+
+    def load_archived(self, ann_id: str) -> tuple[dict, list[dict]] | None:
+        def read(conn):
+            row = conn.execute("SELECT meta FROM announcements WHERE id = %s AND finished",
+                               (ann_id,)).fetchone()
+            if row is None:
+                return None
+            rows = conn.execute("SELECT row FROM deliveries WHERE announcement = %s ORDER BY position",
+                                (ann_id,)).fetchall()
+            return row[0], [r[0] for r in rows]
+
+        return self.run(read, "read history")
+
+    def archived_by_day(self, months: list[str] | None) -> dict[date, set[str]]:
+        def read(conn):
+            if months is None:
+                return conn.execute("SELECT day, id FROM announcements WHERE finished").fetchall()
+            firsts = [date(int(m[:4]), int(m[5:7]), 1) for m in months]
+            return conn.execute(
+                "SELECT day, id FROM announcements WHERE finished"
+                " AND date_trunc('month', day)::date = ANY(%s)", (firsts,)).fetchall()
+
+        out: dict[date, set[str]] = {}
+        for day, ann_id in self.run(read, "read history"):
+            out.setdefault(day, set()).add(ann_id)
+        return out
+
+    def drop_before(self, day: date) -> int:
+        first = day.replace(day=1)
+
+        def drop(conn):
+            self.lock_history(conn)
+            gone = conn.execute("DELETE FROM announcements WHERE finished AND day < %s",
+                                (first,)).rowcount
+            self.history.drop_before(first)
+            return gone
+
+        return self.run(drop, "retention")
+
+    def queue_mark(self) -> object:
+        return self.run(lambda conn: conn.execute(
+            "SELECT last_value, is_called FROM announcements_added_seq").fetchone(), "queue mark")
+
+    def dispatch(self):
+        from broadcaster.store.pgdispatch import PgDispatchSession
+
+        return PgDispatchSession(self)
+
+    # -- small documents ---------------------------------------------------------------
+    @contextmanager
+    def state(self, name: str, *, check: Callable[[dict], None] | None = None,
+              rebuild: Callable[[], dict] | None = None) -> Iterator[dict[str, Any]]:
+        from psycopg.types.json import Json
+
+        with self.tx() as conn:
+            def lock(conn):
+                conn.execute("INSERT INTO documents (name, doc) VALUES (%s, '{}')"
+                             " ON CONFLICT (name) DO NOTHING", (name,))
+                return conn.execute("SELECT doc FROM documents WHERE name = %s FOR UPDATE",
+                                    (name,)).fetchone()[0]
+
+            raw = lock(conn)
+            data = self._decode_doc(name, raw, check, rebuild)
+            before = json.dumps(data, sort_keys=True, default=str)
+            yield data
+            after = json.dumps(data, sort_keys=True, default=str)
+            if after != before or data is not raw:
+                conn.execute("UPDATE documents SET doc = %s WHERE name = %s",
+                             (Json(data, dumps=_dumps), name))
+
+    def read_state(self, name: str, *, check: Callable[[dict], None] | None = None,
+                   rebuild: Callable[[], dict] | None = None) -> dict[str, Any]:
+        row = self.run(lambda conn: conn.execute("SELECT doc FROM documents WHERE name = %s",
+                                                 (name,)).fetchone(), "read state")
+        return {} if row is None else dict(self._decode_doc(name, row[0], check, rebuild))
+
+    def _decode_doc(self, name: str, raw: Any, check, rebuild) -> dict[str, Any]:
+        try:
+            if not isinstance(raw, dict):
+                raise BadRecord(f"expected an object, got {type(raw).__name__}")
+            if check is not None:
+                check(raw)
+            return raw
+        except BadRecord as exc:
+            self.set_aside(f"state {name}", "documents", str(exc), raw)
+            log.warning("state %s rebuilt%s", name, " from what the store still knows"
+                        if rebuild is not None else " empty")
+            return rebuild() if rebuild is not None else {}
+
+    def next_number(self, name: str) -> int:
+        return self.run(lambda conn: conn.execute(
+            "INSERT INTO counters (name, value) VALUES (%s, 1) ON CONFLICT (name)"
+            " DO UPDATE SET value = counters.value + 1 RETURNING value", (name,)).fetchone()[0],
+            "counter")
+
+    # -- collections -------------------------------------------------------------------
+    def collection(self, name: str, record: type[R], *, by_day: bool = False) -> Collection[R]:
+        from broadcaster.store.pgcollections import PgCollection
+
+        return PgCollection(self, name, record, by_day=by_day)
+
+    # -- damage ------------------------------------------------------------------------
+    def set_aside(self, name: str, place: str, reason: str, data: Any) -> None:
+        """Note a record that failed validation in ``damaged`` (its content kept there)."""
+        from psycopg.types.json import Jsonb
+
+        self.run(lambda conn: conn.execute(
+            "INSERT INTO damaged (name, place, reason, at, data) VALUES (%s, %s, %s, %s, %s)",
+            (name, place, reason, datetime.now(UTC), Jsonb(data))), "set aside")
+        log.warning("%s is damaged (%s): set aside in table damaged; everything else goes on",
+                    name, reason)
+
+    def set_aside_announcement(self, ann_id: str, meta: Any, rows: list, reason: str) -> None:
+        self.set_aside(f"announcement {ann_id}", "announcements", reason,
+                       {"meta": meta, "deliveries": rows})
+        self.run(lambda conn: conn.execute("DELETE FROM announcements WHERE id = %s", (ann_id,)),
+                 "set aside")
+
+    def damaged(self) -> list[Damaged]:
+        rows = self.run(lambda conn: conn.execute(
+            "SELECT name, place, reason, at, id FROM damaged ORDER BY at, id").fetchall(), "damaged")
+        return [Damaged(name, f"{self.location} table {place} (damaged #{i})", reason, at)
+                for name, place, reason, at, i in rows]
+
+
+def _refused(exc: Exception) -> bool:
+    """The server answered and said no (no such database, bad password, cancelled): waiting
+    will not help. A server that does not answer has no SQLSTATE."""
+    state = getattr(exc, "sqlstate", None) or ""
+    text = str(exc)
+    return (state[:2] in ("28", "3D", "57") and state != "57P01") or \
+        "does not exist" in text or "authentication failed" in text
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _settle_on_read(ann: Announcement) -> None:
+    """Show results recorded since the announcement was last settled (as the file store's
+    journal overlay does): its status as the rows make it."""
+    if ann.meta.status in FINISHED:
+        return
+    stamps = [d.updated_at for d in ann.deliveries if d.updated_at is not None]
+    last = max(stamps) if stamps else None
+    if last is not None and (ann.meta.updated_at is None or last > ann.meta.updated_at):
+        ann.settle(last)
+
+
+class PgShelf:
+    """The history index in the table ``history_index`` (see ``history.Shelf``)."""
+
+    def __init__(self, store: PgStore):
+        self.store = store
+
+    def read(self, kind: str, day: date) -> dict | None:
+        row = self.store.run(lambda conn: conn.execute(
+            "SELECT data FROM history_index WHERE kind = %s AND day = %s", (kind, day)).fetchone(),
+            "read history")
+        return row[0] if row is not None and isinstance(row[0], dict) else None
+
+    def save(self, kind: str, day: date, data: dict) -> None:
+        from psycopg.types.json import Json
+
+        self.store.run(lambda conn: conn.execute(
+            "INSERT INTO history_index (kind, day, data) VALUES (%s, %s, %s)"
+            " ON CONFLICT (kind, day) DO UPDATE SET data = excluded.data",
+            (kind, day, Json(data, dumps=_dumps))), "write history")
+
+    def delete(self, kind: str, day: date) -> None:
+        self.store.run(lambda conn: conn.execute(
+            "DELETE FROM history_index WHERE kind = %s AND day = %s", (kind, day)), "write history")
+
+    def dates(self, kind: str, first: date | None, last: date | None) -> list[date]:
+        rows = self.store.run(lambda conn: conn.execute(
+            "SELECT day FROM history_index WHERE kind = %s"
+            " AND day >= coalesce(%s::date, '-infinity') AND day <= coalesce(%s::date, 'infinity')"
+            " ORDER BY day", (kind, first, last)).fetchall(), "read history")
+        return [r[0] for r in rows]

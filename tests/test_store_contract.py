@@ -1,0 +1,221 @@
+"""The store contract (broadcaster.store.base), run against both implementations.
+
+``any_store`` is the embedded TinyDB store, then the PostgreSQL one on a real
+server (tests/pgserver.py). What a test here asserts holds for both; what is
+particular to one implementation (file layout, journals, SQL claims) is
+tested beside it (test_store.py, test_store_postgres.py).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from broadcaster.store import BadRecord
+from broadcaster.store.records import Announcement, AnnouncementMeta, Delivery
+from tests.test_store import Note
+
+TZ = timezone(timedelta(hours=8))
+T0 = datetime(2026, 11, 22, 7, 0, tzinfo=TZ)
+LATER = T0 + timedelta(minutes=1)
+
+
+def announcement(ann_id="20261122-070000-abcdef", groups=("a", "b"), *, at=T0, scheduled=None):
+    meta = AnnouncementMeta(id=ann_id, created_at=at, scheduled_for=scheduled or at,
+                            expires_at=at + timedelta(hours=24), status="queued", source="test",
+                            title="通知", bodies={"b1": "停水通知"}, updated_at=at)
+    return Announcement(meta, [Delivery(group=g, body="b1", next_attempt_at=scheduled or at)
+                               for g in groups])
+
+
+def sent(d: Delivery, at=LATER) -> Delivery:
+    d.status, d.updated_at, d.sent_at, d.attempts = "sent", at, at, d.attempts + 1
+    return d
+
+
+def finish(ann):
+    for d in ann.deliveries:
+        d.status = "sent"
+    ann.settle(ann.meta.created_at)
+    return ann.deliveries
+
+
+def test_the_queue_keeps_announcements_and_archives_finished_ones(any_store):
+    store = any_store
+    ann_id = store.add_announcement(announcement())
+    got = store.announcement(ann_id)
+    assert got.to_json() == announcement().to_json()
+    assert [a.id for a in store.active()] == [ann_id] and store.archived() == []
+    assert store.change(ann_id, finish).status == "done"
+    assert store.active() == [] and [a.id for a in store.archived()] == [ann_id]
+    assert [a.id for a in store.archived(since=T0 - timedelta(days=40))] == [ann_id]
+
+    def reopen(ann):
+        ann.deliveries[0].status = "pending"
+        ann.meta.status = "sending"
+        return ann.deliveries
+
+    store.change(ann_id, reopen)
+    assert [a.id for a in store.active()] == [ann_id]
+    assert store.announcement("../../etc/passwd") is None
+    with pytest.raises(KeyError):
+        store.change("20261122-070000-000000", finish)
+
+
+def test_a_taken_id_gets_a_fresh_one_and_the_queue_mark_moves(any_store):
+    store = any_store
+    mark = store.queue_mark()
+    first = store.add_announcement(announcement())
+    assert store.queue_mark() != mark
+    second = store.add_announcement(announcement(groups=("c",)))
+    assert first != second and second.startswith("20261122-070000-")
+    assert [d.group for d in store.announcement(first).deliveries] == ["a", "b"]
+
+
+def test_a_recorded_result_is_seen_at_once_and_settled_at_close(any_store):
+    store = any_store
+    ann_id = store.add_announcement(announcement(groups=("a", "b", "c")))
+    with store.dispatch() as session:
+        claims = session.claim(LATER)
+        assert sorted(c.delivery.group for c in claims) == ["a", "b", "c"]
+        session.record(ann_id, sent(claims[0].delivery))
+        seen = store.announcement(ann_id)
+        assert seen.delivery(claims[0].delivery.group).status == "sent"
+        assert seen.status == "sending"
+        assert session.claim(LATER) == []       # each due row once per session
+        assert len(session.pending()) == 3 - 1
+        for c in claims[1:]:
+            session.record(ann_id, sent(c.delivery))
+    final = store.announcement(ann_id)
+    assert final.status == "done" and [a.id for a in store.archived()] == [ann_id]
+    with store.dispatch() as again:
+        assert again.claim(LATER) == []
+
+
+def test_not_due_cancelled_and_refused_announcements_are_not_claimed(any_store):
+    store = any_store
+    later_one = store.add_announcement(announcement("20261122-070000-aaaaaa",
+                                                    scheduled=T0 + timedelta(hours=2)))
+    gone = store.add_announcement(announcement("20261122-070000-bbbbbb"))
+    other = store.add_announcement(announcement("20261122-070000-cccccc"))
+
+    def cancel(ann):
+        for d in ann.deliveries:
+            d.status = "cancelled"
+        ann.meta.status = "cancelled"
+        return ann.deliveries
+
+    store.change(gone, cancel)
+    with store.dispatch() as session:
+        claims = session.claim(LATER, accept=lambda meta: meta.id != other)
+        assert claims == []
+        assert {c.meta.id for c in session.pending()} >= {later_one}
+    with store.dispatch() as session:
+        assert {c.meta.id for c in session.claim(LATER)} == {other}
+    with store.dispatch() as session:
+        assert {c.meta.id for c in session.claim(T0 + timedelta(hours=3), only={later_one})} \
+            == {later_one}
+
+
+def test_a_cancel_during_the_pass_wins_over_unsent_results(any_store):
+    store = any_store
+    ann_id = store.add_announcement(announcement(groups=("a", "b", "c")))
+    session = store.dispatch()
+    a, b, c = (claim.delivery for claim in session.claim(LATER))
+    session.record(ann_id, sent(a))
+
+    def cancel(ann):
+        for d in ann.deliveries:
+            if d.status == "pending":
+                d.status = "cancelled"
+        ann.meta.status = "cancelled"
+        return ann.deliveries
+
+    store.change(ann_id, cancel)           # staff cancel from another terminal
+    assert session.cancelled() == {ann_id}
+    session.record(ann_id, sent(b))        # was in flight: it did go out
+    c.attempts, c.updated_at = 1, LATER     # a failed try after the cancel stays cancelled
+    session.record(ann_id, c)
+    session.close()
+    final = store.announcement(ann_id)
+    assert [d.status for d in final.deliveries] == ["sent", "sent", "cancelled"]
+    assert final.status == "cancelled" and [a.id for a in store.archived()] == [ann_id]
+
+
+def test_state_documents_change_whole_or_not_at_all(any_store):
+    store = any_store
+    with store.state("demo") as st:
+        st["a"] = 1
+    assert store.read_state("demo") == {"a": 1}
+    with pytest.raises(RuntimeError), store.state("demo") as st:
+        st["a"] = 2
+        raise RuntimeError("boom")
+    assert store.read_state("demo") == {"a": 1}
+    with store.state("demo") as st:
+        del st["a"]
+        st["b"] = {"nested": ["x", "好"]}
+    assert store.read_state("demo") == {"b": {"nested": ["x", "好"]}}
+    assert store.read_state("never-written") == {}
+    with store.transaction(), store.transaction(), store.state("demo") as st:   # re-entrant
+        st["c"] = 3
+    assert store.read_state("demo")["c"] == 3
+
+
+def test_a_document_its_owner_rejects_is_set_aside_and_rebuilt(any_store):
+    store = any_store
+    with store.state("sched") as st:
+        st["job"] = "not a record"
+
+    def check(doc):
+        if not isinstance(doc.get("job"), dict):
+            raise BadRecord("job: expected an object")
+
+    assert store.read_state("sched", check=check, rebuild=lambda: {"job": {}}) == {"job": {}}
+    assert [d.name for d in store.damaged()] == ["state sched"]
+    assert "job: expected an object" in store.damaged()[0].reason
+
+
+def test_counters_never_repeat(any_store):
+    assert [any_store.next_number("tickets") for _ in range(3)] == [1, 2, 3]
+    assert any_store.next_number("other") == 1
+
+
+def test_a_collection_by_day_keeps_keys_once_per_day_and_drops_old_days(any_store):
+    notes = any_store.collection("misses", Note, by_day=True)
+    d1, d2 = date(2026, 11, 21), date(2026, 11, 22)
+    assert notes.add("m1", Note("巨住证怎么办"), day=d1)
+    assert not notes.add("m1", Note("again"), day=d1)      # a platform retry: handled once
+    assert notes.add("m1", Note("next day"), day=d2)
+    assert notes.add("m0", Note("second of the day"), day=d2)
+    notes.update("m1", lambda n: Note(n.text, n.count + 1), day=d1)
+    assert notes.get("m1", day=d1).count == 2
+    assert [(k, n.text) for k, n in notes.items(since=d2)] == [("m1", "next day"),
+                                                               ("m0", "second of the day")]
+    assert notes.days() == [d1, d2]
+    assert notes.drop_before(d2) == 1 and notes.days() == [d2]
+    assert notes.delete("m0", day=d2) and not notes.delete("m0", day=d2)
+    with pytest.raises(ValueError, match="kept by day"):
+        notes.get("m1")
+    flat = any_store.collection("tickets", Note)
+    flat.put("t1", Note("one"))
+    flat.put("t1", Note("one, changed"))
+    assert [(k, n.text) for k, n in flat.items()] == [("t1", "one, changed")]
+    assert flat.update("t1", lambda n: None) is None and flat.get("t1") is None
+
+
+def test_the_history_index_follows_the_archive_and_retention_drops_old_months(any_store):
+    store = any_store
+    old = store.add_announcement(announcement("20260901-070000-aaaaaa",
+                                              at=T0 - timedelta(days=82)))
+    new = store.add_announcement(announcement("20261122-070000-bbbbbb"))
+    store.change(old, finish)
+    store.change(new, finish)
+    days = [day for day, _ in store.history.check(date(2026, 9, 1), date(2026, 11, 30))]
+    assert days == [date(2026, 9, 1), date(2026, 11, 22)]
+    assert [s["id"] for s in store.history.summaries()] == [new, old]
+    assert store.history.load(new)[0]["id"] == new
+    assert store.drop_before(date(2026, 10, 15)) == 1
+    assert [a.id for a in store.archived()] == [new]
+    assert [day for day, _ in store.history.check(date(2026, 9, 1), date(2026, 11, 30))] \
+        == [date(2026, 11, 22)]

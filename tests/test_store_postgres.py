@@ -1,0 +1,184 @@
+"""The PostgreSQL store through the command line: same commands, same JSON; schema checks;
+``db import``; claims shared by sessions of different dispatchers."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from broadcaster.store import open_store
+from tests.conftest import cli, write_groups
+from tests.test_store_contract import LATER, announcement, sent
+
+GROUPS = """
+defaults: {timezone: Asia/Shanghai}
+groups:
+""" + "".join(f"""  - id: g{i:02d}
+    name: 第{i}网格群
+    tags: [kind:grid]
+    channel: {{type: file, path: out}}
+""" for i in range(1, 6))
+
+VOLATILE = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}|\d{4}-\d\d-\d\dT[\d:.]+[+-]\d\d:\d\d|"
+                      r"\"(latency_ms|duration_s)\": [\d.]+")
+
+
+@pytest.fixture
+def proj(root):
+    write_groups(root, GROUPS)
+    return root
+
+
+def session_of(root, env):
+    """announce, run-once, then what staff read: the JSON of each, ids and times masked."""
+    out = {}
+    ann = cli(root, "announce", "停水通知：明天9:00-17:00停水。", "--to", "all", "--json", env=env)
+    assert ann.code == 0, ann.err
+    ann_id = ann.json()["id"]
+    later = cli(root, "announce", "周末活动", "--to", "kind:grid", "--at", "+2h", "--json", env=env)
+    assert later.code == 0, later.err
+    for name, args in (("run", ("run-once", "--json")), ("queue", ("queue", "list", "--json")),
+                       ("all", ("queue", "list", "--all", "--json")),
+                       ("report", ("report", ann_id, "--json")), ("log", ("log", "--json")),
+                       ("cancel", ("queue", "cancel", later.json()["id"], "--json")),
+                       ("after", ("queue", "list", "--all", "--json"))):
+        res = cli(root, *args, env=env)
+        assert res.code == 0, (name, res.err)
+        out[name] = masked(res.json())
+    return out
+
+
+def masked(doc):
+    """The JSON as text with ids and times masked; a list's items in a fixed order (two
+    announcements queued in the same second may come in either order)."""
+    if isinstance(doc, list):
+        return sorted(masked(item) for item in doc)
+    return VOLATILE.sub("<x>", json.dumps(doc, ensure_ascii=False, indent=2))
+
+
+def test_the_commands_answer_the_same_on_postgres(proj, tmp_path, pg_url):
+    import shutil
+
+    other = tmp_path / "other-root"
+    shutil.copytree(proj, other)
+    on_files = session_of(other, {"BROADCASTER_DATABASE_URL": ""})
+    on_pg = session_of(proj, {"BROADCASTER_DATABASE_URL": pg_url})
+    assert on_pg == on_files
+    assert json.loads(on_pg["run"].replace("<x>", "0"))["sent"] == 5
+    assert (proj / "out" / "g03.md").read_text().count("---\n") == 1   # sent once
+    assert not (proj / "var" / "active").exists()        # nothing of the queue under var/
+    assert not (proj / "var" / "archive").exists()
+
+
+def test_db_upgrade_creates_the_schema_once_and_a_daemon_refuses_an_unknown_one(proj, pg_server):
+    url = pg_server.create_db("fresh_upgrade")
+    env = {"BROADCASTER_DATABASE_URL": url}
+    missing = cli(proj, "status", "--json", env=env)
+    assert missing.code == 1 and "run `broadcaster db upgrade`" in missing.err
+    first = cli(proj, "db", "upgrade", "--json", env=env)
+    assert first.code == 0 and first.json()["applied"] == [1]
+    again = cli(proj, "db", "upgrade", env=env)
+    assert again.code == 0 and "up to date" in again.out
+    assert cli(proj, "status", env=env).code == 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO broadcaster_schema (version, name) VALUES (99, 'future')")
+    newer = cli(proj, "run-once", env=env)
+    assert newer.code == 1
+    assert "schema version 99, newer than this broadcaster knows" in newer.err
+    assert "postgresql://" in newer.err
+
+
+def test_db_commands_need_a_database_url(proj):
+    res = cli(proj, "db", "upgrade", env={"BROADCASTER_DATABASE_URL": ""})
+    assert res.code == 1 and "BROADCASTER_DATABASE_URL is not set" in res.err
+
+
+def test_a_password_in_the_url_never_shows(proj, pg_server):
+    url = pg_server.url("nowhere").replace("postgres@", "postgres:hunter2secret@")
+    res = cli(proj, "status", env={"BROADCASTER_DATABASE_URL": url,
+                                   "BROADCASTER_DATABASE_RETRY": "0"})
+    assert res.code == 1 and "hunter2secret" not in res.err + res.out
+
+
+def test_db_import_copies_the_embedded_store_and_is_safe_twice(proj, pg_url):
+    files = {"BROADCASTER_DATABASE_URL": ""}
+    pg = {"BROADCASTER_DATABASE_URL": pg_url}
+    done = cli(proj, "announce", "已发送的通知", "--to", "all", "--json", env=files).json()["id"]
+    assert cli(proj, "run-once", env=files).code == 0
+    queued = cli(proj, "announce", "待发送", "--to", "all", "--at", "+1h", "--json", env=files)
+    first = cli(proj, "db", "import", "--json", env=pg)
+    assert first.code == 0, first.err
+    assert first.json()["announcements"] == 2 and first.json()["skipped"] == 0
+    assert first.json()["documents"] >= 1       # rate limits, last run…
+    second = cli(proj, "db", "import", "--json", env=pg).json()
+    assert second["announcements"] == 0 and second["skipped"] == 2
+    listed = {a["id"]: a for a in cli(proj, "queue", "list", "--all", "--json", env=pg).json()}
+    assert listed[done]["status"] == "done" and listed[done]["sent"] == 5
+    assert listed[queued.json()["id"]]["status"] == "queued"
+    rows = cli(proj, "log", "--json", env=pg).json()
+    assert len([r for r in rows if r["announcement"] == done]) == 5
+    assert cli(proj, "report", done, "--json", env=pg).json() == \
+        cli(proj, "report", done, "--json", env=files).json()
+
+
+def wait_gone(url: str, token: int) -> None:
+    """Until the server has noticed a closed connection and released its session's lock."""
+    import time
+
+    from broadcaster.store import pgschema
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(200):
+            live = {r[0] for r in conn.execute(pgdispatch_live(), (pgschema.LOCK_NAMESPACE,))}
+            if token not in live:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the closed session's lock was never released")
+
+
+def pgdispatch_live() -> str:
+    from broadcaster.store.pgdispatch import LIVE_SESSIONS
+
+    return LIVE_SESSIONS
+
+
+def test_two_sessions_share_one_fan_out_and_a_dead_ones_claims_return(pg_url, tmp_path,
+                                                                      monkeypatch):
+    from broadcaster.store import pgdispatch
+
+    store = open_store(tmp_path / "var", url=pg_url)
+    ann_id = store.add_announcement(announcement(groups=[f"g{i}" for i in range(10)]))
+    one, two = store.dispatch(), store.dispatch()
+    a = one.claim(LATER, limit=4)
+    b = two.claim(LATER, limit=4)
+    assert len(a) == len(b) == 4
+    assert not {c.delivery.group for c in a} & {c.delivery.group for c in b}
+    one.record(ann_id, sent(a[0].delivery))
+    one._drop_owner()              # the process died: its lock goes with its connection
+    wait_gone(pg_url, one.token)
+    monkeypatch.setattr(pgdispatch, "GRACE", 0.0)
+    rest = two.claim(LATER, limit=20)
+    assert sorted(c.delivery.group for c in rest) == sorted(
+        {f"g{i}" for i in range(10)} - {c.delivery.group for c in b} - {a[0].delivery.group})
+    for c in [*b, *rest]:
+        two.record(ann_id, sent(c.delivery))
+    two.close()
+    final = store.announcement(ann_id)
+    assert final.status == "done" and final.counts()["sent"] == 10
+    store.close()
+
+
+def test_a_live_sessions_claims_are_never_taken(pg_url, tmp_path, monkeypatch):
+    from broadcaster.store import pgdispatch
+
+    monkeypatch.setattr(pgdispatch, "GRACE", 0.0)
+    store = open_store(tmp_path / "var", url=pg_url)
+    store.add_announcement(announcement(groups=["a", "b"]))
+    with store.dispatch() as one, store.dispatch() as two:
+        assert len(one.claim(LATER)) == 2
+        assert two.claim(LATER + timedelta(hours=1)) == []
+    store.close()
