@@ -1,9 +1,10 @@
 """``python -m benchmarks`` (``make bench``): every benchmark, one after the other."""
 
-from benchmarks import bench_content, bench_fanout, bench_faq, bench_history, bench_inbound
+from benchmarks import bench_content, bench_fanout, bench_faq, bench_history, bench_inbound, bench_split
 
 if __name__ == "__main__":
     bench_fanout.main()
+    bench_split.main()
     bench_content.main()
     bench_faq.main()
     bench_inbound.main()

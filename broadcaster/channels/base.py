@@ -21,13 +21,14 @@ delivery, so it comes back as a ``SendResult``. Dispatch decides what to do.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from broadcaster.delivery.markdown import render as render_dialect
-from broadcaster.delivery.splitting import render_parts
+from broadcaster.delivery.splitting import SplitCache, render_parts
 
 Outcome = Literal["sent", "transient", "permanent"]
 
@@ -127,10 +128,27 @@ class Channel:
         """``markdown`` written in this channel's dialect (unchanged without one)."""
         return markdown if self.dialect is None else render_dialect(markdown, self.dialect)
 
-    def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
-        """``markdown`` as the parts to send, each within ``limit``; only the first mentions."""
+    def render(self, markdown: str, *, title: str, mention_all: bool = False,
+               splits: SplitCache | None = None) -> list[Part]:
+        """``markdown`` as the parts to send, each within ``limit``; only the first mentions.
+
+        With ``splits`` (one per dispatch pass), the cut is computed once for
+        every group whose channel has the same ``layout()`` and title.
+        """
         return render_parts(markdown, lambda md, mention: self.build_part(md, title, mention),
-                            self.limit.size, mention_all=mention_all)
+                            self.limit.size, mention_all=mention_all, cache=splits,
+                            layout=(self.layout(), title))
+
+    def layout(self) -> Hashable:
+        """What besides the Markdown and the title decides how big a part is.
+
+        Groups with equal layouts share one split of a message. The default is
+        the adapter, its dialect and its limit; an adapter that adds config or
+        group data to every part (a keyword, the group id) adds it here. An
+        incomplete layout only costs a second split (parts are checked
+        against ``limit``), never an oversized part.
+        """
+        return (type(self), self.dialect, self.limit.size)
 
     def build_part(self, markdown: str, title: str, mention_all: bool) -> Part:
         """One part; ``markdown`` starts with its ``(i/n)`` number when there are several."""

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Hashable
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote_plus
 
@@ -29,7 +30,7 @@ from broadcaster.channels.http import (
     robot_url,
 )
 from broadcaster.delivery.markdown import strip_markdown
-from broadcaster.delivery.splitting import numbered_title
+from broadcaster.delivery.splitting import SplitCache, numbered_title
 
 type_name = "dingtalk"
 LIMIT = Limit(20_000, "body_bytes")
@@ -79,9 +80,13 @@ class DingTalkChannel(HttpChannel):
     def credential(self) -> str:
         return query_param(self.config.url, "access_token")
 
-    def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
+    def render(self, markdown: str, *, title: str, mention_all: bool = False,
+               splits: SplitCache | None = None) -> list[Part]:
         return super().render(markdown, title=title or default_title(markdown),
-                              mention_all=mention_all)
+                              mention_all=mention_all, splits=splits)
+
+    def layout(self) -> Hashable:
+        return (*super().layout(), self.config.keyword)
 
     def build_part(self, md: str, title: str, mention_all: bool) -> Part:
         text = self.in_dialect(md)

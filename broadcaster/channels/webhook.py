@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Hashable
 from datetime import datetime
 from typing import ClassVar, Literal
 
@@ -50,6 +51,9 @@ class WebhookChannel(HttpChannel):
     limit = LIMIT
     dialect = None  # receivers get the Markdown source
     preview: ClassVar = {"url": "https://example.org/broadcaster/preview"}
+
+    def layout(self) -> Hashable:
+        return (*super().layout(), len(encode_json(self.group_id)))  # every body names the group
 
     def build_part(self, md: str, title: str, mention_all: bool) -> Part:
         index, total, text = parse_label(md)

@@ -15,6 +15,7 @@ from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
 from broadcaster.channels.http import HttpChannel, json_code_result, query_param, robot_url
 from broadcaster.delivery.markdown import utf8_len
+from broadcaster.delivery.splitting import SplitCache
 
 type_name = "wecom"
 MARKDOWN_LIMIT = Limit(4096, "bytes")
@@ -50,8 +51,9 @@ class WeComChannel(HttpChannel):
     def credential(self) -> str:
         return query_param(self.config.url, "key")
 
-    def render(self, markdown: str, *, title: str, mention_all: bool = False) -> list[Part]:
-        parts = super().render(markdown, title=title, mention_all=mention_all)
+    def render(self, markdown: str, *, title: str, mention_all: bool = False,
+               splits: SplitCache | None = None) -> list[Part]:
+        parts = super().render(markdown, title=title, mention_all=mention_all, splits=splits)
         if mention_all and self.config.format == "markdown":
             parts.append(self._text(f"{MENTION_TEXT}：{title}" if title else MENTION_TEXT, True))
         return parts

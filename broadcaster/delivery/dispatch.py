@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 from broadcaster.channels.base import SendResult
 from broadcaster.delivery.markdown import title_of
 from broadcaster.delivery.ratelimit import STATE_NAME, RateLimiter, merge_state
+from broadcaster.delivery.splitting import SplitCache
 from broadcaster.store import DispatchSession, StoreFull
 from broadcaster.store.records import (
     CANCELLED,
@@ -152,6 +153,7 @@ class Dispatcher:
         self.progress = progress
         self.limiter = RateLimiter()
         self._channels: dict[str, Channel] = {}
+        self._splits = SplitCache()             # each distinct message split once per pass
         self._cancelled: set[str] = set()
         self._session: DispatchSession | None = None
         self._http = None
@@ -176,6 +178,7 @@ class Dispatcher:
         app = self.app
         now = app.now()
         result = self._result = PassResult()
+        self._splits = SplitCache()
         session = self._session = app.store.dispatch()
         try:
             # batch after batch until none is left (a store shared by several dispatchers
@@ -357,7 +360,8 @@ class Dispatcher:
         meta, d = job.meta, job.delivery
         channel = self._channel_for(meta, job.group)
         body = meta.bodies[d.body]  # the title comes from this group's own message, as in previews
-        parts = channel.render(body, title=title_of(body), mention_all=meta.mention_all)
+        parts = channel.render(body, title=title_of(body), mention_all=meta.mention_all,
+                               splits=self._splits)
         limits = channel.rate_limits()
         sent = d.parts_sent
         res: SendResult | None = None

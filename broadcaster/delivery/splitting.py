@@ -10,18 +10,29 @@ entity, because those only appear when a whole part is rendered.
 Cuts are tried at paragraph (blank-line) boundaries first, then at line
 boundaries, then inside a line at a space or punctuation, and only as a last
 resort between two characters (never inside a link or inline code when that
-can be avoided, never between a character and its combining mark). Fenced
-code blocks stay whole when they fit; when they do not, each piece is fenced
+can be avoided). A cut always falls between two grapheme clusters (Unicode
+UAX #29, the ``regex`` module's ``\\X``): a flag such as 🇨🇳, an emoji joined
+with ZWJ or a letter with its combining marks is never cut apart. Fenced code
+blocks stay whole when they fit; when they do not, each piece is fenced
 again. A message that fits is returned as is; otherwise every part starts with
 its number, ``(1/3)``, and room for that number is reserved while measuring.
+
+Cost: each part is found by galloping then bisecting over the lines (or the
+grapheme clusters) it can take, so a part costs O(log n) measurements of text
+no longer than about twice the part: splitting is linear in the source (times
+a log), not quadratic. ``SplitCache`` keeps the pieces of each distinct
+(layout, source) so that a message to 2,000 groups is split once.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
-import unicodedata
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Hashable, Sequence
 from typing import Protocol, TypeVar
+
+import regex
 
 Measure = Callable[[str], int]
 
@@ -29,7 +40,7 @@ _FENCE = re.compile(r"^\s{0,3}(```+|~~~+)")
 _QUOTE_PREFIX = re.compile(r"^\s{0,3}(?:>\s?)+")
 _SPANS = re.compile(r"\[(?:[^\[\]\\]|\\.)*\]\([^\s()]*\)|`[^`]+`|\*\*[^*]+\*\*|<[^<>]*>")
 _SOFT_BREAK = set(" \t。，、；：！？）》」』】,.;:!?)")
-_JOINERS = {"\u200d", "\ufe0e", "\ufe0f"}
+_GRAPHEME = regex.compile(r"\X")
 
 
 class MessageTooLarge(ValueError):
@@ -60,9 +71,15 @@ def numbered_title(title: str, part: str) -> str:
 
 def split_message(source: str, measure: Measure, limit: int) -> list[str]:
     """``source`` as one part if ``measure(source) <= limit``, else numbered parts that fit."""
-    if measure(source) <= limit:
+    size = measure(source)
+    if size <= limit:
         return [source]
-    digits = 1
+    return _numbered(source, measure, limit, size)
+
+
+def _numbered(source: str, measure: Measure, limit: int, size: int) -> list[str]:
+    """Numbered parts; room for the number's digits is guessed from ``size``, the whole's."""
+    digits = len(str(-(-size // limit)))
     while True:
         widest = label(int("9" * digits), int("9" * digits)) + "\n"
         chunks = _pack(source, lambda text, w=widest: measure(w + text) <= limit)
@@ -79,32 +96,108 @@ class _Sized(Protocol):
 P = TypeVar("P", bound=_Sized)
 
 
+class SplitCache:
+    """The pieces of each distinct (layout, source), computed once and shared by threads.
+
+    ``pieces(key, compute)`` returns ``compute()``'s list for ``key``; when
+    several threads ask for the same key at once, one computes and the others
+    wait for its answer. Held for one dispatch pass, so it never outgrows the
+    messages of that pass.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done: dict[Hashable, list[str]] = {}
+        self._busy: dict[Hashable, threading.Lock] = {}
+
+    def pieces(self, key: Hashable, compute: Callable[[], list[str]]) -> list[str]:
+        with self._lock:
+            if key in self._done:
+                return self._done[key]
+            busy = self._busy.setdefault(key, threading.Lock())
+        with busy:
+            with self._lock:
+                if key in self._done:
+                    return self._done[key]
+            found = compute()
+            with self._lock:
+                self._done[key] = found
+                self._busy.pop(key, None)
+            return found
+
+
 def render_parts(
     source: str,
     build: Callable[[str, bool], P],
     limit: int,
     *,
     mention_all: bool = False,
+    cache: SplitCache | None = None,
+    layout: Hashable = None,
 ) -> list[P]:
     """Split ``source`` and build one part per piece with ``build(markdown, mention)``.
 
     ``build`` returns an object with a ``size`` (a channel's ``Part``). Sizes are
     measured as if every part carried the mention; only the first one does. A
     message that fits (the usual case) is built once.
+
+    With ``cache``, the pieces are computed once per (``layout``, source,
+    mention): ``layout`` names whatever besides the text decides a part's size
+    (dialect, limit, the channel's fixed additions). Parts built from cached
+    pieces are checked against ``limit``; if one is over (a layout that left
+    something out), the source is split again for this caller alone.
     """
-    whole = build(source, mention_all)
-    if whole.size <= limit:
-        return [whole]
-    pieces = split_message(source, lambda md: build(md, mention_all).size, limit)
-    return [build(piece, mention_all and i == 0) for i, piece in enumerate(pieces)]
+    def split(whole: P) -> list[str]:
+        if whole.size <= limit:
+            return [source]
+        return _numbered(source, lambda md: build(md, mention_all).size, limit, whole.size)
+
+    if cache is None:
+        whole = build(source, mention_all)
+        if whole.size <= limit:
+            return [whole]
+        pieces = split(whole)
+    else:
+        key = (layout, limit, mention_all, source)
+        pieces = cache.pieces(key, lambda: split(build(source, mention_all)))
+    parts = [build(piece, mention_all and i == 0) for i, piece in enumerate(pieces)]
+    if cache is not None and any(p.size > limit for p in parts):
+        return render_parts(source, build, limit, mention_all=mention_all)
+    return parts
 
 
 # -- packing -------------------------------------------------------------------
 
 
 def _pack(source: str, fits: Callable[[str], bool]) -> list[str]:
-    """Greedy packing of paragraphs, then lines, then characters."""
+    """Greedy packing of paragraphs, then lines, then grapheme clusters."""
     return _greedy(_blocks(source), "\n\n", fits, _split_block) or [""]
+
+
+def _longest(total: int, fits: Callable[[int], bool]) -> int:
+    """Largest n in 0..total with ``fits(n)`` (true up to some n, false after; n = 0 fits).
+
+    Gallops up (1, 2, 4, ...) until a probe fails, then bisects: O(log n)
+    probes, none more than twice the answer (plus one step), so the cost
+    follows the size of the part found, not the length of what is left.
+    """
+    lo, hi = 0, total + 1
+    n = min(1, total)
+    while n and n < hi:
+        if not fits(n):
+            hi = n
+            break
+        lo = n
+        if n == total:
+            return total
+        n = min(2 * n, total)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def _greedy(
@@ -114,23 +207,34 @@ def _greedy(
     split: Callable[[str, Callable[[str], bool]], list[str]],
 ) -> list[str]:
     """Join ``items`` with ``sep`` into as few pieces as ``fits``; an item too big
-    on its own is cut by ``split(item, fits)``."""
+    on its own is cut by ``split(item, fits)``, and its last cut piece may take
+    the items after it."""
     parts: list[str] = []
-    current: str | None = None
-    for item in items:
-        candidate = item if current is None else f"{current}{sep}{item}"
-        if fits(candidate):
-            current = candidate
+    head: list[str] = []     # the piece being filled: [] or [last cut piece of a split item]
+    i = 0
+    while i < len(items):
+        def join(n: int, start: int = i, lead: tuple[str, ...] = tuple(head)) -> str:
+            return sep.join([*lead, *items[start:start + n]])
+
+        n = _longest(len(items) - i, lambda n, j=join: fits(j(n)))
+        if n:
+            piece = join(n)
+            i += n
+            if i < len(items):
+                parts.append(piece)
+                head = []
+            else:
+                head = [piece]
             continue
-        if current is not None:
-            parts.append(current)
-        if fits(item):
-            current = item
+        if head:
+            parts.append(head[0])
+            head = []
             continue
-        *done, current = split(item, fits)
+        *done, last = split(items[i], fits)
         parts.extend(done)
-    if current is not None:
-        parts.append(current)
+        head = [last]
+        i += 1
+    parts.extend(head)
     return parts
 
 
@@ -177,58 +281,60 @@ def _pack_lines(
     return [wrap(p) for p in _greedy(lines, "\n", fits, _split_line)] or [wrap("")]
 
 
+def grapheme_starts(text: str) -> list[int]:
+    """Offsets where a grapheme cluster of ``text`` starts, then ``len(text)``: the
+    only places a cut may fall."""
+    return [m.start() for m in _GRAPHEME.finditer(text)] + [len(text)]
+
+
 def _split_line(line: str, fits: Callable[[str], bool]) -> list[str]:
-    """Cut one over-long line; quote markers are carried to each continuation."""
+    """Cut one over-long line between grapheme clusters; quote markers are carried
+    to each continuation."""
     if not line:  # called only for what does not fit: not even an empty line does
         raise MessageTooLarge("the limit leaves no room for any text")
     m = _QUOTE_PREFIX.match(line)
     carry = m.group(0) if m else ""
+    bounds = grapheme_starts(line)
     pieces: list[str] = []
-    prefix, rest = "", line
-    while rest:
-        if fits(prefix + rest):
-            pieces.append(prefix + rest)
-            break
-        k = _longest_fitting(rest, lambda n, p=prefix, r=rest: fits(p + r[:n]))
-        if k == 0:
+    prefix, pos = "", 0
+    while pos < len(line):
+        first = bisect.bisect_left(bounds, pos)  # ``pos`` is always a cluster start
+        left = len(bounds) - 1 - first
+        n = _longest(left, lambda n, p=prefix, s=pos, f=first: fits(p + line[s:bounds[f + n]]))
+        if n == 0:
             raise MessageTooLarge("the limit leaves no room for any text")
-        k = _good_cut(rest, k)
-        pieces.append(prefix + rest[:k].rstrip())
-        rest = rest[k:].lstrip(" \t")
+        if n == left:
+            pieces.append(prefix + line[pos:])
+            break
+        cut = _good_cut(line, pos, bounds[first + n], bounds)
+        pieces.append(prefix + line[pos:cut].rstrip())
+        pos = cut
+        while pos < len(line) and line[pos] in " \t":
+            pos += 1
         prefix = carry
     return pieces
 
 
-def _longest_fitting(text: str, fits_prefix: Callable[[int], bool]) -> int:
-    """Largest n with ``fits_prefix(n)`` (binary search; sizes grow with n)."""
-    lo, hi = 0, len(text)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if fits_prefix(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def _good_cut(text: str, k: int) -> int:
-    """Move a cut at ``k`` back to a friendlier place in the second half, if there is one."""
-    floor = max(1, k // 2)
+def _good_cut(text: str, start: int, k: int, bounds: list[int]) -> int:
+    """Move a cut at ``k`` (a cluster start after ``start``) back to a friendlier
+    place in the second half of the piece, if there is one; always a cluster start."""
+    floor = start + max(1, (k - start) // 2)
     # not inside a link, inline code, bold run or tag
-    for span in _SPANS.finditer(text):
-        if span.start() < k < span.end():
+    for span in _SPANS.finditer(text, start):
+        if span.start() >= k:
+            break
+        if span.end() > k:
             if span.start() >= floor:
-                k = span.start()
+                k = _cluster_at_or_before(span.start(), bounds, floor, k)
             break
     # at a space or after punctuation
     for pos in range(k, floor - 1, -1):
         if pos < len(text) and text[pos - 1] in _SOFT_BREAK:
-            k = pos
-            break
-    # never between a character and what modifies it
-    while k > 1 and k < len(text) and (
-        unicodedata.combining(text[k]) or text[k] in _JOINERS or text[k - 1] in _JOINERS
-        or 0xDC00 <= ord(text[k]) <= 0xDFFF
-    ):
-        k -= 1
+            return _cluster_at_or_before(pos, bounds, floor, k)
     return k
+
+
+def _cluster_at_or_before(pos: int, bounds: list[int], floor: int, fallback: int) -> int:
+    """The last cluster start at or before ``pos``, if not below ``floor``; else ``fallback``."""
+    at = bounds[bisect.bisect_right(bounds, pos) - 1]
+    return at if at >= floor else fallback
