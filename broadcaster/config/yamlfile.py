@@ -4,6 +4,14 @@
 from each value's path (a tuple of keys and list indexes) to its 1-based line.
 ``line_of(lines, loc)`` finds the best line for a pydantic error location.
 Every problem found is collected; ``ConfigError`` is raised once with all of them.
+
+Every YAML file broadcaster reads (groups.yaml, feeds/, schedules/,
+tickets.yaml, faq/, preview data) is parsed here, and bounded before it is
+built: libyaml's event stream is read first (iteratively, in C), and a file
+nested deeper than ``MAX_DEPTH`` levels, or whose aliases would add more than
+``MAX_ALIAS_VALUES`` values (a "billion laughs" file), is refused with its
+``file:line`` before anything is composed — in milliseconds, and without the
+recursion that made 900 levels a RecursionError and 50,000 a crash.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from broadcaster.errors import ConfigError, Problem
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR = "tag:yaml.org,2002:str"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")  # ${NAME} or ${NAME:-default}
+MAX_DEPTH = 64                 # nested mappings and lists; broadcaster's own files use under 10
+MAX_ALIAS_VALUES = 100_000     # values that aliases may add (a 2,000-group file has ~30,000)
 
 class Lines:
     """Where each value of a file was: ``lines[path] -> line`` (1-based).
@@ -40,6 +50,7 @@ class Lines:
     def table(self) -> dict[tuple, int]:
         if self._table is None:
             self._table = {}
+            check_bounds(self._text, "")
             node = yaml.compose(self._text, Loader=_LOADER)
             if node is not None:
                 _walk_lines(node, (), self._table, yaml.constructor.SafeConstructor())
@@ -106,7 +117,62 @@ def load_yaml(
     return data, lines
 
 
+def parse_yaml(text: str, shown: str) -> Any:
+    """The plain data of YAML ``text`` (no ``${ENV}`` interpolation), bounded like every
+    file here; ``ConfigError`` with ``shown`` and the line when it is refused or invalid."""
+    found: list[Problem] = []
+    data, _ = _parse(text, shown, found)
+    if found:
+        raise ConfigError(found)
+    return data
+
+
+def check_bounds(text: str, shown: str) -> None:
+    """Refuse ``text`` nested deeper than ``MAX_DEPTH`` or with aliases adding more than
+    ``MAX_ALIAS_VALUES`` values, reading only libyaml's event stream (no recursion).
+
+    Each anchor's size is the number of values it stands for, its own aliases
+    expanded; each alias adds its anchor's size. Syntax errors are left to
+    the parser, which reports them with their line.
+    """
+    sizes: dict[str, int] = {}          # anchor -> values it stands for
+    open_: list[list] = []              # per open collection: [anchor, values so far]
+    added = 0
+    try:
+        for ev in yaml.parse(text, Loader=_LOADER):
+            if isinstance(ev, yaml.CollectionStartEvent):
+                if len(open_) >= MAX_DEPTH:
+                    _refuse(shown, ev, f"nested more than {MAX_DEPTH} levels deep")
+                open_.append([ev.anchor, 1])
+            elif isinstance(ev, yaml.CollectionEndEvent):
+                anchor, values = open_.pop()
+                if anchor is not None:
+                    sizes[anchor] = values
+                if open_:
+                    open_[-1][1] += values
+            elif isinstance(ev, yaml.ScalarEvent | yaml.AliasEvent):
+                values = 1
+                if isinstance(ev, yaml.AliasEvent):
+                    values = sizes.get(ev.anchor, 1)
+                    added += values
+                    if added > MAX_ALIAS_VALUES:
+                        _refuse(shown, ev, f"its aliases would add more than {MAX_ALIAS_VALUES:,} "
+                                           "values (an alias bomb?)")
+                elif ev.anchor is not None:
+                    sizes[ev.anchor] = 1
+                if open_:
+                    open_[-1][1] += values
+    except yaml.YAMLError:
+        return  # reported, with its line, by the parser
+
+
+def _refuse(shown: str, event, why: str):
+    raise ConfigError([Problem(shown, event.start_mark.line + 1, None,
+                               f"refused: {why}")])
+
+
 def _parse(text: str, shown: str, found: list[Problem]) -> tuple[Any, Lines]:
+    check_bounds(text, shown)
     try:
         node = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:

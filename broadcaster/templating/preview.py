@@ -8,13 +8,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from broadcaster import channels
 from broadcaster.channels.base import Part
 from broadcaster.config.groups import Group, load_groups
+from broadcaster.config.yamlfile import parse_yaml
 from broadcaster.delivery.markdown import title_of
-from broadcaster.errors import InputError
+from broadcaster.errors import ConfigError, InputError
 from broadcaster.sources.kinds import overlay
 from broadcaster.templating import samples
 from broadcaster.templating.context import local_now
@@ -73,10 +72,12 @@ def load_data_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
-                         f"{exc}") from None
+        data = json.loads(text) if path.suffix == ".json" else parse_yaml(text, str(path))
+    except ConfigError as exc:
+        raise InputError(str(exc)) from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise InputError(f"{path}: not valid JSON: {why}") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping of variable names to values")
     return _parse_times(data)
