@@ -100,8 +100,9 @@ def daemon(
     hanging = d.abandoned()
     if hanging:     # a send or a feed that ignores its deadline must not keep us running
         logging.getLogger("broadcaster.schedule.daemon").warning(
-            "exiting with %d unfinished thread(s) abandoned (%s): their sends were not "
-            "recorded and go out again at the next start", len(hanging), ", ".join(hanging[:5]))
+            "exiting without waiting for %d hanging thread(s) (%s): a send still in flight "
+            "was not recorded and goes out again at the next start", len(hanging),
+            ", ".join(hanging[:5]))
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

@@ -107,10 +107,16 @@ class Daemon:
             log.info("daemon stopped")
         return 0
 
-    def abandoned(self) -> list[str]:
-        """Threads still busy after the stop (a hanging send or feed): the caller exits anyway."""
+    def abandoned(self, grace: float = 0.5) -> list[str]:
+        """Threads still busy ``grace`` seconds after the stop (a hanging send or feed, daemon
+        threads included: the interpreter's exit would wait for a pool's): the caller exits
+        anyway."""
+        deadline = time.monotonic() + grace
+        for t in threading.enumerate():
+            if t is not threading.main_thread():
+                t.join(max(0.0, deadline - time.monotonic()))
         return [t.name for t in threading.enumerate()
-                if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+                if t is not threading.main_thread() and t.is_alive()]
 
     def _tick(self) -> float:
         """One dispatch pass; returns how long to sleep before the next one."""
