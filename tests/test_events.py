@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -93,3 +94,114 @@ def test_preview_and_reminder_once(app):
     assert scheduler.run_job(app, "remind", datetime(2026, 11, 27, 19, tzinfo=SH)) == []
     # nothing ahead -> nothing posted
     assert scheduler.run_job(app, "weekly", datetime(2027, 3, 1, 9, tzinfo=SH)) == []
+
+
+# -- hostile calendars: recurrences are bounded ------------------------------------------------
+
+def vevent(uid: str, summary: str, rrule: str | None, start: str = "20261101T090000") -> list[str]:
+    lines = ["BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20260101T000000Z",
+             f"DTSTART;TZID=Asia/Shanghai:{start}", f"SUMMARY:{summary}"]
+    if rrule:
+        lines.append(f"RRULE:{rrule}")
+    return [*lines, "END:VEVENT"]
+
+
+def calendar(*events: list[str]) -> bytes:
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN"]
+    for ev in events:
+        lines += ev
+    return "\r\n".join([*lines, "END:VCALENDAR", ""]).encode()
+
+
+WEEK = (datetime(2026, 11, 23, tzinfo=SH), datetime(2026, 11, 30, tzinfo=SH))
+
+
+def occurrences(body: bytes, window=WEEK) -> tuple[list[dict], list[str], float]:
+    with Loopback() as srv:
+        srv.routes["/cal.ics"] = lambda h: (200, {"Content-Type": "text/calendar"}, body)
+        src = EventsSource(Path("."), SH)
+        feed = EventFeed(id="hlz", ics=f"{srv.url}/cal.ics", to=["all"])
+        t0 = time.process_time()
+        found = src.between(feed, *window)
+        return found, src.warnings, time.process_time() - t0
+
+
+def test_a_secondly_event_is_skipped_by_name_and_the_rest_of_the_calendar_stays():
+    """It took 78 s and 1.79 GB, then the whole events job failed."""
+    body = calendar(vevent("flood@x", "每秒活动", "FREQ=SECONDLY", start="20250101T000000"),
+                    vevent("weekly@hlz", "义诊", "FREQ=WEEKLY;BYDAY=SA"),
+                    vevent("once@hlz", "消防演练", None, start="20261125T150000"))
+    found, warnings, cpu = occurrences(body)
+    assert [(e["title"], e["start"].day) for e in found] == [("消防演练", 25), ("义诊", 28)]
+    [warning] = warnings
+    assert warning.startswith("events hlz: event '每秒活动' (UID flood@x) skipped: it repeats secondly")
+    assert cpu < 5   # seconds of CPU, against 78 before
+
+
+def test_an_event_repeating_more_than_the_bound_in_the_window_is_skipped():
+    from broadcaster.sources.recurrence import MAX_PER_EVENT
+
+    body = calendar(vevent("hourly@x", "每小时", "FREQ=HOURLY"),            # 168 in the week
+                    vevent("daily@x", "晨练", "FREQ=DAILY"),
+                    vevent("bounded@x", "限次", "FREQ=HOURLY;COUNT=5", start="20261124T080000"))
+    found, warnings, _ = occurrences(body)
+    assert {e["title"] for e in found} == {"晨练", "限次"}
+    assert len([e for e in found if e["title"] == "限次"]) == 5
+    assert warnings == [f"events hlz: event '每小时' (UID hourly@x) skipped: it repeats more than "
+                        f"{MAX_PER_EVENT} times between 2026-11-23 00:00 and 2026-11-30 00:00"]
+
+
+def test_a_modified_occurrence_of_a_skipped_event_goes_with_it():
+    moved = ["BEGIN:VEVENT", "UID:flood@x", "DTSTAMP:20260101T000000Z",
+             "RECURRENCE-ID;TZID=Asia/Shanghai:20261124T090000",
+             "DTSTART;TZID=Asia/Shanghai:20261124T100000", "SUMMARY:每分钟（改）", "END:VEVENT"]
+    body = calendar(vevent("flood@x", "每分钟", "FREQ=MINUTELY"), moved,
+                    vevent("daily@x", "晨练", "FREQ=DAILY"))
+    found, warnings, _ = occurrences(body)
+    assert {e["title"] for e in found} == {"晨练"}
+    assert len(warnings) == 1 and "每分钟" in warnings[0]
+
+
+def test_the_calendar_shares_one_budget_of_rule_steps():
+    """Daily rules walked from 1900 cost ~46,000 steps each: the budget stops the walk."""
+    body = calendar(*(vevent(f"old{i}@x", f"老活动{i}", "FREQ=DAILY", start="19000101T090000")
+                      for i in range(8)))
+    found, warnings, _ = occurrences(body)
+    assert warnings and all("steps" in w for w in warnings)
+    kept = {e["title"] for e in found}
+    assert len(kept) + len(warnings) == 8 and kept   # the first ones fit in the budget
+
+
+def test_at_most_max_per_window_occurrences_per_calendar():
+    from broadcaster.sources.events import MAX_PER_WINDOW
+
+    body = calendar(*(vevent(f"e{i}@x", f"活动{i:02d}", "FREQ=HOURLY;INTERVAL=2") for i in range(13)))
+    found, warnings, _ = occurrences(body)        # 13 x 84 = 1,092 in the week
+    assert len(found) == MAX_PER_WINDOW
+    assert warnings == [f"events hlz: more than {MAX_PER_WINDOW:,} occurrences between 2026-11-23 "
+                        f"and 2026-11-30; the first {MAX_PER_WINDOW:,} are used"]
+    assert max(e["start"] for e in found) < WEEK[1]
+
+
+def test_the_events_job_posts_the_rest_and_names_the_skipped_event(root, tmp_path):
+    from broadcaster.schedule.jobs import execute
+    from broadcaster.schedule.scheduler import find_job, load_jobs
+
+    body = calendar(vevent("flood@x", "每秒活动", "FREQ=SECONDLY", start="20250101T000000"),
+                    vevent("weekly@hlz", "义诊", "FREQ=WEEKLY;BYDAY=SA"))
+    with Loopback() as srv:
+        srv.routes["/cal.ics"] = lambda h: (200, {"Content-Type": "text/calendar"}, body)
+        write_groups(root, """
+            groups:
+              - {id: a, name: 甲, tags: [c:hlz], channel: {type: file, path: out}}
+        """)
+        (root / "feeds" / "events.yaml").write_text(
+            f"events:\n  - {{id: cal, to: [all], ics: '{srv.url}/cal.ics'}}\n", encoding="utf-8")
+        (root / "schedules" / "s.yaml").write_text(
+            'jobs:\n  - {id: weekly, cron: "0 9 * * 1", content: events, to: [all]}\n', encoding="utf-8")
+        app = App(root, tmp_path / "state")
+        run = execute(app, find_job(load_jobs(app), "weekly"), datetime(2026, 11, 23, 9, tzinfo=SH))
+    [ann] = run.announcements
+    a = outbox.get(app, ann)
+    assert "义诊" in a.body(a.deliveries[0])
+    assert [p for p in run.problems if "每秒活动" in p and "skipped" in p]

@@ -8,12 +8,16 @@ Declares:
 - requests: one GET per calendar per run (timeouts, size cap ``MAX_BYTES``);
 - times: ``items`` times are in the default timezone; calendar times keep their
   TZID (floating times are read in the default timezone); recurrences are
-  expanded with recurring_ical_events;
+  expanded with recurring_ical_events, within bounds (``sources.recurrence``:
+  an event repeating by the second or minute, or more than 100 times in the
+  window, is skipped with a warning naming it) and at most ``MAX_PER_WINDOW``
+  occurrences per calendar;
 - state: ``event-reminders`` — which groups were reminded of which occurrence.
 
 ``EventsSource.between(feed, start, end)`` returns occurrences overlapping
 ``[start, end)``: dicts with ``uid``, ``feed_id``, ``title``, ``start``, ``end``,
-``place``, ``description`` (inert Markdown) and ``all_day``, sorted by start.
+``place``, ``description`` (inert Markdown) and ``all_day``, sorted by start;
+what was skipped is added to ``EventsSource.warnings``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ TITLE_LIMIT = 100
 PLACE_LIMIT = 80
 DESCRIPTION_LIMIT = 300
 DEFAULT_DAYS_AHEAD = 7
+MAX_PER_WINDOW = 1_000          # occurrences of one calendar in the window asked for
 REMINDERS = "event-reminders"   # state: which groups were reminded of which occurrence
 
 
@@ -128,6 +133,7 @@ class EventsSource(Source):
     def __init__(self, root: Path, tz: ZoneInfo, **kw):
         super().__init__(root, **kw)
         self.tz = tz
+        self.warnings: list[str] = []   # events skipped, by name, for the job's problems
 
     def between(self, feed: EventFeed, start: datetime, end: datetime) -> list[dict]:
         """Occurrences of ``feed``'s events overlapping ``[start, end)``, by start time."""
@@ -154,12 +160,21 @@ class EventsSource(Source):
         import icalendar
         import recurring_ical_events
 
+        from broadcaster.sources.recurrence import bound_recurrences
+
         got = self.get(feed.ics)
         try:
             calendar = icalendar.Calendar.from_ical(got.body)
+            skipped = bound_recurrences(calendar, start, end, self.tz)
             occurrences = recurring_ical_events.of(calendar).between(start, end)
         except Exception as exc:  # icalendar raises ValueError and friends on bad input
             raise SourceError(f"events {feed.id}: not a valid iCalendar file: {exc}") from None
+        self.warnings.extend(f"events {feed.id}: {why}" for why in skipped)
+        if len(occurrences) > MAX_PER_WINDOW:
+            self.warnings.append(f"events {feed.id}: more than {MAX_PER_WINDOW:,} occurrences "
+                                 f"between {start:%Y-%m-%d} and {end:%Y-%m-%d}; the first "
+                                 f"{MAX_PER_WINDOW:,} are used")
+            occurrences = sorted(occurrences, key=lambda c: _starts(c, self.tz))[:MAX_PER_WINDOW]
         out = []
         for comp in occurrences:
             if comp.name != "VEVENT" or str(comp.get("STATUS", "")).upper() == "CANCELLED":
@@ -183,6 +198,12 @@ class EventsSource(Source):
                 self.tz,
             ))
         return out
+
+
+def _starts(comp, tz: ZoneInfo) -> datetime:
+    """An occurrence's start, comparable across all-day, floating and zoned events."""
+    dtstart = comp.get("DTSTART")
+    return _aware(dtstart.dt, tz) if dtstart is not None else datetime.max.replace(tzinfo=tz)
 
 
 def for_template(ev: dict) -> dict:
@@ -264,6 +285,10 @@ def _per_group(ctx: RunContext, start: datetime, end: datetime, reminder: bool) 
         except SourceError as exc:
             ctx.problem(str(exc))
             continue
+        finally:
+            for warning in source.warnings:
+                ctx.problem(warning)
+            source.warnings.clear()
         if not reminder:   # a preview shows what has not finished yet
             found = [ev for ev in found if ev["all_day"] or (ev["end"] or ev["start"]) >= ctx.now]
         for g in groups:
