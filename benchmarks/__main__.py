@@ -1,6 +1,14 @@
 """``python -m benchmarks`` (``make bench``): every benchmark, one after the other."""
 
-from benchmarks import bench_content, bench_fanout, bench_faq, bench_history, bench_inbound, bench_split
+from benchmarks import (
+    bench_content,
+    bench_fanout,
+    bench_faq,
+    bench_history,
+    bench_inbound,
+    bench_split,
+    bench_tickets,
+)
 
 if __name__ == "__main__":
     bench_fanout.main()
@@ -8,4 +16,5 @@ if __name__ == "__main__":
     bench_content.main()
     bench_faq.main()
     bench_inbound.main()
+    bench_tickets.main([])
     bench_history.main([])

@@ -64,9 +64,11 @@ def history(groups: int, per_day: int, days: int) -> tuple[Path, dict]:
     return where / "root", json.loads(done.read_text())
 
 
-def run(root: Path, env: dict, args: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB and stdout of one command as a real process."""
-    cmd = [sys.executable, "-m", "benchmarks.clock", NOW.isoformat(), "--root", str(root), *args]
+def run(root: Path, env: dict, args: list[str], now: datetime = NOW
+        ) -> tuple[float, float, str, float]:
+    """Wall seconds, peak RSS in MB, stdout and CPU seconds (user + system) of one command
+    as a real process, its clock started at ``now``."""
+    cmd = [sys.executable, "-m", "benchmarks.clock", now.isoformat(), "--root", str(root), *args]
     with tempfile.TemporaryFile() as out:
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.PIPE)
@@ -78,26 +80,35 @@ def run(root: Path, env: dict, args: list[str]) -> tuple[float, float, str]:
             if time.perf_counter() > deadline:
                 p.kill()
                 os.wait4(p.pid, 0)
-                return float("inf"), float("nan"), ""
+                return float("inf"), float("nan"), "", float("nan")
             time.sleep(0.005)
         wall = time.perf_counter() - t0
         out.seek(0)
         text = out.read().decode()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(args)} failed: {p.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, text
+    return wall, usage.ru_maxrss / 1024, text, usage.ru_utime + usage.ru_stime
 
 
-def measure(root: Path, env: dict, args: list[str]) -> tuple[float, float]:
-    wall, _, _ = run(root, env, args)  # warm-up: page cache, parse cache
+def measure(root: Path, env: dict, args: list[str], now: datetime = NOW) -> tuple[float, float]:
+    """Median wall seconds of RUNS runs after a warm-up (page cache, parse cache), peak RSS."""
+    wall, rss, _ = measure_cpu(root, env, args, now)
+    return wall, rss
+
+
+def measure_cpu(root: Path, env: dict, args: list[str], now: datetime = NOW
+                ) -> tuple[float, float, float]:
+    """``measure`` and the median CPU seconds (what the command costs on a loaded machine)."""
+    wall = run(root, env, args, now)[0]
     if wall == float("inf"):
-        return wall, float("nan")
-    walls, peaks = [], []
+        return wall, float("nan"), float("nan")
+    walls, peaks, cpus = [], [], []
     for _ in range(RUNS):
-        w, rss, _ = run(root, env, args)
+        w, rss, _, cpu = run(root, env, args, now)
         walls.append(w)
         peaks.append(rss)
-    return statistics.median(walls), max(peaks)
+        cpus.append(cpu)
+    return statistics.median(walls), max(peaks), statistics.median(cpus)
 
 
 def main(argv: list[str] | None = None) -> None:

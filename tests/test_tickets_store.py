@@ -76,7 +76,7 @@ def test_closed_tickets_leave_for_the_archive_and_come_back_when_reopened(troot)
             app.tickets.change(t.id, target, by="wang-li", result="已清运")
         assert ticket_pass(App(troot)) == []
     var = troot / "var" / "tickets"
-    assert not (var / "open" / "2026-11-23.json").exists()
+    assert list((var / "open").glob("2026-11-23*.json")) == []
     archived = json.loads((var / "archive" / "2026-11" / "2026-11-23.json").read_text())
     assert archived["tickets"][t.id]["status"] == "closed"
     assert cli(troot, "tickets", "list", "--json").json() == []
@@ -97,7 +97,7 @@ def test_a_crash_between_the_two_steps_of_a_move_leaves_one_truth(troot):
     app.tickets.change(t.id, "rejected", by="wang-li", note="重复")
     var = troot / "var" / "tickets"
     shard = next((var / "open").glob("*.json"))
-    target = var / "archive" / shard.stem[:7] / shard.name
+    target = var / "archive" / shard.name[:7] / f"{shard.name[:10]}.json"
     target.parent.mkdir(parents=True)
     row = json.loads(shard.read_text())["tickets"][t.id]
     # the archive copy was written, the open file not rewritten yet: an older copy in the archive
@@ -117,6 +117,39 @@ def test_opening_is_idempotent_per_message(troot):
     assert a.id == b.id
     active = list((troot / "var" / "active").glob("*.json"))
     assert len(active) == 2                                     # one ack, one handler notice
+
+
+def test_a_crash_after_the_number_is_noted_reuses_it(troot, monkeypatch):
+    from broadcaster.tickets.store import TicketStore
+
+    real = TicketStore._write
+
+    def crash(path, rows):   # the message's number is on disk, the ticket not yet
+        raise OSError("killed")
+
+    monkeypatch.setattr(TicketStore, "_write", staticmethod(crash))
+    with pytest.raises(OSError):
+        _open(troot, source="generic:hlz-g01:m-9")
+    monkeypatch.setattr(TicketStore, "_write", staticmethod(real))
+    again = _open(troot, source="generic:hlz-g01:m-9")
+    other = _open(troot, source="generic:hlz-g01:m-10")
+    assert again.id.endswith("-0001") and other.id.endswith("-0002")
+    assert [t["id"] for t in cli(troot, "tickets", "list", "--json").json()] == [again.id, other.id]
+
+
+def test_many_tickets_of_one_day_are_kept_in_shards(troot):
+    from broadcaster.tickets.store import SHARD
+
+    app = App(troot)
+    group = app.groups.by_id["hlz-g01"]
+    made = [app.tickets.open(group, f"{i}号楼垃圾没清", by="tester", reporter="赵大爷")[0]
+            for i in range(SHARD + 2)]
+    shards = sorted(p.name[11:] for p in (troot / "var" / "tickets" / "open").glob("*.json"))
+    assert shards == ["000.json", "001.json"]
+    last = made[-1]
+    app.tickets.change(last.id, "accepted", by="wang-li")
+    assert cli(troot, "tickets", "show", last.id, "--json").json()["status"] == "accepted"
+    assert len(cli(troot, "tickets", "list", "--json").json()) == SHARD + 2
 
 
 def test_files_are_private_and_a_damaged_file_is_named(troot):

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
 from broadcaster.errors import InputError, did_you_mean
-from broadcaster.tickets.model import FINAL, STATUSES, Ticket, mask_name
-from broadcaster.timeparse import iso
+from broadcaster.tickets.model import ACTIVE, FINAL, STATUSES, Ticket, mask_name
+from broadcaster.timeparse import from_iso, iso
 
 FINAL_SINCE = timedelta(days=30)
 BOM = "\ufeff"   # so that Excel opens the CSV as UTF-8
@@ -65,7 +65,8 @@ def select(app, *, status: str | None = None, staff: str | None = None,
         pool: Iterable[Ticket] = every_ticket(app, months_since(begin, now))
         start = begin
     else:
-        pool = desk.store.open_tickets()
+        pool = (Ticket.from_record(r) for r in desk.store.open_rows()
+                if _may_pass(r, status, staff, category, overdue, now))
     out = []
     for t in pool:
         if (status is None and t.status in FINAL) or (status is not None and t.status != status):
@@ -78,6 +79,17 @@ def select(app, *, status: str | None = None, staff: str | None = None,
             continue
         out.append(t)
     return sorted(out, key=lambda t: (t.deadline, t.id))
+
+
+def _may_pass(row: dict, status: str | None, staff: str | None, category: str | None,
+              overdue: bool, now: datetime) -> bool:
+    """The cheap filters on a stored row, before the ticket is built from it."""
+    if (status is None and row["status"] in FINAL) or (status is not None and row["status"] != status):
+        return False
+    if (staff is not None and row.get("staff") != staff) or (category is not None
+                                                             and row["category"] != category):
+        return False
+    return not overdue or (row["status"] in ACTIVE and now >= from_iso(row["deadline"]))
 
 
 def _grid(app, grid: str) -> set[str]:

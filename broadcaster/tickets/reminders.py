@@ -10,7 +10,8 @@ Each full pass:
    the alert only;
 4. on working days, from ``defaults.tickets.digest_at`` for ``DIGEST_GRACE``,
    sends each staff member with open tickets one digest of them;
-5. moves closed and rejected tickets to the archive.
+5. moves closed and rejected tickets to the archive, and forgets which message
+   opened which ticket after ``SOURCES_KEEP``.
 
 Each message once: it is queued under an outbox id derived from its key, then
 the key is claimed in state ``ticket-notices``. A process that dies between the
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from broadcaster.timeparse import from_iso, iso
 
@@ -38,6 +39,7 @@ FULL_EVERY = timedelta(minutes=10)
 RETRY_AFTER = timedelta(minutes=1)
 DIGEST_GRACE = timedelta(hours=2)
 CLAIMS_KEEP = timedelta(days=60)
+SOURCES_KEEP = timedelta(days=30)   # a resident message's ticket number, for replays
 
 
 def run(app, now: datetime | None = None) -> list[str]:
@@ -84,52 +86,74 @@ class TicketPass:
 
     def run(self) -> list[str]:
         store = self.desk.store
-        tickets = store.open_tickets(self.errors)
-        keep = self._leftovers(tickets)
-        by_staff = self._deadlines(tickets)
+        rows = store.open_rows(self.errors)
+        keep = self._leftovers(rows)
+        by_staff = self._deadlines(rows)
         self._digests(by_staff)
         if self.claimed:
             self._claim()
-        for path in store.open_files():
+        for path in self._moving(rows):
             store.finish_moves(path)
             store.archive_final(path, keep)
+        store.forget_sources_before((self.now - SOURCES_KEEP).date())
         with self.app.store.state(STATE) as st:
             st.update(mark=_mark(self.app), next_due=iso(self.next_due))
         return self.errors
 
+    def _ticket(self, row: dict):
+        """The ticket of a stored row (built only for the tickets a message is about)."""
+        from broadcaster.tickets.model import Ticket
+
+        return Ticket.from_record(row)
+
+    def _moving(self, rows: list[dict]) -> list:
+        """The files of ``open/`` with tickets to archive or to drop from the archive (and
+        any file written without a shard number, which older versions wrote)."""
+        from broadcaster.tickets.model import FINAL
+
+        store = self.desk.store
+        paths = {store.open_path(date.fromisoformat(r["day"]), r["id"]) for r in rows
+                 if r["status"] in FINAL or r.get("unarchived")}
+        paths.update(p for p in store.open_files() if len(p.name) == len("YYYY-MM-DD.json"))
+        return sorted(p for p in paths if p.exists())
+
     # -- 1. messages a crash left ---------------------------------------------------
-    def _leftovers(self, tickets) -> set[str]:
+    def _leftovers(self, rows: list[dict]) -> set[str]:
         keep = set()
-        for ticket in tickets:
-            if ticket.notices and self.desk.flush(ticket).notices:
-                keep.add(ticket.id)          # not archived before its messages are queued
+        for row in rows:
+            if row.get("notices") and self.desk.flush(self._ticket(row)).notices:
+                keep.add(row["id"])          # not archived before its messages are queued
                 self._soon()
         return keep
 
     # -- 2, 3. reminders and overdue alerts ----------------------------------------------
-    def _deadlines(self, tickets) -> dict[str, list]:
+    def _deadlines(self, rows: list[dict]) -> dict[str, list]:
+        """Queue the reminders and alerts due; the active rows by staff member."""
         from broadcaster.tickets.deadlines import reminder_at
         from broadcaster.tickets.model import ACTIVE
 
         by_staff: dict[str, list] = defaultdict(list)
         notices = self.desk.notices
-        for t in tickets:
-            if t.status not in ACTIVE or not t.staff:
+        for r in rows:
+            if r["status"] not in ACTIVE or not r.get("staff"):
                 continue
-            by_staff[t.staff].append(t)
-            reminder_key = f"{t.id}|reminder|{iso(t.deadline)}"
-            overdue_key = f"{t.id}|overdue|{iso(t.deadline)}"
-            if self.now >= t.deadline:
-                sent = self._send(overdue_key, notices.overdue, t, overdue_key, t.deadline)
+            by_staff[r["staff"]].append(r)
+            deadline = from_iso(r["deadline"])
+            reminder_key = f"{r['id']}|reminder|{iso(deadline)}"
+            overdue_key = f"{r['id']}|overdue|{iso(deadline)}"
+            if self.now >= deadline:
+                sent = self._send(overdue_key, lambda r=r, k=overdue_key, d=deadline:
+                                  notices.overdue(self._ticket(r), k, d))
                 if sent and reminder_key not in self.claims:   # too late to remind
                     self.claimed.setdefault(reminder_key, iso(self.now))
                 continue
-            remind = reminder_at(t.clock_from, t.deadline)
+            remind = reminder_at(from_iso(r["clock_from"]), deadline)
             if self.now >= remind:
-                self._send(reminder_key, notices.reminder, t, reminder_key, remind)
+                self._send(reminder_key, lambda r=r, k=reminder_key, w=remind:
+                           notices.reminder(self._ticket(r), k, w))
             else:
                 self.next_due = min(self.next_due, remind)
-            self.next_due = min(self.next_due, t.deadline)
+            self.next_due = min(self.next_due, deadline)
         return by_staff
 
     # -- 4. the morning digest ---------------------------------------------------------------
@@ -144,18 +168,21 @@ class TicketPass:
                 member = staff.by_id.get(staff_id)
                 if member is None:
                     continue
-                items.sort(key=lambda t: (not t.overdue(self.now), t.deadline))
+                tickets = sorted((self._ticket(r) for r in items),
+                                 key=lambda t: (not t.overdue(self.now), t.deadline))
                 key = f"digest|{staff_id}|{local.date().isoformat()}"
-                self._send(key, self.desk.notices.digest, member, items, key, at)
+                self._send(key, lambda m=member, ts=tickets, k=key:
+                           self.desk.notices.digest(m, ts, k, at))
         self.next_due = min(self.next_due, _next_digest(local, staff.digest_at))
 
     # -- claims ------------------------------------------------------------------------------
-    def _send(self, key: str, send, *args) -> bool:
-        """Queue one message unless ``key`` was claimed; True once it is queued (or moot)."""
+    def _send(self, key: str, send) -> bool:
+        """Queue one message (``send()``) unless ``key`` was claimed; True once it is queued
+        (or moot)."""
         if key in self.claims:
             return True
         try:
-            send(*args)
+            send()
         except Exception as exc:  # one ticket's message must not stop the others
             log.error("ticket message %s not queued: %s", key, self.app.redact(exc))
             self.errors.append(f"tickets: {key}: {self.app.redact(exc)}")

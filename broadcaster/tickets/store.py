@@ -2,15 +2,19 @@
 
 Layout, under the state directory (files 0600, directories 0700)::
 
-    tickets/open/YYYY-MM-DD.json              tickets opened that day and not yet archived
+    tickets/open/YYYY-MM-DD.NNN.json          tickets opened that day and not yet archived, in
+                                              shards of ``SHARD`` numbers (NNN = sequence // SHARD)
     tickets/archive/YYYY-MM/YYYY-MM-DD.json   closed and rejected ones, by the day they were opened
+    tickets/sources/YYYY-MM-DD.json           resident message -> ticket number, per day opened
     state/ticket-seq.json                     the last sequence number per prefix and MMDD
 
-Each file is ``{"tickets": {id: row}}``, rewritten whole by the store's atomic
-write (temp file, fsync, rename, directory fsync) under the store lock. A
-change touches one day's file, so its cost depends on how many tickets one day
-brings, never on history; listing the open tickets reads ``open/`` only, so a
-year of closed tickets costs nothing there.
+Each file is ``{"tickets": {id: row}}`` (a sources file: ``{"sources": {…}}``),
+rewritten whole by the store's atomic write (temp file, fsync, rename, directory
+fsync) under the store lock. A change touches one shard, found from the ticket's
+number, so its cost depends on neither how many tickets a day brings nor on
+history; listing the open tickets reads ``open/`` only, so a year of closed
+tickets costs nothing there. (An ``open/YYYY-MM-DD.json`` without a shard number,
+as older versions wrote, is read and changed in place.)
 
 A ticket moves between the two trees in two steps, each one atomic write;
 between them it is in both, and the open copy wins:
@@ -41,6 +45,7 @@ from broadcaster.tickets import ids
 from broadcaster.tickets.model import FINAL, Ticket
 
 SEQ_STATE = "ticket-seq"
+SHARD = 50                      # ticket numbers per file of open/
 
 
 class StaleTicket(InputError):
@@ -53,6 +58,7 @@ class TicketStore:
         self.dir = store.dir / "tickets"
         self.open_dir = self.dir / "open"
         self.archive_dir = self.dir / "archive"
+        self.sources_dir = self.dir / "sources"
         self._ready = False
 
     def ensure(self) -> None:
@@ -68,11 +74,20 @@ class TicketStore:
         self._ready = True
 
     # -- paths ---------------------------------------------------------------------
-    def open_path(self, day: date) -> Path:
-        return self.open_dir / f"{day.isoformat()}.json"
+    def open_path(self, day: date, ticket_id: str) -> Path:
+        """The shard of ``open/`` that holds ``ticket_id``, opened on ``day``."""
+        return self.open_dir / f"{day.isoformat()}.{_shard(ticket_id)}.json"
 
     def archive_path(self, day: date) -> Path:
         return self.archive_dir / f"{day:%Y-%m}" / f"{day.isoformat()}.json"
+
+    def sources_path(self, day: date) -> Path:
+        return self.sources_dir / f"{day.isoformat()}.json"
+
+    @staticmethod
+    def day_of(path: Path) -> date:
+        """The day a file of ``open/`` or ``archive/`` holds the tickets of."""
+        return date.fromisoformat(path.name[:10])
 
     def _candidates(self, ticket_id: str) -> list[Path]:
         """The files that may hold ``ticket_id``: its MMDD in any year, open ones first."""
@@ -80,9 +95,10 @@ class TicketStore:
         if parsed is None:
             return []
         _, month, day = parsed
-        pattern = f"*-{month:02d}-{day:02d}.json"
-        opened = sorted(self.open_dir.glob(pattern), reverse=True)
-        archived = sorted(self.archive_dir.glob(f"*-{month:02d}/{pattern}"), reverse=True)
+        pattern = f"*-{month:02d}-{day:02d}"
+        opened = sorted([*self.open_dir.glob(f"{pattern}.{_shard(ticket_id)}.json"),
+                         *self.open_dir.glob(f"{pattern}.json")], reverse=True)
+        archived = sorted(self.archive_dir.glob(f"*-{month:02d}/{pattern}.json"), reverse=True)
         return opened + archived
 
     # -- files ---------------------------------------------------------------------
@@ -140,7 +156,12 @@ class TicketStore:
 
         A damaged file raises StoreError, or with ``errors`` is named there and skipped.
         """
-        out: list[Ticket] = []
+        return [Ticket.from_record(r) for r in self.open_rows(errors)]
+
+    def open_rows(self, errors: list[str] | None = None) -> list[dict]:
+        """``open_tickets`` as stored rows (``Ticket.to_record``'s form): filters that read a
+        few fields of 10,000 tickets need not build them all."""
+        out: list[dict] = []
         for path in self.open_files():
             try:
                 rows = self._read(path)
@@ -149,7 +170,7 @@ class TicketStore:
                     raise
                 errors.append(str(exc))
                 continue
-            out.extend(Ticket.from_record(r) for r in rows.values())
+            out.extend(rows.values())
         return out
 
     def archived_tickets(self, months: list[str] | None = None) -> Iterator[Ticket]:
@@ -175,21 +196,64 @@ class TicketStore:
         """Number and store the ticket ``build(id)`` returns; ``(ticket, True)``.
 
         With ``source`` (one resident message), a ticket already opened from it is
-        returned instead, ``(ticket, False)``: opening is idempotent per message.
+        returned instead, ``(ticket, False)``: opening is idempotent per message. The
+        message's number is written down (``sources/``) before the ticket, so a crash
+        between the two reuses that number rather than opening a second ticket.
         """
         self.ensure()
-        path = self.open_path(day)
         with self.store.lock():
-            rows = self._read(path)
-            if source is not None:
-                found = _by_source(rows, source) or _by_source(self._read(self.archive_path(day)),
-                                                               source)
+            tid = self._source_ticket(day, source) if source is not None else None
+            if tid is not None:
+                found = self.find(tid)
                 if found is not None:
-                    return Ticket.from_record(found), False
-            ticket = build(ids.format_id(prefix, day, self._next_seq(prefix, day)))
+                    return found, False
+            else:
+                tid = ids.format_id(prefix, day, self._next_seq(prefix, day))
+                if source is not None:
+                    self._remember_source(day, source, tid)
+            ticket = build(tid)
+            path = self.open_path(day, ticket.id)
+            rows = self._read(path)
             rows[ticket.id] = ticket.to_record()
             self._write(path, rows)
         return ticket, True
+
+    def _source_ticket(self, day: date, source: str) -> str | None:
+        return self._read_sources(self.sources_path(day)).get(source)
+
+    def _remember_source(self, day: date, source: str, tid: str) -> None:
+        path = self.sources_path(day)
+        known = self._read_sources(path)
+        known[source] = tid
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        body = json.dumps({"sources": known}, ensure_ascii=False, separators=(",", ":"))
+        atomic_write(path, body.encode("utf-8"))
+
+    @staticmethod
+    def _read_sources(path: Path) -> dict[str, str]:
+        try:
+            data = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except ValueError as exc:
+            raise StoreError(f"{path}: damaged ticket file: {exc}") from None
+        sources = data.get("sources") if isinstance(data, dict) else None
+        if not isinstance(sources, dict):
+            raise StoreError(f"{path}: damaged ticket file: no sources")
+        return sources
+
+    def forget_sources_before(self, day: date) -> int:
+        """Delete the message -> ticket files of days before ``day``."""
+        gone = 0
+        for path in self.sources_dir.glob("*.json") if self.sources_dir.is_dir() else []:
+            try:
+                old = date.fromisoformat(path.stem) < day
+            except ValueError:
+                continue
+            if old:
+                path.unlink(missing_ok=True)
+                gone += 1
+        return gone
 
     def _next_seq(self, prefix: str, day: date) -> int:
         key = f"{prefix}-{day:%m%d}"
@@ -223,9 +287,10 @@ class TicketStore:
                 self._write(path, rows)
             else:  # reopened from the archive: back into open/, then out of the archive
                 ticket.unarchived = True
-                opened = self._read(self.open_path(ticket.day))
+                target = self.open_path(ticket.day, tid)
+                opened = self._read(target)
                 opened[tid] = ticket.to_record()
-                self._write(self.open_path(ticket.day), opened)
+                self._write(target, opened)
                 del rows[tid]
                 self._write(path, rows)
         return ticket
@@ -245,8 +310,7 @@ class TicketStore:
             final = {tid: r for tid, r in rows.items() if r["status"] in FINAL and tid not in keep}
             if not final:
                 return 0
-            day = date.fromisoformat(path.stem)
-            target = self.archive_path(day)
+            target = self.archive_path(self.day_of(path))
             archived = self._read(target)
             for tid, row in final.items():
                 archived[tid] = {**row, "unarchived": False}
@@ -263,7 +327,7 @@ class TicketStore:
             moved = [tid for tid, r in rows.items() if r.get("unarchived")]
             if not moved:
                 return 0
-            target = self.archive_path(date.fromisoformat(path.stem))
+            target = self.archive_path(self.day_of(path))
             archived = self._read(target)
             if any(tid in archived for tid in moved):
                 self._write(target, {k: v for k, v in archived.items() if k not in moved})
@@ -273,5 +337,7 @@ class TicketStore:
         return len(moved)
 
 
-def _by_source(rows: dict[str, dict], source: str) -> dict | None:
-    return next((r for r in rows.values() if r.get("source") == source), None)
+def _shard(ticket_id: str) -> str:
+    """``GL-1123-0042`` -> ``000`` (its sequence // SHARD)."""
+    seq = ticket_id.rsplit("-", 1)[-1]
+    return f"{int(seq) // SHARD:03d}" if seq.isdigit() else "000"
