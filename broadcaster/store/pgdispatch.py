@@ -17,10 +17,11 @@ a cancelled one stays cancelled unless this result says it was sent.
 releases its claims.
 
 A claim held by a session whose advisory lock is gone is taken over, but only
-after this process has seen it gone for ``GRACE`` seconds: after a database
-restart every session has lost its lock at once and needs a moment to
-reconnect and take it again, and its sends in flight must be recorded by it,
-not repeated by another. A SIGKILLed dispatcher therefore costs its claimed,
+once it has been seen gone for ``GRACE`` seconds (``BROADCASTER_CLAIM_GRACE``,
+default 30; by the database's clock, in the document ``claims-gone``): after a
+database restart every session has lost its lock at once, and a heartbeat
+thread takes it again within a second or two, so that its sends in flight are
+recorded by it, not repeated by another. A SIGKILLed dispatcher therefore costs its claimed,
 unsent rows ``GRACE`` seconds of delay and its sends in flight one repeat.
 """
 
@@ -30,7 +31,6 @@ import contextlib
 import logging
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -49,6 +49,8 @@ log = logging.getLogger("broadcaster.store")
 
 BATCH = int(env_seconds("BROADCASTER_CLAIM_BATCH", 100))
 GRACE = env_seconds("BROADCASTER_CLAIM_GRACE", 30)
+HEARTBEAT = 1.0          # seconds between checks of the session's own lock
+GONE_STATE = "claims-gone"
 
 LIVE_SESSIONS = """
 SELECT objid::bigint FROM pg_locks
@@ -103,6 +105,8 @@ class PgDispatchSession(DispatchSession):
         self._touched: set[str] = set()
         self._cancelled: set[str] = set()
         self._closed = False
+        self._stopping = threading.Event()
+        self._beat: threading.Thread | None = None
 
     # -- being alive -------------------------------------------------------------------
     def _alive(self) -> None:
@@ -119,6 +123,10 @@ class PgDispatchSession(DispatchSession):
             conn = self.store.run(lambda _: self.store.connect(autocommit=True), "session lock")
             conn.execute("SELECT pg_advisory_lock(%s, %s)", (pgschema.LOCK_NAMESPACE, self.token))
             self._owner = conn
+            if self._beat is None:
+                self._beat = threading.Thread(target=self._heartbeat, daemon=True,
+                                              name=f"claims-{self.token}")
+                self._beat.start()
 
     def _drop_owner(self) -> None:
         if self._owner is not None:
@@ -127,22 +135,34 @@ class PgDispatchSession(DispatchSession):
             self._owner = None
 
     def _gone(self, conn: psycopg.Connection) -> list[int]:
-        """Sessions holding claims that have been gone for ``GRACE`` seconds (their rows free)."""
+        """Sessions holding claims that have been gone for ``GRACE`` seconds (their rows free).
+
+        When a holder was first seen gone is kept in the document ``claims-gone``
+        (database clock), so that every dispatcher, a fresh ``run-once`` too,
+        counts the same grace.
+        """
         live = {r[0] for r in conn.execute(LIVE_SESSIONS, (pgschema.LOCK_NAMESPACE,)).fetchall()}
         holders = {r[0] for r in conn.execute(
             "SELECT DISTINCT claimed_by FROM deliveries WHERE claimed_by IS NOT NULL"
             " AND status = 'pending'").fetchall()}
-        seen = self.store.dead_since
-        now = time.monotonic()
-        gone = []
-        for token in holders - live - {self.token}:
-            since = seen.setdefault(token, now)
-            if now - since >= GRACE:
-                gone.append(token)
-        for token in list(seen):
-            if token in live or token not in holders:
-                del seen[token]
-        return gone
+        absent = holders - live - {self.token}
+        now = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()[0]
+        with self.store.state(GONE_STATE) as seen:
+            for token in list(seen):
+                if int(token) not in absent:
+                    del seen[token]
+            for token in absent:
+                seen.setdefault(str(token), now)
+            return [int(t) for t, since in seen.items() if now - since >= GRACE]
+
+    def _heartbeat(self) -> None:
+        """Take the session's lock again soon after a lost connection (a database restart),
+        so that its claims are not taken over while it still sends them."""
+        while not self._stopping.wait(HEARTBEAT):
+            try:
+                self._alive()
+            except Exception as exc:
+                log.warning("dispatch session %s: %s", self.token, exc)
 
     # -- claiming ----------------------------------------------------------------------
     def claim(self, now: datetime, *, limit: int | None = None, only: set[str] | None = None,
@@ -248,5 +268,6 @@ class PgDispatchSession(DispatchSession):
 
             self.store.run(finish, "close the pass")
         finally:
+            self._stopping.set()
             with self._owner_lock:
                 self._drop_owner()

@@ -102,7 +102,6 @@ class PgStore(Store):
         self._local = threading.local()
         self._checked = False
         self._local_lock: FileLock | None = None
-        self.dead_since: dict[int, float] = {}     # dispatch sessions seen gone (pgdispatch)
 
     # -- connections -------------------------------------------------------------------
     def pool(self) -> ConnectionPool:
