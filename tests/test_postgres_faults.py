@@ -73,7 +73,7 @@ def test_two_dispatchers_one_killed_every_group_gets_it(root, pg_url):
         doomed.send_signal(signal.SIGKILL)
         doomed.wait()
         killed_at = len(sim.received())
-        out, err = survivor.communicate(timeout=120)
+        _, err = survivor.communicate(timeout=120)
         assert survivor.returncode == 0, err
         assert killed_at < 2000, "killed mid-way"
         report = _until_done(root, env, ann_id)
@@ -103,7 +103,7 @@ def test_the_database_stopped_for_ten_seconds_mid_pass_loses_and_doubles_nothing
         time.sleep(10)
         pg_server.start()
         for proc in (first, second):
-            out, err = proc.communicate(timeout=120)
+            _, err = proc.communicate(timeout=120)
             assert proc.returncode == 0, err
         assert stopped_at < 600, "the server was stopped mid-pass"
         report = cli_process(root, "report", ann_id, "--json", env=env).json()
