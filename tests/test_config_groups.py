@@ -150,6 +150,24 @@ def test_parse_cache_is_reused_invalidated_and_never_holds_secrets(tmp_path):
     assert load_groups(tmp_path, environ=env, cache_dir=cache).groups[1].name == "第二网格群"
 
 
+def test_a_parse_cache_edited_by_hand_is_ignored(tmp_path):
+    """The cache is keyed by the text it came from and checked: an edit is a miss."""
+    cache = tmp_path / "cache"
+    env = {"WECOM_G1": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=SECRET-KEY-1"}
+    write_groups(tmp_path, GOOD)
+    load_groups(tmp_path, environ=env, cache_dir=cache)
+    [cached] = list(cache.iterdir())
+    raw = cached.read_text(encoding="utf-8")
+    assert "out" in raw and "第2网格群" in raw
+    # messages redirected to another directory, a group renamed: the header still matches the text
+    cached.write_text(raw.replace('"path": "out"', '"path": "/tmp/elsewhere"')
+                      .replace("第2网格群", "冒名群"), encoding="utf-8")
+    config = load_groups(tmp_path, environ=env, cache_dir=cache)
+    assert config.groups[1].name == "第2网格群"
+    assert config.groups[1].channel.path == str(tmp_path / "out")
+    assert "冒名群" not in cached.read_text(encoding="utf-8")     # rewritten from the file
+
+
 def test_parse_cache_skips_files_with_secrets_written_inline(tmp_path):
     cache = tmp_path / "cache"
     write_groups(tmp_path, GOOD.replace('"${WECOM_G1}"',

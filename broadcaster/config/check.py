@@ -37,7 +37,17 @@ def check_all(app: App, warnings: list[Problem] | None = None) -> list[Problem]:
     if groups is not None:
         problems.extend(groups.chat_problems)
         problems.extend(groups.broken_problems())
+    if warnings is not None:
+        warnings.extend(damaged_files(app))
     from broadcaster.faq.check import check_faq
 
     problems.extend(check_faq(app, groups))
     return sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.message))
+
+
+def damaged_files(app: App) -> list[Problem]:
+    """State files set aside as damaged (``var/damaged/``): named until an operator
+    has looked at them and deleted them."""
+    return [Problem(d.path, None, None, f"{d.name} was damaged ({d.reason}) and set aside "
+                    f"at {d.at:%Y-%m-%d %H:%M} UTC; everything else went on (delete it once read)")
+            for d in app.store.damaged()]

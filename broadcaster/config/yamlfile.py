@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from broadcaster.errors import ConfigError, Problem
+from broadcaster.errors import BroadcasterError, ConfigError, Problem
 
 # libyaml's parser when present (tens of times faster on a 2,000-group file)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -250,7 +250,13 @@ _MISS = object()
 
 
 class _ParseCache:
-    """``<cache_dir>/<name>.json``: a file's parsed data, keyed by its text's digest."""
+    """``<cache_dir>/<name>.json``: a file's parsed data, keyed by its text's digest.
+
+    The cache file is a header line ``{"sha256": <digest of the YAML text>,
+    "data_sha256": <digest of the data line>}`` and the data as one JSON line. It
+    is used only when both digests match: a cache of another text, or one edited
+    by hand, is ignored (and rewritten), never trusted.
+    """
 
     def __init__(self, cache_dir: Path, path: Path, text: str):
         name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
@@ -260,10 +266,14 @@ class _ParseCache:
 
     def load(self) -> Any:
         try:
-            doc = json.loads(self.file.read_bytes())
+            head, _, body = self.file.read_bytes().partition(b"\n")
+            doc = json.loads(head)
+            if not (isinstance(doc, dict) and doc.get("sha256") == self.digest
+                    and doc.get("data_sha256") == hashlib.sha256(body).hexdigest()):
+                return _MISS
+            return json.loads(body)
         except (OSError, ValueError):
             return _MISS
-        return doc["data"] if isinstance(doc, dict) and doc.get("sha256") == self.digest else _MISS
 
     def store(self, data: Any) -> None:
         if not _json_plain(data):
@@ -272,9 +282,11 @@ class _ParseCache:
 
         try:
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            body = json.dumps({"sha256": self.digest, "data": data}, ensure_ascii=False)
-            atomic_write(self.file, body.encode("utf-8"))
-        except OSError:
+            body = json.dumps(data, ensure_ascii=False).encode("utf-8")
+            head = json.dumps({"sha256": self.digest,
+                               "data_sha256": hashlib.sha256(body).hexdigest()})
+            atomic_write(self.file, head.encode() + b"\n" + body)
+        except (OSError, BroadcasterError):
             pass  # a cache that cannot be written is only slower, never wrong
 
 

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 
 from broadcaster.channels.base import SendResult
 from broadcaster.delivery.markdown import title_of
-from broadcaster.delivery.ratelimit import STATE_NAME, RateLimiter, merge_state
+from broadcaster.delivery.ratelimit import STATE_NAME, RateLimiter, check_state, merge_state
 from broadcaster.delivery.splitting import SplitCache
 from broadcaster.store import DispatchSession, StoreFull
 from broadcaster.store.records import (
@@ -188,7 +188,7 @@ class Dispatcher:
                                        accept=lambda meta: self._may_send(meta, now))
                 if not claims:
                     break
-                self.limiter.load(app.store.read_state(STATE_NAME))
+                self.limiter.load(app.store.read_state(STATE_NAME, check=check_state))
                 work: dict[str, list[Job]] = {}
                 for claim in claims:
                     if self._halt.is_set():
@@ -213,7 +213,7 @@ class Dispatcher:
     def _share_limits(self) -> None:
         """Merge this pass's bookings into the stored rate-limit state, which other senders
         (`serve`, dispatchers on other machines) merge theirs into too."""
-        with self.app.store.state(STATE_NAME) as st:
+        with self.app.store.state(STATE_NAME, check=check_state) as st:
             merged = merge_state(st, self.limiter.dump(), time.time())
             st.clear()
             st.update(merged)

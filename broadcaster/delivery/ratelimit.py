@@ -17,6 +17,17 @@ from broadcaster.channels.base import RateLimit
 STATE_NAME = "ratelimit"
 
 
+def check_state(doc: dict) -> None:
+    """The persisted limiter (``dump()``): ``{"keys": {key: {window, sends, blocked_until}}}``;
+    ``BadRecord`` otherwise (the store then sets it aside and starts afresh)."""
+    from broadcaster.store.records import check_shape
+
+    keys = check_shape(doc, "ratelimit", {"keys": dict}).get("keys", {})
+    for key, entry in keys.items():
+        check_shape(entry, f"keys.{key}", {"window": (int, float), "sends": "numbers",
+                                          "blocked_until": (int, float)})
+
+
 class RateLimiter:
     def __init__(self, clock=time.time):
         self._clock = clock

@@ -38,6 +38,8 @@ HEARTBEAT_EVERY = 30.0     # seconds; `status` calls a daemon dead after 3 misse
 TELEGRAM_POLL_EVERY = 20.0
 QUEUE_POLL = 1.0           # seconds between looks at the queue directory
 STATE_NAME = "daemon"
+HEARTBEAT_SHAPE = {"pid": int, "host": str, "started_at": "time", "heartbeat": "time",
+                   "stopped_at": "time"}
 STOP_GRACE = 3.0           # seconds in-flight sends may take after SIGTERM
 
 
@@ -51,6 +53,13 @@ def validate(app: App) -> list[str]:
                            for p in app.groups.broken_problems()]
     problems.extend(str(p) for p in app.templates.check(app.groups.groups))
     return problems   # invalid jobs and feeds: the ScheduleRunner leaves them out and says so
+
+
+def check_heartbeat(doc: dict) -> None:
+    """The daemon's heartbeat document (``BadRecord`` if it has another shape)."""
+    from broadcaster.store.records import check_shape
+
+    check_shape(doc, "daemon", HEARTBEAT_SHAPE)
 
 
 class Daemon:
@@ -108,15 +117,18 @@ class Daemon:
         return 0
 
     def abandoned(self, grace: float = 0.5) -> list[str]:
-        """Threads still busy ``grace`` seconds after the stop (a hanging send or feed, daemon
-        threads included: the interpreter's exit would wait for a pool's): the caller exits
-        anyway."""
+        """Threads still busy ``grace`` seconds after the stop that the interpreter's exit
+        would wait for (a hanging send or feed: non-daemon threads and thread-pool
+        workers, which it joins even when they are daemons): the caller exits anyway."""
+        from concurrent.futures import thread as pool_threads
+
+        pools = set(getattr(pool_threads, "_threads_queues", {}))
+        blocking = [t for t in threading.enumerate() if t is not threading.main_thread()
+                    and (not t.daemon or t in pools)]
         deadline = time.monotonic() + grace
-        for t in threading.enumerate():
-            if t is not threading.main_thread():
-                t.join(max(0.0, deadline - time.monotonic()))
-        return [t.name for t in threading.enumerate()
-                if t is not threading.main_thread() and t.is_alive()]
+        for t in blocking:
+            t.join(max(0.0, deadline - time.monotonic()))
+        return [t.name for t in blocking if t.is_alive()]
 
     def _tick(self) -> float:
         """One dispatch pass; returns how long to sleep before the next one."""
@@ -240,7 +252,7 @@ class Daemon:
     # -- heartbeat ----------------------------------------------------------------
     def _heartbeat(self, stopped: bool = False) -> None:
         now: datetime = self.app.now()
-        with self.app.store.state(STATE_NAME) as st:
+        with self.app.store.state(STATE_NAME, check=check_heartbeat) as st:
             st.update(pid=os.getpid(), host=socket.gethostname(),
                       started_at=iso(self.started_at), heartbeat=iso(now),
                       stopped_at=iso(now) if stopped else None)

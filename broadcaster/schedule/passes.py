@@ -29,6 +29,16 @@ if TYPE_CHECKING:
 RUNS_STATE = "runs"
 
 
+def check_runs(doc: dict) -> None:
+    """The ``runs`` document: ``{"retention_on": date, "last_run": {...}}``."""
+    from broadcaster.store.records import check_shape
+
+    last = check_shape(doc, "runs", {"retention_on": str, "last_run": dict}).get("last_run")
+    if last is not None:
+        check_shape(last, "last_run", {"at": "time", "finished_at": "time", "fired": list,
+                                       "errors": list, "problems": list, "sent": int})
+
+
 @dataclass
 class Run:
     """What one run (a ``run-once``, a daemon tick) did, for ``record_run``."""
@@ -76,7 +86,7 @@ def record_run(app: App, run: Run) -> None:
         run.problems.extend(f"{p} (group left out until this is fixed)"
                             for p in app.groups.broken_problems()
                             if not any(str(p) in q for q in run.problems))
-    with app.store.state(RUNS_STATE) as st:
+    with app.store.state(RUNS_STATE, check=check_runs) as st:
         retain = st.get("retention_on") != now.date().isoformat()
         st["retention_on"] = now.date().isoformat()
         st["last_run"] = {

@@ -60,6 +60,46 @@ def load_jobs(app: App, problems: list[str] | None = None) -> list[Job]:
     return jobs
 
 
+RECORD_SHAPE = {"last": "time", "fired": "time", "skipped": "time", "failed_at": "time",
+                "tz": str, "wall": str, "status": str, "error": str, "announcements": list,
+                "problems": list}
+
+
+def check_state(doc: dict) -> None:
+    """The ``schedule`` document: job id -> record (``plan``); ``BadRecord`` otherwise."""
+    from broadcaster.store.records import check_shape
+
+    for job_id, record in doc.items():
+        check_shape(record, f"job {job_id}", RECORD_SHAPE)
+
+
+def rebuild_state(app: App) -> dict:
+    """The ``schedule`` document recovered after damage from what the queue still says.
+
+    Every announcement a job queued names the scheduled time it was fired for
+    (``source: job:<id>@<time>``); each job's latest such time becomes its record,
+    so that time is not fired again. A job with none recorded in the last two days
+    falls back to the rule for a job seen for the first time.
+    """
+    since = app.now() - timedelta(days=2)
+    latest: dict[str, datetime] = {}
+    for ann in [*app.store.archived(since), *app.store.active()]:
+        source = ann.meta.source or ""
+        if not source.startswith("job:") or "@" not in source:
+            continue
+        job_id, _, when = source[4:].rpartition("@")
+        at = from_iso(when)
+        if at is not None and (job_id not in latest or at > latest[job_id]):
+            latest[job_id] = at
+    return {job_id: {"last": iso(at.astimezone(UTC)), "fired": iso(at), "status": "done"}
+            for job_id, at in latest.items()}
+
+
+def schedule_records(app: App) -> dict[str, dict]:
+    """A snapshot of every job's record (for ``status``)."""
+    return app.store.read_state(STATE, check=check_state, rebuild=lambda: rebuild_state(app))
+
+
 def load_feeds_isolated(app: App, problems: list[str]) -> FeedsConfig:
     """``feeds/`` with its invalid entries left out and described in ``problems``."""
     found: list = []
@@ -161,7 +201,7 @@ def fire_due(
     problems = [] if problems is None else problems
     jobs = load_jobs(app, problems) if jobs is None else jobs
     due: list[tuple[Job, datetime]] = []
-    with app.store.state(STATE) as st:
+    with app.store.state(STATE, check=check_state, rebuild=lambda: rebuild_state(app)) as st:
         for job in jobs:
             if not job.enabled:
                 continue
@@ -198,7 +238,7 @@ def fire_due(
                       status["error"])
             problems.append(f"job {job.id} ({job.where}) failed for {iso(when)}: "
                             f"{status['error']}")
-        with app.store.state(STATE) as st:
+        with app.store.state(STATE, check=check_state, rebuild=lambda: rebuild_state(app)) as st:
             st.setdefault(job.id, {}).update(status)
     return fired
 

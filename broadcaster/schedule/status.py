@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from broadcaster.queue import deliverylog, outbox
-from broadcaster.schedule.daemon import HEARTBEAT_EVERY
+from broadcaster.schedule.daemon import HEARTBEAT_EVERY, check_heartbeat
 from broadcaster.schedule.daemon import STATE_NAME as DAEMON_STATE
-from broadcaster.schedule.passes import RUNS_STATE
-from broadcaster.schedule.scheduler import STATE as SCHEDULE_STATE
+from broadcaster.schedule.passes import RUNS_STATE, check_runs
+from broadcaster.schedule.scheduler import schedule_records
 
 if TYPE_CHECKING:
     from broadcaster.app import App
@@ -35,9 +35,9 @@ def _alive(pid: int | None) -> bool:
 
 def collect(app: App) -> dict:
     now = app.now()
-    beat = app.store.read_state(DAEMON_STATE)
+    beat = app.store.read_state(DAEMON_STATE, check=check_heartbeat)
     state = "never started"
-    if beat:
+    if beat.get("heartbeat"):
         age = (now - datetime.fromisoformat(beat["heartbeat"])).total_seconds()
         if beat.get("stopped_at"):
             state = "stopped"
@@ -50,7 +50,7 @@ def collect(app: App) -> dict:
     day_ago = now - timedelta(days=1)
     failures = list(deliverylog.query(app, status=outbox.FAILED, since=day_ago, limit=10))
     expired = list(deliverylog.query(app, status=outbox.EXPIRED, since=day_ago, limit=10))
-    last_run = app.store.read_state(RUNS_STATE).get("last_run")
+    last_run = app.store.read_state(RUNS_STATE, check=check_runs).get("last_run")
     return {
         "daemon": {"state": state, **{k: beat.get(k) for k in
                                       ("pid", "host", "started_at", "heartbeat", "stopped_at")}},
@@ -68,8 +68,8 @@ def collect(app: App) -> dict:
 def failed_jobs(app: App) -> list[dict]:
     """Jobs whose last firing failed: ``[{"job", "error", "failed_at", "scheduled_for"}]``."""
     out = []
-    for job_id, record in sorted(app.store.read_state(SCHEDULE_STATE).items()):
-        if isinstance(record, dict) and record.get("status") == "failed":
+    for job_id, record in sorted(schedule_records(app).items()):
+        if record.get("status") == "failed":
             out.append({"job": job_id, "error": record.get("error"),
                         "failed_at": record.get("failed_at"), "scheduled_for": record.get("fired")})
     return out

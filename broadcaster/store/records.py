@@ -83,6 +83,27 @@ def _object(value: Any, what: str) -> dict:
     return value
 
 
+def check_shape(doc: Any, what: str, fields: dict[str, type | tuple | str]) -> dict:
+    """``doc`` is an object whose ``fields`` (all optional) have the given types; the
+    type ``"time"`` is an ISO 8601 time with an offset, ``"numbers"`` a list of numbers.
+    For the shape checks of small state documents (``Store.state(check=…)``)."""
+    d = _object(doc, what)
+    for key, kinds in fields.items():
+        try:
+            if kinds == "time":
+                _time(d, key, optional=True)
+            elif kinds == "numbers":
+                value = d.get(key, [])
+                if not isinstance(value, list) or not all(
+                        isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+                    raise BadRecord(f"{key}: expected a list of numbers")
+            else:
+                _get(d, key, kinds, optional=True)
+        except BadRecord as exc:
+            raise BadRecord(f"{what}: {exc}") from None
+    return d
+
+
 # -- records ------------------------------------------------------------------------
 
 @dataclass(slots=True)
