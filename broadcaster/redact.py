@@ -1,14 +1,21 @@
 """Secrets never show: one redactor for every line the user or a log file sees.
 
-It knows the exact secret strings of the loaded config (channel URLs, tokens,
-signing secrets) and, as a second net, the shapes secrets take in webhook URLs
-(``key=``, ``access_token=``, ``/bot<token>/``, ``/hook/<token>``...).
+It redacts by the configured secret values themselves: every secret field of
+every channel, of the inbound platforms (app secrets, AES keys, tokens), of
+the dashboard and of the sources, whatever their length, each also in its
+URL-encoded forms. A secret URL is secret as a whole (SPEC): every path
+segment and query value of 6 characters or more is redacted wherever it
+appears, raw or decoded, so an endpoint that echoes its path token in an
+error body cannot put it in the archive, ``status``, ``log`` or ``report``.
+As a second net, the shapes secrets take in webhook URLs (``key=``,
+``access_token=``, ``/bot<token>/``, ``/hook/<token>``...) are masked too.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 MASK = "***"
 
@@ -24,18 +31,78 @@ _PATTERNS = [
 ]
 
 
+URL_PIECE = 6   # path segments and query values this long are secrets of their own (SPEC)
+# The platforms' fixed route words: the same in every robot's URL, and words this
+# program prints ("webhook" is a channel type), so they are not masked on their own.
+ROUTE_WORDS = frozenset({"cgi-bin", "webhook", "webhooks", "open-apis", "services", "sendMessage",
+                         "broadcaster"})
+_PREFIX = 4     # secrets are looked up by their first characters (see Redactor.__call__)
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every string that gives ``secret`` away: itself, its URL-encodings, and for a
+    URL its credential pieces (path segments, query values, user info), raw and decoded."""
+    forms = {secret}
+    if "://" in secret:
+        forms |= url_pieces(secret)
+    for form in list(forms):
+        forms |= {quote(form, safe=""), quote_plus(form, safe=""), quote(form), unquote(form)}
+    return {f for f in forms if f}
+
+
+def url_pieces(url: str) -> set[str]:
+    """The parts of ``url`` that are credentials on their own (``URL_PIECE`` characters or more)."""
+    try:
+        parts = urlsplit(url)
+        userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    except ValueError:
+        return set()
+    pieces = {value for _, value in parse_qsl(parts.query, keep_blank_values=True)}
+    pieces |= {seg for seg in parts.path.split("/")}
+    pieces |= {p for p in re.split(r"[:@]", userinfo)}
+    pieces |= {unquote(p) for p in pieces}
+    return {p for p in pieces if len(p) >= URL_PIECE and p not in ROUTE_WORDS}
+
+
 class Redactor:
+    """Masks every form of the secrets it was given, then the usual secret shapes.
+
+    Thousands of secrets (a robot URL per group) cost one dictionary lookup per
+    character of the text: forms are indexed by their first ``_PREFIX``
+    characters, and only the forms whose prefix occurs are searched for.
+    """
+
     def __init__(self, secrets: Iterable[str] = ()):
-        self._secrets: list[str] = []
+        self._known: set[str] = set()
+        self._by_prefix: dict[str, set[str]] = {}
+        self._short: set[str] = set()          # forms shorter than the prefix
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
-        found = {s for s in secrets if s and len(s) >= 4}
-        self._secrets = sorted(set(self._secrets) | found, key=len, reverse=True)
+        """Redact ``secrets`` (any length) and their forms (``secret_forms``) from now on."""
+        new = {s for s in secrets if s and s.strip()} - self._known
+        self._known |= new
+        for secret in new:
+            for form in secret_forms(secret):
+                if len(form) < _PREFIX:
+                    self._short.add(form)
+                else:
+                    self._by_prefix.setdefault(form[:_PREFIX], set()).add(form)
+
+    def _present(self, text: str) -> list[str]:
+        """The forms that occur in ``text``, the longest first."""
+        found = {s for s in self._short if s in text}
+        if self._by_prefix:
+            get = self._by_prefix.get
+            for i in range(len(text) - _PREFIX + 1):
+                forms = get(text[i:i + _PREFIX])
+                if forms:
+                    found |= {f for f in forms if text.startswith(f, i)}
+        return sorted(found, key=len, reverse=True)
 
     def __call__(self, text: object) -> str:
         out = str(text)
-        for secret in self._secrets:
+        for secret in self._present(out):
             if secret in out:
                 out = out.replace(secret, MASK)
         for pattern in _PATTERNS:

@@ -82,14 +82,6 @@ def require_query_param(url: str, name: str) -> str:
     return url
 
 
-def url_secrets(url: str) -> list[str]:
-    """Pieces of a URL that are credentials on their own: query values, long path segments."""
-    parts = urlsplit(url)
-    pieces = [value for _, value in parse_qsl(parts.query) if len(value) >= 8]
-    pieces += [seg for seg in parts.path.split("/") if len(seg) >= 16]
-    return pieces
-
-
 # -- one request -----------------------------------------------------------------
 
 
@@ -283,12 +275,8 @@ class HttpChannel(Channel):
 
     # -- secrets ------------------------------------------------------------
     def secret_strings(self) -> list[str]:
-        """Everything to hide: the config's secrets and the credential pieces of its URLs."""
-        secrets = self.config.secrets()
-        for value in list(secrets):
-            if "://" in value:
-                secrets.extend(url_secrets(value))
-        return secrets
+        """Everything to hide: the config's secrets (the redactor adds the pieces of URLs)."""
+        return self.config.secrets()
 
     @functools.cached_property
     def _redactor(self) -> Redactor:

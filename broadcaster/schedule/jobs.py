@@ -63,6 +63,7 @@ def execute(
     """
     kind = kinds.get(job.content)
     feeds = feeds or load_feeds(app.root)
+    app.redactor.add(feeds.secrets())   # a source's key never shows in a problem or log line
     when = scheduled_for or now
     client = session or fetch_client(allow_private=app.groups.defaults.allow_private_feeds)
     ctx = JobContext(
