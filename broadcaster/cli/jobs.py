@@ -51,8 +51,18 @@ def run_job(
     """
     from broadcaster.schedule import scheduler
 
-    ids = scheduler.run_job(get_app(ctx), job_id)
+    a = get_app(ctx)
+    run = scheduler.try_job(a, job_id)
+    problems = [a.redact(p) for p in run.problems]
     if json_:
-        emit_json({"job": job_id, "announcements": ids})
-    else:
-        typer.echo(f"{job_id}: queued {plural(len(ids), 'announcement')} {' '.join(ids)}".rstrip())
+        emit_json({"job": job_id, "announcements": run.announcements, "reasons": run.reasons,
+                   "problems": problems})
+        return
+    ids = run.announcements
+    why = f": {'; '.join(run.reasons)}" if run.reasons and not ids else ""
+    typer.echo(f"{job_id}: queued {plural(len(ids), 'announcement')} {' '.join(ids)}".rstrip() + why)
+    if ids:
+        for reason in run.reasons:     # groups left out: already greeted, nothing new for them
+            typer.echo(f"  note: {reason}")
+    for problem in problems:
+        typer.echo(f"warning: {problem}", err=True)

@@ -42,9 +42,13 @@ KEEP_DAYS = 400            # once-only records older than this are pruned
 
 @dataclass
 class JobRun:
+    """What one run of a job did: the announcements it queued, what went wrong, and
+    (``reasons``) why nothing, or less than its groups, was queued."""
+
     job_id: str
     announcements: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
 
 
 def execute(
@@ -81,7 +85,24 @@ def execute(
             client.close()
     for problem in ctx.run.problems:
         log.warning("job %s: %s", job.id, app.redact(problem))
+    if not ctx.run.announcements and not ctx.run.reasons:
+        ctx.nothing(_why_nothing(ctx))
     return ctx.run
+
+
+def _count(groups: Sequence[Group]) -> str:
+    return "its group" if len(groups) == 1 else f"all {len(groups)} groups"
+
+
+def _why_nothing(ctx: JobContext) -> str:
+    """The reason a run queued nothing when its content kind gave none."""
+    job = ctx.job
+    if not ctx.targets:
+        left_out = f" minus {' '.join(job.exclude)}" if job.exclude else ""
+        return f"no group matched (to: {' '.join(job.to)}{left_out})"
+    if ctx.run.problems:
+        return f"{len(ctx.run.problems)} source(s) failed (see the problems)"
+    return "nothing new to send"
 
 
 @dataclass
@@ -103,6 +124,10 @@ class JobContext:
 
     def problem(self, text: str) -> None:
         self.run.problems.append(text)
+
+    def nothing(self, why: str) -> None:
+        if why not in self.run.reasons:
+            self.run.reasons.append(why)
 
     def groups_for(self, selectors: Sequence[str], what: str) -> list[Group]:
         """Targets of this job that ``selectors`` (a feed's ``to``) also select."""
@@ -139,6 +164,9 @@ class JobContext:
                      at: datetime | None = None, **send: Any) -> str | None:
                 record = records.setdefault(key, {"at": iso(at or self.now), "groups": []})
                 fresh = [g for g in groups if g.id not in record["groups"]]
+                if groups and not fresh:
+                    self.nothing(f"{key}: already sent to {_count(groups)} (once only)")
+                    return None
                 ann = self.send(template, fresh, data, **send)
                 if ann:
                     record["groups"].extend(g.id for g in fresh)

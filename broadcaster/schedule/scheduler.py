@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from broadcaster.app import App
     from broadcaster.config.feeds import FeedsConfig
+    from broadcaster.schedule.jobs import JobRun
 
 log = logging.getLogger(__name__)
 
@@ -228,9 +229,10 @@ def fire_due(
             status["announcements"] = run.announcements
             status["problems"] = [app.redact(p) for p in run.problems][:10]
             problems.extend(f"job {job.id} ({job.where}): {p}" for p in status["problems"])
+            status["reasons"] = run.reasons[:10]
             fired.append(job.id)
-            log.info("job %s fired for %s: %d announcement(s)", job.id, iso(when),
-                     len(run.announcements))
+            log.info("job %s fired for %s: %d announcement(s)%s", job.id, iso(when),
+                     len(run.announcements), f" ({'; '.join(run.reasons)})" if run.reasons else "")
         except Exception as exc:   # one job's failure must not stop the others or dispatch
             status = {"status": "failed", "error": app.redact(f"{type(exc).__name__}: {exc}"),
                        "failed_at": iso(now)}
@@ -265,7 +267,13 @@ def find_job(jobs: list[Job], job_id: str) -> Job:
 
 
 def run_job(app: App, job_id: str, now: datetime | None = None) -> list[str]:
-    """Fire ``job_id`` now, outside its schedule (``jobs run``); its announcement ids.
+    """Fire ``job_id`` now, outside its schedule; its announcement ids (see ``try_job``)."""
+    return try_job(app, job_id, now).announcements
+
+
+def try_job(app: App, job_id: str, now: datetime | None = None) -> JobRun:
+    """Fire ``job_id`` now, outside its schedule (``jobs run``): its announcement ids,
+    its problems, and why nothing (more) was queued.
 
     The schedule record is untouched; the content's own once-only records
     (seen news, greeted festivals, sent alerts) still apply.
@@ -274,7 +282,7 @@ def run_job(app: App, job_id: str, now: datetime | None = None) -> list[str]:
 
     now = now or app.now()
     job = find_job(load_jobs(app), job_id)
-    return execute(app, job, now).announcements
+    return execute(app, job, now)
 
 
 class ScheduleRunner:

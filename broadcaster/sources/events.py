@@ -259,6 +259,10 @@ class Events(ContentKind):
         start = _day_start(midnight, 1) if reminder else midnight
         per_group = _per_group(ctx, start, _day_start(start, days), reminder)
         targets = [g for g in ctx.targets if per_group.get(g.id)]
+        if not targets:
+            last = _day_start(start, days) - timedelta(days=1)
+            window = "tomorrow" if reminder else f"from {start:%m-%d} to {last:%m-%d}"
+            ctx.nothing(f"no events {window} for the job's groups")
         if reminder:
             _remind(ctx, targets, per_group)
             return

@@ -181,8 +181,10 @@ class Holidays(ContentKind):
     templates = (HOLIDAY,)
 
     def run(self, ctx: RunContext) -> None:
-        found = HolidayCalendar(ctx.section).fetch(ctx.local_now.date())
+        today = ctx.local_now.date()
+        found = HolidayCalendar(ctx.section).fetch(today)
         if not found:
+            ctx.nothing(f"no festival today ({today.isoformat()})")
             return
         with ctx.once_only(GREETED) as once:
             for fest in found:

@@ -123,6 +123,11 @@ class RunContext(Protocol):
     def problem(self, text: str) -> None:
         """Report something that went wrong; the job's other work goes on."""
 
+    def nothing(self, why: str) -> None:
+        """Say why nothing (or not every group) was queued: ``jobs run`` shows it
+        ("no festival today"); a run that queues nothing and says nothing is
+        explained by its context (no group matched, nothing new)."""
+
     def groups_for(self, selectors: Sequence[str], what: str) -> list[Group]:
         """The targets that ``selectors`` (a feed's ``to``) also select."""
 

@@ -263,20 +263,35 @@ class News(ContentKind):
         groups_by_feed = {f.id: [g.id for g in ctx.groups_for(f.to, f"news feed {f.id}")]
                           for f in feeds}
         feeds = [f for f in feeds if groups_by_feed[f.id]]
+        if not feeds:
+            ctx.nothing(_no_feed(ctx, wanted))
+            return
         store = ctx.app.store
         caches = {f.id: store.read_state(state_name(f.id)) for f in feeds}
         results = NewsSource(ctx.app.root, session=ctx.session).fetch_all(feeds, caches)
         new_by_feed: dict[str, list[dict]] = {}
         fresh_raw: dict[str, list[dict]] = {}
+        first: list[str] = []
+        since: list[str] = []
         for res in results:
             if res.error:
                 ctx.problem(res.error)
                 continue
-            fresh, title = _fresh(ctx, res, caches[res.feed.id])
+            fresh, title, last_read = _fresh(ctx, res, caches[res.feed.id])
+            if last_read:
+                since.append(last_read)
+            else:
+                first.append(res.feed.id)
             if fresh:
                 fresh_raw[res.feed.id] = fresh
                 new_by_feed[res.feed.id] = [for_template(i, res.feed, title, ctx.job.tz)
                                             for i in fresh]
+        if first:
+            ctx.nothing(f"first read of {', '.join(first)} by this job: the items already there "
+                        "are old news, marked seen; new ones are posted from the next run")
+        if not new_by_feed and since:
+            ctx.nothing(f"no new items since {_shown(min(since), ctx)} "
+                        f"(in {len(since)} feed{'s' if len(since) > 1 else ''} read)")
         per_group = digest(new_by_feed, groups_by_feed,
                            ctx.job.options.get("max_items", DEFAULT_MAX_ITEMS))
         ctx.send("news", [g for g in ctx.targets if per_group.get(g.id)],
@@ -288,19 +303,40 @@ class News(ContentKind):
                 mark_seen(seen, fresh, st.get("items", []), ctx.now)
 
 
-def _fresh(ctx: RunContext, res: FeedResult, cache: dict) -> tuple[list[dict], str]:
-    """The items of one read feed that this job has not seen, and the feed's title.
+def _fresh(ctx: RunContext, res: FeedResult, cache: dict) -> tuple[list[dict], str, str | None]:
+    """The items of one read feed that this job has not seen, the feed's title, and when
+    this job last read it (None: never).
 
     The first read by a job marks the back catalogue seen: it is old news.
     """
     feed = res.feed
     with ctx.app.store.state(state_name(feed.id)) as st:
         if res.status == 200:
-            st.update({k: v for k, v in cache.items() if k != "seen"})
+            st.update({k: v for k, v in cache.items() if k not in ("seen", "read")})
+        read = st.setdefault("read", {})
+        last_read = read.get(ctx.job.id)
+        read[ctx.job.id] = ctx.now.astimezone(UTC).isoformat(timespec="seconds")
         items = st.get("items", [])
         seen_all = st.setdefault("seen", {})
         if ctx.job.id not in seen_all:
             seen_all[ctx.job.id] = {}
             mark_seen(seen_all[ctx.job.id], items, items, ctx.now)
-            return [], feed.id
-        return unseen(items, seen_all[ctx.job.id]), st.get("title") or feed.id
+            return [], feed.id, None
+        return unseen(items, seen_all[ctx.job.id]), st.get("title") or feed.id, last_read or "?"
+
+
+def _no_feed(ctx: RunContext, wanted: list | None) -> str:
+    if not ctx.section:
+        return "no news feeds in feeds/ (a news: section)"
+    if wanted is not None and not any(f.id in wanted for f in ctx.section):
+        return f"none of its feeds ({', '.join(wanted)}) is in feeds/"
+    return "no news feed sends to the job's groups (each feed's to:)"
+
+
+def _shown(stamp: str, ctx: RunContext) -> str:
+    """A last-read time as the job's zone shows it: ``08:00`` today, ``11-21 08:00`` before."""
+    if stamp == "?":     # read before reads were recorded
+        return "the last read"
+    at = datetime.fromisoformat(stamp).astimezone(ctx.job.tz)
+    local = ctx.local_now
+    return at.strftime("%H:%M" if at.date() == local.date() else "%m-%d %H:%M")
