@@ -13,7 +13,7 @@ Targets: ``status``, ``queue list --all``, ``log --since 1d --limit 50``,
 ``stats --since 180d`` within 1 s; reading the archive costs at most 1.5× the
 empty store.
 
-    python -m benchmarks.bench_history [--groups N] [--days N]
+    python -m benchmarks.bench_history [--groups N] [--days N] [--only COMMAND]
 """
 
 from __future__ import annotations
@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--groups", type=int, default=2000)
     ap.add_argument("--per-day", type=int, default=20)
     ap.add_argument("--days", type=int, default=180)
+    ap.add_argument("--only", metavar="WORD", help="only the commands that start with WORD "
+                    "(e.g. stats, log)")
     opts = ap.parse_args(argv)
     print(f"history: {opts.groups:,} groups × {opts.per_day} a day × {opts.days} days")
     root, written = history(opts.groups, opts.per_day, opts.days)
@@ -136,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
         one = json.loads(run(empty, env, ["announce", "x", "--to", "id:g0000", "--json"])[2])["id"]
         print(f"  {'command':<38} {'empty':>7} {'history':>8} {'ratio':>6} {'max RSS':>8}  target")
         for args, target in commands:
+            if opts.only and args[0] != opts.only:
+                continue
             e_args = [one if a == newest else a for a in args]
             e_wall, _ = measure(empty, env, e_args)
             h_wall, rss = measure(root, env, args)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from broadcaster.errors import InputError
 from broadcaster.stats import dimensions, history, providers
-from broadcaster.store.tally import COUNTED, FAILED, SENT, Tally, quantile, source_kind
+from broadcaster.store.tally import COUNTED, FAILED, SENT, Tally, quantile
 from broadcaster.timeparse import iso
 
 if TYPE_CHECKING:
@@ -43,13 +43,19 @@ def build(app: App, since: timedelta, by: str | None = None) -> dict:
     config = app.groups
     total = Tally()
     days: dict[date, dict] = {}
-    for day, tally in history.daily(app, first, now.date()):
-        days[day] = {"announcements": tally.published(), **total.merge(tally)}
+    for piece in history.pieces(app, first, now.date()):
+        if piece.day is not None:
+            published = piece.tally.published()
+            _add(days, piece.day, {"announcements": published, **total.merge(piece.tally)})
+        else:
+            total.merge(piece.tally)
+            for day, counts in piece.daily.items():
+                _add(days, day, counts)
     out = {
         "since": iso(start),
         "until": iso(now),
         "announcements": total.published(),
-        "by_source": _by_source(total),
+        "by_source": total.by_source(),
         "deliveries": total.totals(),
         "failures": _failures(total, config),
         "groups_reached": sum(1 for counts in total.groups.values() if counts[SENT]),
@@ -68,12 +74,14 @@ def build(app: App, since: timedelta, by: str | None = None) -> dict:
     return out
 
 
-def _by_source(total: Tally) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for ann in total.announcements.values():
-        kind = source_kind(ann.get("source"))
-        out[kind] = out.get(kind, 0) + 1
-    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+def _add(days: dict[date, dict], day: date, counts: dict[str, int]) -> None:
+    """Add one day's figures (a day may come from a month and from the queue)."""
+    into = days.get(day)
+    if into is None:
+        days[day] = dict(counts)
+        return
+    for key, n in counts.items():
+        into[key] = into.get(key, 0) + n
 
 
 def _failures(total: Tally, config) -> list[dict]:

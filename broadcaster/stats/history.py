@@ -1,9 +1,10 @@
-"""Where the delivery figures come from: one tally per day of the window.
+"""Where the delivery figures come from: the tallies of the window's days.
 
 An announcement belongs to the day it was created (the date in its id, in the
 default time zone). Finished announcements are read from the history index
-(``broadcaster.store.history``: a small file per day, checked against the
-archive); those still in the queue are tallied from their files.
+(``broadcaster.store.history``: a small document per day and one per past
+month, checked against the archive); those still in the queue are tallied from
+their files.
 """
 
 from __future__ import annotations
@@ -13,24 +14,27 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from broadcaster.queue import outbox
-from broadcaster.store.history import id_day
+from broadcaster.store.history import Piece, id_day
 from broadcaster.store.tally import Tally
 
 if TYPE_CHECKING:
     from broadcaster.app import App
 
 
-def daily(app: App, first: date, last: date) -> Iterator[tuple[date, Tally]]:
-    """The tallies of the days from ``first`` to ``last`` (inclusive) that had announcements,
-    one at a time (180 days of them need not be in memory together)."""
+def pieces(app: App, first: date, last: date) -> Iterator[Piece]:
+    """The window's tallies from ``first`` to ``last`` (inclusive), one piece at a time (180
+    days of them need not be in memory together): whole past months as one piece each
+    (``History.window``), the other days one each; announcements still in the queue are
+    tallied from their files, one piece per day."""
     live: dict[date, Tally] = {}
     for ann in outbox.active(app):
         day = id_day(ann.id)
         if first <= day <= last:
             live.setdefault(day, Tally()).add(ann.meta.to_json(),
                                               [d.to_json() for d in ann.deliveries])
-    for day, tally in app.store.history.check(first, last):
-        if day in live:
-            tally.merge(live.pop(day))
-        yield day, tally
-    yield from sorted(live.items())
+    for piece in app.store.history.window(first, last, app.now().date()):
+        if piece.day is not None and piece.day in live:
+            piece.tally.merge(live.pop(piece.day))
+        yield piece
+    for day, tally in sorted(live.items()):
+        yield Piece(tally, day=day)

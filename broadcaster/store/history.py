@@ -11,6 +11,9 @@ Layout under the state directory (files 0600, directories 0700)::
                                    had rows changed that day and the latest change
                                    (``touched``), and their failed and expired rows that
                                    day (``rows``: the failure index)
+    history/months/YYYY-MM-01.json a past month's day tallies summed up (``Tally.compact``),
+                                   each day's figures, and which announcements each day
+                                   held (``days``: a fingerprint of their ids)
 
 ``record`` adds a finished announcement (the store calls it when it moves one
 to the archive, under the store lock); ``forget`` takes one out (when a retry
@@ -22,10 +25,18 @@ listing per month) and rebuilds a day that differs from its archived files, so
 a crash between the archive move and the index write, a store written before
 the index existed, or a damaged index file cost one rebuild, never a wrong
 figure. Retention drops whole days (``drop_before``).
+
+``window`` reads a range of days the way ``stats`` wants it: each whole month
+before the current one as its month document (so 180 days are about six
+documents and a few weeks of days, not 180), the other days one tally each. A
+month document is used only while every day's fingerprint matches the
+archive's listing; otherwise (an announcement of that month retried, or
+finished late) it is summed again from its days, which are checked as usual.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -139,7 +150,40 @@ class FileShelf:
         return sorted(out)
 
 
-DAYS, LOG = "days", "log"
+DAYS, LOG, MONTHS = "days", "log", "months"   # a month is kept under its first day
+
+
+class Piece:
+    """A part of a window of days: one day's tally (``day``), or a month's sum with each
+    day's figures (``daily``: day -> {"announcements", "sent", "failed", …})."""
+
+    __slots__ = ("daily", "day", "tally")
+
+    def __init__(self, tally: Tally, *, day: date | None = None,
+                 daily: dict[date, dict[str, int]] | None = None):
+        self.tally = tally
+        self.day = day
+        self.daily = daily
+
+
+def _months(first: date, last: date) -> list[date]:
+    """The first days of the months from ``first``'s to ``last``'s."""
+    months, cur = [], first.replace(day=1)
+    while cur <= last:
+        months.append(cur)
+        cur = date(cur.year + (cur.month == 12), cur.month % 12 + 1, 1)
+    return months
+
+
+def _month_end(start: date) -> date:
+    following = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+    return date.fromordinal(following.toordinal() - 1)
+
+
+def _fingerprint(ids: set[str]) -> str:
+    """Which announcements a day holds, in a few bytes: their number and a hash of their ids."""
+    digest = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
+    return f"{len(ids)}:{digest}"
 
 
 class History:
@@ -257,17 +301,58 @@ class History:
         """The tallies of the days from ``first`` to ``last`` that had finished announcements,
         oldest first, one at a time, each matching the archive (a day that does not is
         rebuilt first)."""
-        months = []
-        cur = first.replace(day=1)
-        while cur <= last:
-            months.append(f"{cur:%Y-%m}")
-            cur = date(cur.year + (cur.month == 12), cur.month % 12 + 1, 1)
-        archived = self._listing(months)
+        archived = self._listing([f"{m:%Y-%m}" for m in _months(first, last)])
         for day in sorted(set(archived) | set(self.days(first, last))):
             if first <= day <= last:
                 tally = self._checked(day, archived.get(day, set()))
                 if tally is not None:
                     yield day, tally
+
+    def window(self, first: date, last: date, today: date) -> Iterator[Piece]:
+        """The tallies of the days from ``first`` to ``last``, oldest first: a month that lies
+        wholly inside and ended before ``today``'s month as one piece (its month document),
+        every other day with finished announcements as a piece of its own."""
+        months = _months(first, last)
+        archived = self._listing([f"{m:%Y-%m}" for m in months])
+        for start in months:
+            end = _month_end(start)
+            if first <= start and end <= last and end < today.replace(day=1):
+                piece = self._month(start, {d: ids for d, ids in archived.items()
+                                            if start <= d <= end})
+                if piece is not None:
+                    yield piece
+                continue
+            for day in sorted(d for d in set(archived) | set(self.days(start, end))
+                              if first <= d <= last and start <= d <= end):
+                tally = self._checked(day, archived.get(day, set()))
+                if tally is not None:
+                    yield Piece(tally, day=day)
+
+    def _month(self, start: date, archived: dict[date, set[str]]) -> Piece | None:
+        """A past month's piece: its month document while it matches the archive, else
+        summed again from its (checked) days and saved."""
+        prints = {d.isoformat(): _fingerprint(ids) for d, ids in archived.items() if ids}
+        data = self.shelf.read(MONTHS, start)
+        if data is not None and data.get("days") == prints:
+            try:
+                return Piece(Tally.from_json(data["tally"]), daily={
+                    date.fromisoformat(d): counts for d, counts in data["daily"].items()})
+            except (KeyError, TypeError, ValueError, AttributeError):
+                log.warning("history of the month %s unreadable: summed again", f"{start:%Y-%m}")
+        total, daily = Tally(), {}
+        for day in sorted(set(archived) | set(self.days(start, _month_end(start)))):
+            tally = self._checked(day, archived.get(day, set()))
+            if tally is not None:
+                published = tally.published()
+                daily[day] = {"announcements": published, **total.merge(tally)}
+        if not daily:
+            self.shelf.delete(MONTHS, start)
+            return None
+        total = total.compact()
+        self.shelf.save(MONTHS, start, {
+            "days": prints, "tally": total.as_json(),
+            "daily": {d.isoformat(): counts for d, counts in daily.items()}})
+        return Piece(total, daily=daily)
 
     def _checked(self, day: date, ids: set[str]) -> Tally | None:
         """The day's tally if it holds exactly ``ids`` (the archive's), else rebuilt."""
@@ -308,11 +393,16 @@ class History:
 
     # -- retention ------------------------------------------------------------------------
     def drop_before(self, day: date) -> int:
-        """Delete the index files of days before ``day``; returns how many went."""
+        """Delete the index of days before ``day`` (and of months that ended before it);
+        returns how many documents went."""
         gone = 0
         for kind in (DAYS, LOG):
             for d in self.shelf.dates(kind, None, day):
                 if d < day:
                     self.shelf.delete(kind, d)
                     gone += 1
+        for start in self.shelf.dates(MONTHS, None, day):
+            if _month_end(start) < day:
+                self.shelf.delete(MONTHS, start)
+                gone += 1
         return gone

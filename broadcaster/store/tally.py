@@ -10,7 +10,10 @@ A ``Tally`` holds, for the announcements added to it:
 - ``failures``: per group, per reason, how many deliveries failed;
 - ``latency_s``: when sent deliveries arrived after their scheduled time, and
   ``request_ms``: how long the platform took to answer, both as histograms of
-  values rounded to two significant digits (quantiles are then within 5 %).
+  values rounded to two significant digits (quantiles are then within 5 %);
+- ``published`` and ``sources``: announcements counted without their summaries,
+  in a ``compact()`` tally (a month of days summed up: see ``history``), which
+  ``published()`` and ``by_source()`` add to those of ``announcements``.
 
 Its size depends on the number of groups and announcements, never on how many
 rows or parts there were, so a day of history tallies into a few hundred kB and
@@ -77,6 +80,8 @@ class Tally:
     failures: dict[str, dict[str, int]] = field(default_factory=dict)
     latency_s: dict[str, int] = field(default_factory=dict)
     request_ms: dict[str, int] = field(default_factory=dict)
+    published_n: int = 0
+    sources: dict[str, int] = field(default_factory=dict)
 
     # -- building ------------------------------------------------------------------
     def add(self, meta: dict[str, Any], deliveries: list[dict[str, Any]]) -> None:
@@ -152,6 +157,9 @@ class Tally:
             _add_hist(self.latency_s, key, n)
         for key, n in other.request_ms.items():
             _add_hist(self.request_ms, key, n)
+        self.published_n += other.published_n
+        for key, n in other.sources.items():
+            _add_hist(self.sources, key, n)
         return dict(zip(COUNTED, (sent, failed, expired, pending, cancelled), strict=True))
 
     # -- reading -------------------------------------------------------------------
@@ -164,18 +172,36 @@ class Tally:
 
     def published(self) -> int:
         """Announcements that count as published: all but those cancelled with nothing sent."""
-        return sum(1 for a in self.announcements.values()
-                   if not (a["status"] == "cancelled" and not a["sent"]))
+        return self.published_n + sum(1 for a in self.announcements.values()
+                                      if not (a["status"] == "cancelled" and not a["sent"]))
+
+    def by_source(self) -> dict[str, int]:
+        """Announcements per kind of source (``job``, ``cli``, ``ticket``…), most first."""
+        out = dict(self.sources)
+        for ann in self.announcements.values():
+            _add_hist(out, source_kind(ann.get("source")))
+        return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def compact(self) -> Tally:
+        """This tally with its announcements counted instead of kept (``published``,
+        ``sources``): what a sum over many days needs, a fraction of the size."""
+        return Tally(groups=self.groups, failures=self.failures, latency_s=self.latency_s,
+                     request_ms=self.request_ms, published_n=self.published(),
+                     sources=self.by_source())
 
     # -- storage -------------------------------------------------------------------
     def as_json(self) -> dict[str, Any]:
-        return {"announcements": self.announcements, "groups": self.groups,
-                "failures": self.failures, "latency_s": self.latency_s,
-                "request_ms": self.request_ms}
+        out = {"announcements": self.announcements, "groups": self.groups,
+               "failures": self.failures, "latency_s": self.latency_s,
+               "request_ms": self.request_ms}
+        if self.published_n or self.sources:
+            out.update(published=self.published_n, sources=self.sources)
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Tally:
         """The tally of ``data`` (freshly decoded JSON, which it takes over)."""
         return cls(announcements=data.get("announcements", {}), groups=data.get("groups", {}),
                    failures=data.get("failures", {}), latency_s=data.get("latency_s", {}),
-                   request_ms=data.get("request_ms", {}))
+                   request_ms=data.get("request_ms", {}), published_n=data.get("published", 0),
+                   sources=data.get("sources", {}))
