@@ -1,6 +1,7 @@
 """``make dashboard-shot``: regenerate docs/dashboard.png, the README's picture of the dashboard.
 
-Writes a generated district (300 groups, 30 days of history) into a temp dir,
+Writes a generated district (300 groups, 30 days of history, residents' questions
+and work orders) into a temp dir,
 renders its dashboard and photographs it in headless Chromium at a desktop
 width. Review the picture before committing it.
 """
@@ -14,7 +15,9 @@ from pathlib import Path
 from unittest import mock
 from zoneinfo import ZoneInfo
 
-from benchmarks.history_data import generate, make_root
+from benchmarks.bench_tickets import write_root
+from benchmarks.history_data import generate
+from benchmarks.resident_data import generate_residents
 from tests.browser import DESKTOP, Browser, find_chromium
 from tests.conftest import REPO, cli
 
@@ -30,8 +33,9 @@ def main() -> None:
         sys.exit("chromium is not installed (make dashboard-shot installs it as root on Debian)")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "root"
-        env = make_root(root, 300, REPO / "templates")
+        env = write_root(root, 300)
         generate(root / "var", groups=300, per_day=6, days=30, now=NOW)
+        generate_residents(root, groups=300, days=30, now=NOW)
         with mock.patch.dict("os.environ", env), time_machine.travel(NOW, tick=False):
             r = cli(root, "dashboard", "--out", str(Path(tmp) / "dash"), "--since", "30d")
         if r.code:

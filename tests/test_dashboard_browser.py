@@ -14,7 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from benchmarks.history_data import generate, make_root
+from benchmarks.bench_tickets import write_root
+from benchmarks.history_data import generate
+from benchmarks.resident_data import generate_residents
 from tests.browser import Browser, find_chromium
 from tests.conftest import REPO, cli
 
@@ -42,10 +44,10 @@ Array.from(document.querySelectorAll('svg.chart')).map(svg => {
 })
 """
 
-# Series each chart is expected to draw for the generated history (no resident
-# messages or tickets in it: those charts say 暂无数据 and draw none).
+# Series each chart is expected to draw for the generated district (its deliveries,
+# residents' questions and work orders).
 EXPECTED = {"daily": 2, "failure-reasons": 1, "failure-platforms": 1, "failed-groups": 1,
-            "questions": 0, "ticket-status": 0, "overdue-grids": 0}
+            "questions": 1, "ticket-status": 1, "overdue-grids": 1}
 
 
 def _rgb(css: str) -> tuple[int, int, int]:
@@ -74,9 +76,10 @@ def test_the_dashboard_renders_on_a_phone_without_errors(chromium, tmp_path, mon
     from PIL import Image
 
     root = tmp_path / "root"
-    for k, v in make_root(root, 120, REPO / "templates").items():
+    for k, v in write_root(root, 120).items():
         monkeypatch.setenv(k, v)
     generate(root / "var", groups=120, per_day=4, days=14, now=NOW)
+    generate_residents(root, groups=120, days=14, now=NOW)
     with time_machine.travel(NOW, tick=False):
         assert cli(root, "dashboard", "--out", str(tmp_path / "dash"), "--since", "14d").code == 0
     page = tmp_path / "dash" / "index.html"

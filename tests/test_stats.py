@@ -303,10 +303,10 @@ def test_ticket_figures_come_from_the_ticket_store(root):
     assert t["median_handling_hours"] == 6.0
     assert t["by_status"] == {"assigned": 2, "resolved": 1}
     grids = {r["grid"]: r for r in t["by_grid"]}
-    assert grids["hlz-g01"] == {"grid": "hlz-g01", "opened": 2, "resolved": 1, "overdue": 1,
-                                "median_handling_hours": 6.0}
+    assert grids["hlz-g01"] == {"grid": "hlz-g01", "name": "汇林绿洲第1网格群", "opened": 2,
+                                "resolved": 1, "overdue": 1, "median_handling_hours": 6.0}
     assert grids["huju-g01"]["overdue"] == 1
     assert dash.code == 0
     page = (root / "dash" / "index.html").read_text(encoding="utf-8")
     assert 'data-chart="ticket-status" data-series="1"' in page and "已办结" in page
-    assert 'data-chart="overdue-grids" data-series="1"' in page
+    assert 'data-chart="overdue-grids" data-series="1"' in page and "汇林绿洲第1网格群" in page

@@ -154,7 +154,7 @@ def panels(figures: dict) -> list[str]:
             [(TICKET_STATUS.get(k, k), v) for k, v in tickets["by_status"].items()], BLUE)),
         _panel("各网格超期工单", svg.bars(
             "overdue-grids", "各网格超期工单",
-            [(r["grid"], r["overdue"]) for r in tickets["by_grid"]][:10], RED)),
+            [(r.get("name") or r["grid"], r["overdue"]) for r in tickets["by_grid"]][:10], RED)),
     ]
 
 

@@ -85,8 +85,11 @@ def tickets(app: App, start: datetime, end: datetime, config) -> dict:
     totals = {"opened": 0, "resolved": 0, "overdue": 0}
     all_hours: list[float] = []
     for t in found:
-        grid = dimensions.key(dimensions.find(config, t.group), "grid")
-        row = rows.setdefault(grid, {"grid": grid, "opened": 0, "resolved": 0, "overdue": 0})
+        group = dimensions.find(config, t.group)
+        grid = dimensions.key(group, "grid")
+        name = group.name if group is not None and grid == group.id else grid
+        row = rows.setdefault(grid, {"grid": grid, "name": name, "opened": 0, "resolved": 0,
+                                     "overdue": 0})
         if start <= t.created_at <= end:
             row["opened"] += 1
             totals["opened"] += 1
