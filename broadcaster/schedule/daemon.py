@@ -40,6 +40,7 @@ QUEUE_POLL = 1.0           # seconds between looks at the queue directory
 STATE_NAME = "daemon"
 HEARTBEAT_SHAPE = {"pid": int, "host": str, "started_at": "time", "heartbeat": "time",
                    "stopped_at": "time"}
+STORE_RETRY = 10.0         # seconds before a pass that could not record is tried again
 STOP_GRACE = 3.0           # seconds in-flight sends may take after SIGTERM
 
 
@@ -143,9 +144,9 @@ class Daemon:
         except LockHeld:
             log.info("dispatch lock busy (a run-once is sending); trying again")
             return 1.0
-        except BroadcasterError as exc:
+        except BroadcasterError as exc:    # a full disk, say: stay up, look again soon
             log.error("%s", self.app.redact(exc))
-            return HEARTBEAT_EVERY
+            return STORE_RETRY
         result = run.result
         with self._content_lock:
             for done in self._content_runs:
@@ -251,8 +252,12 @@ class Daemon:
 
     # -- heartbeat ----------------------------------------------------------------
     def _heartbeat(self, stopped: bool = False) -> None:
+        """Write the heartbeat; a store that cannot (a full disk) is logged, never fatal."""
         now: datetime = self.app.now()
-        with self.app.store.state(STATE_NAME, check=check_heartbeat) as st:
-            st.update(pid=os.getpid(), host=socket.gethostname(),
-                      started_at=iso(self.started_at), heartbeat=iso(now),
-                      stopped_at=iso(now) if stopped else None)
+        try:
+            with self.app.store.state(STATE_NAME, check=check_heartbeat) as st:
+                st.update(pid=os.getpid(), host=socket.gethostname(),
+                          started_at=iso(self.started_at), heartbeat=iso(now),
+                          stopped_at=iso(now) if stopped else None)
+        except BroadcasterError as exc:
+            log.error("heartbeat not written: %s", self.app.redact(exc))
