@@ -69,7 +69,7 @@ class App:
         from broadcaster.config.groups import load_groups
         from broadcaster.store.durable import make_dirs
 
-        make_dirs(self.cache_dir)  # the parse cache lives in the (0700) state directory
+        make_dirs(self.state_dir, self.cache_dir)  # the parse cache lives in the (0700) state directory
         config = load_groups(self.root, cache_dir=self.cache_dir, isolate=True)
         self.redactor.add(config.secrets())
         for gid, problems in config.broken.items():

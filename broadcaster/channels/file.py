@@ -2,7 +2,8 @@
 
 Each part becomes one entry: a separator line, an HTML comment with the time
 (ISO 8601 with offset), the title and whether everyone was mentioned, then the
-Markdown itself. The directory is created if needed; files are created mode
+Markdown itself. The directory is created if needed, mode 0700 (an existing
+one open to others is tightened, a shared one refused); files are created mode
 0600 and written with one ``write`` on an ``O_APPEND`` descriptor, so
 concurrent writers never interleave within an entry.
 """
@@ -22,6 +23,8 @@ from pydantic import ValidationInfo, field_validator
 from broadcaster.channels import register
 from broadcaster.channels.base import Channel, ChannelConfig, Limit, Part, SendResult
 from broadcaster.delivery.markdown import utf8_len
+from broadcaster.store.base import StoreError
+from broadcaster.store.durable import make_dirs
 
 type_name = "file"
 LIMIT = Limit(1_000_000, "bytes")
@@ -74,12 +77,14 @@ class FileChannel(Channel):
         entry = f"{SEPARATOR}\n<!-- {stamp} {meta} -->\n{part.text.rstrip()}\n\n"
         try:
             target = self.target()
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(target.parent)   # 0700, like the files in it (a 0777 one is tightened)
             fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 os.write(fd, entry.encode("utf-8"))
             finally:
                 os.close(fd)
+        except StoreError as exc:   # a directory shared with others: refused
+            return SendResult("permanent", reason=str(exc), latency_ms=(time.monotonic() - start) * 1000)
         except OSError as exc:
             outcome = "transient" if exc.errno in TRANSIENT_ERRNOS else "permanent"
             return SendResult(outcome, reason=f"cannot write {self.target()}: {exc.strerror}",

@@ -279,9 +279,10 @@ class _ParseCache:
         if not _json_plain(data):
             return  # dates, non-string keys...: JSON would not give them back as they were
         from broadcaster.store import atomic_write
+        from broadcaster.store.durable import make_dirs
 
         try:
-            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_dirs(self.dir)
             body = json.dumps(data, ensure_ascii=False).encode("utf-8")
             head = json.dumps({"sha256": self.digest,
                                "data_sha256": hashlib.sha256(body).hexdigest()})

@@ -194,10 +194,11 @@ def features(text: str, segmenter: Segmenter, speller: Speller) -> list[str]:
 
 
 def _write(path: Path, text: str) -> None:
-    from broadcaster.store import atomic_write
+    from broadcaster.store import StoreError, atomic_write
+    from broadcaster.store.durable import make_dirs
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_dirs(path.parent)
         atomic_write(path, text.encode("utf-8"))
-    except OSError:
+    except (OSError, StoreError):
         pass  # a cache that cannot be written only makes the next start slower

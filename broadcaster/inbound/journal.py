@@ -30,6 +30,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from broadcaster.store.durable import make_dirs
+
 log = logging.getLogger(__name__)
 
 DIRNAME = "inbound"
@@ -107,11 +109,7 @@ class Journal:
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> list[dict]:
         """Open the journal; return the messages and joins of the last days without an outcome."""
-        old = os.umask(0o077)
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        finally:
-            os.umask(old)
+        make_dirs(self.dir)
         since = datetime.now(self.tz) - timedelta(days=DEDUP_DAYS)
         open_work: dict[str, dict] = {}
         for rec in read(self.dir.parent, since, self.tz):

@@ -9,8 +9,10 @@
   more space can be reserved the log says so while it still has room for
   the appends already under way.
 
-Files are created mode 0600. ``OSError`` with ENOSPC/EDQUOT becomes ``StoreFull``
-naming the directory; other OSErrors propagate.
+Files are created mode 0600 and directories 0700 (``make_dirs``, which also
+tightens an existing directory that lets others in, or refuses one it cannot
+own). ``OSError`` with ENOSPC/EDQUOT becomes ``StoreFull`` naming the
+directory; other OSErrors propagate.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -27,8 +31,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from broadcaster.store.base import StoreFull
+from broadcaster.store.base import StoreError, StoreFull
 from broadcaster.store.records import BadRecord
+
+log = logging.getLogger(__name__)
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
@@ -88,13 +94,38 @@ def dumps(obj: Any) -> bytes:
 
 
 def make_dirs(*dirs: Path) -> None:
-    """Create ``dirs`` (and parents) mode 0700."""
+    """Create ``dirs`` (and missing parents) mode 0700; each must end up private.
+
+    An existing directory that lets others in (any group or other bit, e.g.
+    0777 or 0755) is tightened to 0700 and a warning is logged. One that is
+    shared on purpose (the sticky bit, as /tmp) or owned by another user is
+    refused with ``StoreError`` saying what to do: state, queued messages and
+    the outbox are never kept where others can read or replace them.
+    """
     old = os.umask(0o077)
     try:
         for d in dirs:
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _private(d)
     finally:
         os.umask(old)
+
+
+def _private(d: Path) -> None:
+    info = d.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & 0o077:
+        return
+    if mode & stat.S_ISVTX or info.st_uid != os.geteuid():
+        raise StoreError(f"{d} is shared (mode {mode:04o}, owner uid {info.st_uid}): broadcaster "
+                         "keeps its state and outbox in directories of its own, mode 0700; "
+                         "choose another (--root, BROADCASTER_STATE_DIR, the file channel's path)")
+    try:
+        os.chmod(d, 0o700)
+    except OSError as exc:
+        raise StoreError(f"{d} is mode {mode:04o} and cannot be made private (0700): "
+                         f"{exc.strerror}; run: chmod 700 {d}") from None
+    log.warning("%s was mode %04o, open to other users: tightened to 0700", d, mode)
 
 
 class AppendLog:

@@ -46,6 +46,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
+from broadcaster.store.durable import make_dirs
 from broadcaster.store.tally import Tally
 
 log = logging.getLogger("broadcaster.store")
@@ -123,11 +124,7 @@ class FileShelf:
 
     def save(self, kind: str, day: date, data: dict) -> None:
         path = self.path(kind, day)
-        old = os.umask(0o077)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        finally:
-            os.umask(old)
+        make_dirs(path.parent)
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         self._write(path, body.encode("utf-8"))
 

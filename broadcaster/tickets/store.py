@@ -33,7 +33,6 @@ raises ``StaleTicket`` ("changed since you read it").
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -41,6 +40,7 @@ from pathlib import Path
 from broadcaster.errors import InputError, did_you_mean
 from broadcaster.store import Store, StoreError, atomic_write
 from broadcaster.store.durable import fsync_dir as _fsync_dir
+from broadcaster.store.durable import make_dirs
 from broadcaster.tickets import ids
 from broadcaster.tickets.model import FINAL, Ticket
 
@@ -65,12 +65,7 @@ class TicketStore:
         if self._ready:
             return
         self.store.ensure()
-        old = os.umask(0o077)
-        try:
-            for d in (self.dir, self.open_dir, self.archive_dir):
-                d.mkdir(exist_ok=True, mode=0o700)
-        finally:
-            os.umask(old)
+        make_dirs(self.dir, self.open_dir, self.archive_dir)
         self._ready = True
 
     # -- paths ---------------------------------------------------------------------
@@ -122,7 +117,7 @@ class TicketStore:
                 return
             _fsync_dir(path.parent)
             return
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_dirs(path.parent)
         body = json.dumps({"tickets": rows}, ensure_ascii=False, separators=(",", ":"))
         atomic_write(path, body.encode("utf-8"))
 
@@ -225,7 +220,7 @@ class TicketStore:
         path = self.sources_path(day)
         known = self._read_sources(path)
         known[source] = tid
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_dirs(path.parent)
         body = json.dumps({"sources": known}, ensure_ascii=False, separators=(",", ":"))
         atomic_write(path, body.encode("utf-8"))
 
