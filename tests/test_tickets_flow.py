@@ -2,8 +2,9 @@
 reminder -> morning digest -> overdue alert to the supervisor -> resolve -> the result in the
 resident's group. Time is moved with time-machine; every pass is a real ``run-once``.
 
-The resident's message is handed to ``intake.open_from_message`` as the inbound server does
-(an object with InboundMessage's attributes); the server itself is not started here.
+The first tests hand the resident's message to ``intake.open_from_message`` as the inbound
+server does (an object with InboundMessage's attributes); the last goes through the real
+server (``serve`` on loopback, a signed bridge request) from the complaint to its result.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+import yaml
 
 from broadcaster.app import App
 from broadcaster.tickets.intake import open_from_message
@@ -26,6 +29,7 @@ from tests.tickets_helpers import Msg, write_tickets_root
 
 TZ = ZoneInfo("Asia/Shanghai")
 COMPLAINT = "3栋2单元楼道垃圾三天没清了，味道很大"
+BRIDGE = "bridge-secret-0123456789abcdef"
 
 
 def masked(first: str) -> str:
@@ -187,3 +191,70 @@ def test_a_crash_after_storing_queues_the_acknowledgement_once(root, robots, poi
     assert len(group.texts) == 1 and shown[0]["id"] in group.texts[0]
     assert len(handler.texts) == 1
     assert cli(root, "tickets", "list", "--json").json()[0]["status"] == "assigned"
+
+
+def _served_root(root, robots):
+    """The flow's root, with the resident's group reachable through the signed bridge."""
+    doc = yaml.safe_load((root / "groups.yaml").read_text(encoding="utf-8"))
+    doc["inbound"] = {"generic": {"secret": BRIDGE}}
+    for group in doc["groups"]:
+        group["chats"] = [f"generic:{group['id']}"]
+    (root / "groups.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False),
+                                      encoding="utf-8")
+
+
+def wait_for(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_a_complaint_through_the_inbound_server_to_its_result(root, robots):
+    """The resident writes in the group; the bridge signs it to ``serve``; the ticket reaches
+    the handler, the reminder and the overdue alert follow (time moved), the result comes back."""
+    from broadcaster.inbound.server import ServerThread
+    from tests.simulator_inbound import InboundClient
+
+    group, handler, supervisor = robots
+    _served_root(root, robots)
+    with time_machine.travel(at(2026, 2, 13, 15, 30), tick=True):
+        with ServerThread(App(root)) as server:
+            r = InboundClient(server.url).generic(BRIDGE, "hlz-g01", COMPLAINT, message_id="wx-1",
+                                                  mentioned=False)
+            assert r.status_code == 200
+            assert wait_for(lambda: group.texts and handler.texts)   # serve sent both itself
+            again = InboundClient(server.url).generic(BRIDGE, "hlz-g01", COMPLAINT, message_id="wx-1")
+            assert again.status_code == 200                          # the bridge retried
+            time.sleep(0.3)
+        listed = cli(root, "tickets", "list", "--json").json()
+        assert len(listed) == 1
+        ticket = listed[0]
+        assert (ticket["status"], ticket["staff"], ticket["category"]) == \
+            ("assigned", "wang-li", "sanitation")
+        assert ticket["deadline"].startswith("2026-02-24T15:30") and ticket["reporter"] == "张阿姨"
+        run_once(root)
+    assert len(group.texts) == 1 and len(handler.texts) == 1
+    ack = group.texts[0]
+    assert ticket["id"] in ack and "卫生" in ack and masked("张") in ack and "楼道" not in ack
+    assert ticket["id"] in handler.texts[0] and COMPLAINT in handler.texts[0]
+
+    with time_machine.travel(at(2026, 2, 22, 10, 43), tick=True):    # 80 % of the time
+        run_once(root)
+    assert len(handler.texts) == 2 and "快到期" in handler.texts[-1]
+    with time_machine.travel(at(2026, 2, 24, 15, 31), tick=True):    # overdue
+        run_once(root)
+        run_once(root)
+    assert len(supervisor.texts) == 1 and "超过办理时限" in supervisor.texts[0]
+    assert f"工单已超时 {ticket['id']}" in str(supervisor.messages[0].payload)   # the card's title
+    with time_machine.travel(at(2026, 2, 24, 16, 0), tick=True):
+        r = cli(root, "tickets", "resolve", ticket["id"], "--result", "楼道垃圾已清运", "--by",
+                "wang-li")
+        assert r.code == 1 and "accept" in r.err                     # assigned: accept first
+        assert cli(root, "tickets", "accept", ticket["id"], "--by", "wang-li").code == 0
+        assert cli(root, "tickets", "resolve", ticket["id"], "--result", "楼道垃圾已清运",
+                   "--by", "wang-li").code == 0
+        run_once(root)
+    assert len(group.texts) == 2 and ticket["id"] in group.texts[-1]
+    assert "楼道垃圾已清运" in group.texts[-1] and masked("张") in group.texts[-1]
+    assert "三天没清" not in group.texts[-1]
