@@ -205,3 +205,28 @@ def test_the_events_job_posts_the_rest_and_names_the_skipped_event(root, tmp_pat
     a = outbox.get(app, ann)
     assert "义诊" in a.body(a.deliveries[0])
     assert [p for p in run.problems if "每秒活动" in p and "skipped" in p]
+
+
+def test_a_rule_that_can_never_match_is_bounded_and_skipped(monkeypatch):
+    """dateutil searches such a rule to the year 9999; the walk is timed and the event skipped,
+    so the calendar does not pay for it a second time when it is expanded."""
+    from broadcaster.sources import recurrence
+
+    monkeypatch.setattr(recurrence, "MAX_SECONDS", 0.05)
+    body = calendar(vevent("never@x", "二月三十日", "FREQ=MONTHLY;BYMONTH=2;BYMONTHDAY=30"),
+                    vevent("weekly@hlz", "义诊", "FREQ=WEEKLY;BYDAY=SA"))
+    found, warnings, _ = occurrences(body)
+    assert [e["title"] for e in found] == ["义诊"]
+    assert warnings == ["events hlz: event '二月三十日' (UID never@x) skipped: its rule took more "
+                        "than 0.05 s to expand"]
+
+
+def test_after_the_calendar_budget_the_remaining_recurring_events_are_skipped(monkeypatch):
+    from broadcaster.sources import recurrence
+
+    monkeypatch.setattr(recurrence, "CALENDAR_SECONDS", 0.0)
+    body = calendar(vevent("a@x", "甲", "FREQ=DAILY"), vevent("b@x", "乙", "FREQ=WEEKLY;BYDAY=SA"),
+                    vevent("once@hlz", "消防演练", None, start="20261125T150000"))
+    found, warnings, _ = occurrences(body)
+    assert [e["title"] for e in found] == ["消防演练"]   # events without a rule are never skipped
+    assert len(warnings) == 2 and all("took more than 0 s to check" in w for w in warnings)
