@@ -125,3 +125,4 @@ def test_reopen_and_reject_need_a_reason_resolve_a_result(desk_root):
     assert cli(desk_root, "tickets", "reject", _ticket_in(desk_root, "assigned"),
                "--reason", "").code == 1
     assert cli(desk_root, "tickets", "resolve", tid).code == 2     # usage: --result missing
+

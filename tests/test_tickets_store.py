@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import stat
 import subprocess
@@ -16,10 +18,11 @@ import time_machine
 from filelock import FileLock
 
 from broadcaster.app import App
+from broadcaster.tickets.intake import open_from_message
 from broadcaster.tickets.reminders import run as ticket_pass
 from broadcaster.tickets.store import StaleTicket
 from tests.conftest import REPO, cli
-from tests.tickets_helpers import write_tickets_root
+from tests.tickets_helpers import Msg, write_tickets_root
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -210,3 +213,39 @@ def test_numbers_stay_unique_when_processes_open_at_once(troot):
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
     numbers = sorted(json.loads(r.stdout)["id"].rsplit("-", 1)[1] for r in results)
     assert numbers == [f"{i:04d}" for i in range(1, 7)]
+
+
+def test_list_filters_and_the_monthly_csv(troot):
+    with time_machine.travel(datetime(2026, 11, 23, 9, 0, tzinfo=TZ), tick=False):
+        app = App(troot)
+        ids = {}
+        for mid, group, text, name in (("m1", "hlz-g01", "楼道垃圾没人清", "赵大爷"),
+                                       ("m2", "huju-g01", "=1+1 路灯坏了", "钱阿姨"),
+                                       ("m3", "volunteers", "电梯坏了", "孙师傅")):
+            ids[mid] = open_from_message(app, Msg(text, group_id=group, message_id=mid,
+                                                  sender_name=name)).id
+        assert cli(troot, "tickets", "accept", ids["m2"], "--by", "li-qiang").code == 0
+
+        def listed(*args):
+            r = cli(troot, "tickets", "list", *args, "--json")
+            assert r.code == 0, r.err
+            return sorted(t["id"] for t in r.json())
+
+        assert listed("--staff", "li-qiang") == [ids["m2"]]
+        assert listed("--grid", "community:huilinlvzhou") == [ids["m1"]]
+        assert listed("--grid", "volunteers") == [ids["m3"]]
+        assert listed("--category", "repair") == sorted([ids["m2"], ids["m3"]])
+        assert listed("--status", "accepted") == [ids["m2"]]
+        assert listed("--overdue") == []
+        r = cli(troot, "tickets", "list", "--status", "acepted")
+        assert r.code == 1 and "accepted" in r.err                  # did you mean
+    with time_machine.travel(datetime(2026, 12, 1, 9, 0, tzinfo=TZ), tick=False):
+        assert len(listed("--overdue")) == 3
+        r = cli(troot, "tickets", "export", "--csv")
+    assert r.code == 0 and r.out.startswith("\ufeffid,")                 # Excel reads UTF-8
+    rows = list(csv.DictReader(io.StringIO(r.out.lstrip("\ufeff"))))
+    by_id = {row["id"]: row for row in rows}
+    assert set(by_id) == set(ids.values())
+    assert by_id[ids["m2"]]["text"] == "'=1+1 路灯坏了"                 # not a formula
+    assert by_id[ids["m1"]]["reporter"] == "赵*" and by_id[ids["m1"]]["overdue"] == "yes"
+    assert by_id[ids["m2"]]["status"] == "accepted" and by_id[ids["m2"]]["staff"] == "li-qiang"
