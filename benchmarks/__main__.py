@@ -6,6 +6,7 @@ from benchmarks import (
     bench_faq,
     bench_history,
     bench_inbound,
+    bench_postgres,
     bench_split,
     bench_tickets,
 )
@@ -18,3 +19,4 @@ if __name__ == "__main__":
     bench_inbound.main()
     bench_tickets.main([])
     bench_history.main([])
+    bench_postgres.main([])

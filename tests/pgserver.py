@@ -47,7 +47,8 @@ def bin_dir() -> Path:
 class PgServer:
     """One PostgreSQL cluster in a temp dir; ``start()``, ``stop()``, ``url(db)``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        self.durable = durable       # True: PostgreSQL's own defaults (fsync on), for benchmarks
         self.bin = bin_dir()
         self.base = Path(tempfile.mkdtemp(prefix="broadcaster-pg-"))
         self.data = self.base / "data"
@@ -69,8 +70,9 @@ class PgServer:
                  "-E", "UTF8", "--locale=C", "--no-sync")
         with open(self.data / "postgresql.conf", "a") as f:
             f.write(f"\nlisten_addresses = ''\nunix_socket_directories = '{self.socket_dir}'\n"
-                    "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-                    "max_connections = 200\nshared_buffers = 64MB\n")
+                    "max_connections = 200\nshared_buffers = 128MB\n")
+            if not self.durable:
+                f.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
 
     def run(self, exe: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         cmd = [*self.as_user, str(self.bin / exe), *args]
@@ -84,8 +86,7 @@ class PgServer:
         return done
 
     def start(self) -> None:
-        self.run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
-                 "-o", "-c fsync=off", "start")
+        self.run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start")
 
     def stop(self, mode: str = "fast") -> None:
         self.run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
@@ -107,9 +108,9 @@ class PgServer:
         return self.url(name)
 
 
-def start_server() -> PgServer:
+def start_server(*, durable: bool = False) -> PgServer:
     """A started server; ``NoServer`` if none can run here."""
-    server = PgServer()
+    server = PgServer(durable=durable)
     try:
         server.start()
     except NoServer:

@@ -80,7 +80,7 @@ def test_db_upgrade_creates_the_schema_once_and_a_daemon_refuses_an_unknown_one(
     missing = cli(proj, "status", "--json", env=env)
     assert missing.code == 1 and "run `broadcaster db upgrade`" in missing.err
     first = cli(proj, "db", "upgrade", "--json", env=env)
-    assert first.code == 0 and first.json()["applied"] == [1]
+    assert first.code == 0 and first.json()["applied"] == [1, 2]
     again = cli(proj, "db", "upgrade", env=env)
     assert again.code == 0 and "up to date" in again.out
     assert cli(proj, "status", env=env).code == 0
@@ -182,3 +182,48 @@ def test_a_live_sessions_claims_are_never_taken(pg_url, tmp_path, monkeypatch):
         assert len(one.claim(LATER)) == 2
         assert two.claim(LATER + timedelta(hours=1)) == []
     store.close()
+
+
+def test_two_dispatchers_together_keep_a_shared_robots_limit(root, pg_url, monkeypatch):
+    """30 groups behind one WeCom robot (20 a minute), two dispatchers at once: 20 go out,
+    10 wait for the window; the platform never has to say "too fast"."""
+    import threading
+
+    import yaml
+
+    from broadcaster.app import App
+    from broadcaster.delivery.dispatch import Dispatcher
+    from broadcaster.queue import outbox
+    from broadcaster.queue.outbox import Message
+    from broadcaster.store import pgdispatch
+    from tests.simulator import PlatformSimulator
+
+    monkeypatch.setenv("BROADCASTER_DATABASE_URL", pg_url)
+    monkeypatch.setattr(pgdispatch, "BATCH", 4)       # both dispatchers get a share
+    with PlatformSimulator(latency=0.01) as sim:
+        robot = sim.add_robot("wecom", key="shared")
+        groups = [{"id": f"g{i:02d}", "name": f"第{i}网格群", "tags": [], "channel": robot.config()}
+                  for i in range(30)]
+        (root / "groups.yaml").write_text(yaml.safe_dump({"groups": groups}, allow_unicode=True))
+        ann_id = outbox.enqueue(App(root), [Message(g["id"], "共用机器人的通知") for g in groups],
+                                source="test")
+        apps = [App(root), App(root)]
+        results = [None, None]
+
+        def run(i):
+            results[i] = Dispatcher(apps[i]).run()
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert sum(r.sent for r in results) == 20
+        assert all(r.sent for r in results), "both sent"
+        assert len(robot.texts) == 20 and robot.attempts == 20   # never refused
+        left = outbox.get(apps[0], ann_id)
+        assert left.counts()["pending"] == 10
+        assert all(d.next_attempt_at > left.meta.created_at for d in left.deliveries
+                   if d.status == "pending")
+        for app in apps:
+            app.store.close()

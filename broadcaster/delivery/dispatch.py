@@ -68,6 +68,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_EVERY = 0.5              # seconds between looks at progress and cancellations
+SHARE_LIMITS_EVERY = 2.0      # seconds between merges of the rate-limit state in a long pass
 MAX_INLINE_WAIT = 5.0         # wait this long for a rate-limit slot, else defer
 BACKOFF_CAP = 30 * 60.0       # seconds
 REPLY_HANDOFF = 30.0          # seconds: younger replies are left to `serve`
@@ -183,12 +184,18 @@ class Dispatcher:
         try:
             # batch after batch until none is left (a store shared by several dispatchers
             # hands out bounded batches; the file store hands out everything at once)
+            shared = app.store.rate_limiter()     # bookings in the store itself: nothing to merge
+            if shared is not None:
+                self.limiter = shared
+            started = shared_at = time.monotonic() - SHARE_LIMITS_EVERY   # loaded at first
             while not self._halt.is_set() and not self.stop.is_set():
                 claims = session.claim(now, only=self.only,
                                        accept=lambda meta: self._may_send(meta, now))
                 if not claims:
                     break
-                self.limiter.load(app.store.read_state(STATE_NAME, check=check_state))
+                if shared_at == started and shared is None:
+                    self.limiter.load(app.store.read_state(STATE_NAME, check=check_state))
+                    shared_at = time.monotonic()
                 work: dict[str, list[Job]] = {}
                 for claim in claims:
                     if self._halt.is_set():
@@ -196,6 +203,10 @@ class Dispatcher:
                     self._plan(claim.meta, claim.delivery, now, work)
                 if work and not self._halt.is_set():
                     self._fan_out(work)
+                if shared is None and time.monotonic() >= shared_at + SHARE_LIMITS_EVERY:
+                    self._share_limits()
+                    shared_at = time.monotonic()
+            if shared is None and shared_at != started:
                 self._share_limits()
             result.pending, result.next_due = self._remaining(session)
         except StoreFull as exc:

@@ -43,6 +43,7 @@ from broadcaster.errors import BroadcasterError
 from broadcaster.store.records import Announcement, AnnouncementMeta, Damaged, Delivery
 
 if TYPE_CHECKING:
+    from broadcaster.delivery.ratelimit import RateLimiter
     from broadcaster.store.history import History
 
 
@@ -265,6 +266,12 @@ class Store(ABC):
     @abstractmethod
     def next_number(self, name: str) -> int:
         """The next number (1, 2, …) of the counter ``name``; never the same twice."""
+
+    def rate_limiter(self) -> RateLimiter | None:
+        """A rate limiter whose bookings every sender on this store sees at once (a store
+        shared by machines), or None: each dispatcher keeps its own bookings and merges
+        them into the document ``ratelimit`` (``delivery.ratelimit.merge_state``)."""
+        return None
 
     # -- collections ---------------------------------------------------------------------
     @abstractmethod

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("broadcaster.store")
 
-BATCH = int(env_seconds("BROADCASTER_CLAIM_BATCH", 100))
+BATCH = int(env_seconds("BROADCASTER_CLAIM_BATCH", 500))
 GRACE = env_seconds("BROADCASTER_CLAIM_GRACE", 30)
 HEARTBEAT = 1.0          # seconds between checks of the session's own lock
 GONE_STATE = "claims-gone"

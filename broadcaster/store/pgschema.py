@@ -18,7 +18,9 @@ The tables (every time is ``timestamptz``; a row's whole record is kept as
   dispatch session holding it (see ``pgdispatch``);
 - ``documents``: small named JSON documents (schedule claims, rate limits,
   heartbeats), each read-modify-written under its row lock;
-- ``counters``, ``collection_records``, ``history_index``, ``damaged``.
+- ``counters``, ``collection_records``, ``history_index``, ``damaged``;
+- ``rate_limits`` (version 2): each robot's bookings, booked under its row lock
+  by every dispatcher (``pgratelimit``).
 """
 
 from __future__ import annotations
@@ -98,6 +100,14 @@ CREATE TABLE damaged (
     reason text NOT NULL,
     at     timestamptz NOT NULL,
     data   jsonb
+);
+"""),
+    (2, "shared rate limits", """
+CREATE TABLE rate_limits (
+    key           text PRIMARY KEY,              -- a robot, a bot token, an app
+    window_s      double precision NOT NULL,
+    sends         double precision[] NOT NULL,   -- booked send times (epoch seconds)
+    blocked_until double precision NOT NULL      -- the platform said "too fast" until then
 );
 """),
 ]

@@ -35,7 +35,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
@@ -112,7 +112,7 @@ class PgStore(Store):
 
                     self._pool = ConnectionPool(
                         self.url, min_size=1, max_size=int(env_seconds("BROADCASTER_DATABASE_POOL", 20)),
-                        timeout=10, open=True, check=ConnectionPool.check_connection,
+                        timeout=10, open=True,
                         kwargs={"connect_timeout": 10}, name="broadcaster")
         return self._pool
 
@@ -148,32 +148,36 @@ class PgStore(Store):
 
     def run(self, fn: Callable[[psycopg.Connection], T], what: str = "") -> T:
         """``fn(conn)`` in one transaction, retried while the database cannot be reached."""
-        import psycopg
-        from psycopg_pool import PoolTimeout
-
         if getattr(self._local, "conn", None) is not None:
             return fn(self._local.conn)
-        started = time.monotonic()
-        delay = 0.2
-        warned = False
+        waiting = Waiting(self.location, what)
         while True:
             try:
                 with self.tx() as conn:
                     return fn(conn)
-            except (psycopg.OperationalError, PoolTimeout) as exc:
-                if _refused(exc):
-                    raise StoreError(f"database {self.location}: {redact(str(exc).strip())}"
-                                     ) from None
-                waited = time.monotonic() - started
-                if waited >= env_seconds("BROADCASTER_DATABASE_RETRY", RETRY_FOR):
-                    raise StoreError(f"database {self.location} unreachable for {waited:.0f} s"
-                                     f"{f' ({what})' if what else ''}: {redact(exc)}") from None
-                if not warned:
-                    log.warning("database %s unreachable (%s): retrying", self.location,
-                                redact(str(exc).strip()))
-                    warned = True
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+            except Exception as exc:
+                waiting.after(exc)
+
+    @contextmanager
+    def locked(self, first: Callable[[psycopg.Connection], T], what: str
+               ) -> Iterator[tuple[psycopg.Connection, T]]:
+        """A transaction kept open for the caller, begun with ``first(conn)`` (which takes
+        the locks), retried while the database cannot be reached; committed on a clean exit."""
+        if getattr(self._local, "conn", None) is not None:
+            yield self._local.conn, first(self._local.conn)
+            return
+        waiting = Waiting(self.location, what)
+        while True:
+            stack = ExitStack()
+            try:
+                conn = stack.enter_context(self.tx())
+                value = first(conn)
+                break
+            except Exception as exc:
+                stack.__exit__(type(exc), exc, exc.__traceback__)
+                waiting.after(exc)
+        with stack:
+            yield conn, value
 
     # -- setup and locks ----------------------------------------------------------------
     def ensure(self) -> None:
@@ -383,7 +387,14 @@ class PgStore(Store):
     def dispatch(self):
         from broadcaster.store.pgdispatch import PgDispatchSession
 
+        make_dirs(self.dir, self.locks_dir)     # the replies lock (``serve``) is local
+
         return PgDispatchSession(self)
+
+    def rate_limiter(self):
+        from broadcaster.store.pgratelimit import PgRateLimiter
+
+        return PgRateLimiter(self)
 
     # -- small documents ---------------------------------------------------------------
     @contextmanager
@@ -391,14 +402,13 @@ class PgStore(Store):
               rebuild: Callable[[], dict] | None = None) -> Iterator[dict[str, Any]]:
         from psycopg.types.json import Json
 
-        with self.tx() as conn:
-            def lock(conn):
-                conn.execute("INSERT INTO documents (name, doc) VALUES (%s, '{}')"
-                             " ON CONFLICT (name) DO NOTHING", (name,))
-                return conn.execute("SELECT doc FROM documents WHERE name = %s FOR UPDATE",
-                                    (name,)).fetchone()[0]
+        def lock(conn):
+            conn.execute("INSERT INTO documents (name, doc) VALUES (%s, '{}')"
+                         " ON CONFLICT (name) DO NOTHING", (name,))
+            return conn.execute("SELECT doc FROM documents WHERE name = %s FOR UPDATE",
+                                (name,)).fetchone()[0]
 
-            raw = lock(conn)
+        with self.locked(lock, f"state {name}") as (conn, raw):
             data = self._decode_doc(name, raw, check, rebuild)
             before = json.dumps(data, sort_keys=True, default=str)
             yield data
@@ -484,6 +494,38 @@ def _settle_on_read(ann: Announcement) -> None:
     last = max(stamps) if stamps else None
     if last is not None and (ann.meta.updated_at is None or last > ann.meta.updated_at):
         ann.settle(last)
+
+
+class Waiting:
+    """Back-off while the database cannot be reached: ``after(exc)`` sleeps and returns when
+    ``exc`` is a lost connection (logged once), raises ``StoreError`` once ``RETRY_FOR``
+    seconds are spent or the server refused, and re-raises anything else."""
+
+    def __init__(self, location: str, what: str):
+        self.location = location
+        self.what = what
+        self.started = time.monotonic()
+        self.delay = 0.2
+        self.warned = False
+
+    def after(self, exc: Exception) -> None:
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        if not isinstance(exc, psycopg.OperationalError | PoolTimeout):
+            raise exc
+        if _refused(exc):
+            raise StoreError(f"database {self.location}: {redact(str(exc).strip())}") from None
+        waited = time.monotonic() - self.started
+        if waited >= env_seconds("BROADCASTER_DATABASE_RETRY", RETRY_FOR):
+            raise StoreError(f"database {self.location} unreachable for {waited:.0f} s"
+                             f"{f' ({self.what})' if self.what else ''}: {redact(exc)}") from None
+        if not self.warned:
+            log.warning("database %s unreachable (%s): retrying", self.location,
+                        redact(str(exc).strip()))
+            self.warned = True
+        time.sleep(self.delay)
+        self.delay = min(self.delay * 2, 2.0)
 
 
 class PgShelf:
