@@ -30,7 +30,8 @@ SCENARIO = textwrap.dedent(r"""
 
     root, state = Path(sys.argv[1]), Path(sys.argv[1]) / "var"
     state.mkdir(exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(state)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(state)],
+                   check=True)
     main = [sys.executable, sys.argv[2], "--root", str(root)]
     steps = {}
 
