@@ -14,6 +14,7 @@ As a second net, the shapes secrets take in webhook URLs (``key=``,
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
@@ -36,7 +37,7 @@ URL_PIECE = 6   # path segments and query values this long are secrets of their 
 # program prints ("webhook" is a channel type), so they are not masked on their own.
 ROUTE_WORDS = frozenset({"cgi-bin", "webhook", "webhooks", "open-apis", "services", "sendMessage",
                          "broadcaster"})
-_PREFIX = 4     # secrets are looked up by their first characters (see Redactor.__call__)
+_KEY = 6        # secrets are looked up by their last characters (see Redactor._present)
 
 
 def secret_forms(secret: str) -> set[str]:
@@ -68,36 +69,53 @@ class Redactor:
     """Masks every form of the secrets it was given, then the usual secret shapes.
 
     Thousands of secrets (a robot URL per group) cost one dictionary lookup per
-    character of the text: forms are indexed by their first ``_PREFIX``
-    characters, and only the forms whose prefix occurs are searched for.
+    character of the text: forms are indexed by their last ``_KEY`` characters
+    (the distinctive end of a robot URL: its key or token), and only the forms
+    whose ending occurs are compared. The index is built when first needed,
+    so a command that never prints a secret-bearing text never pays for it.
+    Safe across threads: a new index replaces the old one whole, so secrets
+    added while workers redact (a fetched token) never disturb them.
     """
 
     def __init__(self, secrets: Iterable[str] = ()):
+        self._lock = threading.Lock()
         self._known: set[str] = set()
-        self._by_prefix: dict[str, set[str]] = {}
-        self._short: set[str] = set()          # forms shorter than the prefix
+        self._pending: list[str] = []
+        self._by_end: dict[str, frozenset[str]] = {}
+        self._short: frozenset[str] = frozenset()   # forms shorter than the key
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         """Redact ``secrets`` (any length) and their forms (``secret_forms``) from now on."""
-        new = {s for s in secrets if s and s.strip()} - self._known
-        self._known |= new
-        for secret in new:
-            for form in secret_forms(secret):
-                if len(form) < _PREFIX:
-                    self._short.add(form)
-                else:
-                    self._by_prefix.setdefault(form[:_PREFIX], set()).add(form)
+        with self._lock:
+            new = {s for s in secrets if s and s.strip()} - self._known
+            self._known |= new
+            self._pending.extend(new)
+
+    def _index(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+            by_end, short = dict(self._by_end), set(self._short)
+            for secret in pending:
+                for form in secret_forms(secret):
+                    if len(form) < _KEY:
+                        short.add(form)
+                    else:
+                        by_end[form[-_KEY:]] = by_end.get(form[-_KEY:], frozenset()) | {form}
+            self._by_end, self._short = by_end, frozenset(short)
 
     def _present(self, text: str) -> list[str]:
         """The forms that occur in ``text``, the longest first."""
-        found = {s for s in self._short if s in text}
-        if self._by_prefix:
-            get = self._by_prefix.get
-            for i in range(len(text) - _PREFIX + 1):
-                forms = get(text[i:i + _PREFIX])
+        if self._pending:
+            self._index()
+        by_end, short = self._by_end, self._short
+        found = {s for s in short if s in text}
+        if by_end:
+            get = by_end.get
+            for end in range(_KEY, len(text) + 1):
+                forms = get(text[end - _KEY:end])
                 if forms:
-                    found |= {f for f in forms if text.startswith(f, i)}
+                    found |= {f for f in forms if text.endswith(f, 0, end)}
         return sorted(found, key=len, reverse=True)
 
     def __call__(self, text: object) -> str:
