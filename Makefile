@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)  ## the daemon on the shipped offline demo (Ctrl-C stops it)
-	$(BIN)/python main.py daemon
+run: $(STAMP)  ## the daemon on the shipped offline demo, with the inbound server on 127.0.0.1:8080 (Ctrl-C stops it)
+	$(BIN)/python main.py daemon --serve
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 -q

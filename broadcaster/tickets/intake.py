@@ -42,7 +42,8 @@ def open_from_message(app, msg) -> Ticket | None:
     found = match(config, msg.text)
     if found is None:
         return None
-    source = f"{msg.platform}:{msg.chat}:{msg.message_id}"
+    chat = msg.chat if str(msg.chat).startswith(f"{msg.platform}:") else f"{msg.platform}:{msg.chat}"
+    source = f"{chat}:{msg.message_id}"      # generic:hlz-g01:m-77
     try:
         ticket, new = desk.open(group, msg.text, by=RESIDENT, reporter=msg.sender_name or "",
                                 reporter_id=str(msg.sender_id) if msg.sender_id else None,
