@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -64,14 +65,21 @@ def timed(root: Path, env: dict, *args: str) -> tuple[float, dict]:
     return time.perf_counter() - t0, out
 
 
-def dispatchers(root: Path, env: dict, n: int, groups: int) -> float:
-    """Seconds until ``n`` run-once processes started together have sent ``groups``."""
+def cpu_of_children() -> float:
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
+def dispatchers(root: Path, env: dict, n: int, groups: int) -> tuple[float, float]:
+    """Seconds until ``n`` run-once processes started together have sent ``groups``, and the
+    CPU seconds they used together."""
+    cpu = cpu_of_children()
     t0 = time.perf_counter()
     procs = [command(root, env, "run-once", "--json") for _ in range(n)]
     sent = sum(finish(p)["sent"] for p in procs)
     elapsed = time.perf_counter() - t0
     assert sent == groups, f"{sent} sent of {groups}"
-    return elapsed
+    return elapsed, cpu_of_children() - cpu
 
 
 def fresh_database(server, name: str, state: Path) -> dict:
@@ -108,15 +116,17 @@ def main(argv: list[str] | None = None) -> None:
 
 def shared(server, base: str, tmp: Path) -> None:
     root = make_root(base, tmp, SHARED)
-    times = {}
+    times, cpu = {}, {}
     for n in (1, 2):
         env = fresh_database(server, f"shared{n}", tmp / f"state-shared{n}")
         timed(root, env, "announce", TEXT, "--to", "all", "--json")
-        times[n] = dispatchers(root, env, n, SHARED)
-    print(f"PostgreSQL: {SHARED:,} groups, 50 ms latency, run-once processes:")
+        times[n], cpu[n] = dispatchers(root, env, n, SHARED)
+    print(f"PostgreSQL: {SHARED:,} groups, 50 ms latency, run-once processes "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
     for n in (1, 2):
         print(f"  {n} dispatcher{'s' if n > 1 else ' '}: {times[n]:6.2f} s "
-              f"= {SHARED / times[n]:6.0f} sends/s")
+              f"= {SHARED / times[n]:6.0f} sends/s, {cpu[n]:5.1f} s CPU "
+              f"({1000 * cpu[n] / SHARED:.1f} ms a send)")
     print(f"  2 vs 1: {times[1] / times[2]:.2f}x the throughput (target >= 1.7x)")
 
 

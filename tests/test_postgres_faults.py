@@ -141,3 +141,29 @@ def test_twenty_terminals_announcing_at_once_lose_nothing(root, pg_url):
         assert {a["id"] for a in listed} == ids
         for robot in robots.values():
             assert sorted(robot.texts) == sorted(f"第{i}号通知" for i in range(20))
+
+
+def test_two_daemons_on_one_queue_send_each_notice_once(root, pg_url):
+    """Two daemons (two machines) and staff announcing: each group gets each notice once,
+    and both stop cleanly on SIGTERM."""
+    env = _env(pg_url)
+    with PlatformSimulator(latency=0.01) as sim:
+        robots = _root_with(root, sim, 40)
+        daemons = [subprocess.Popen([sys.executable, str(REPO / "main.py"), "--root", str(root),
+                                     "daemon"], env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        try:
+            texts = [f"第{i}号双机通知" for i in range(3)]
+            for text in texts:
+                assert cli_process(root, "announce", text, "--to", "all", env=env).code == 0
+            _wait_for(lambda: all(len(r.texts) >= 3 for r in robots.values()), timeout=60)
+            for daemon in daemons:
+                daemon.send_signal(signal.SIGTERM)
+            for daemon in daemons:
+                assert daemon.wait(timeout=30) == 0, daemon.stderr.read()[-2000:]
+        finally:
+            for daemon in daemons:
+                daemon.kill()
+        for robot in robots.values():
+            assert sorted(robot.texts) == sorted(texts)
+        assert not (root / "var" / "active").exists()

@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -358,10 +358,14 @@ class PgStore(Store):
         def read(conn):
             if months is None:
                 return conn.execute("SELECT day, id FROM announcements WHERE finished").fetchall()
-            firsts = [date(int(m[:4]), int(m[5:7]), 1) for m in months]
-            return conn.execute(
-                "SELECT day, id FROM announcements WHERE finished"
-                " AND date_trunc('month', day)::date = ANY(%s)", (firsts,)).fetchall()
+            if not months:
+                return []
+            first = date(int(min(months)[:4]), int(min(months)[5:7]), 1)
+            last = date(int(max(months)[:4]), int(max(months)[5:7]), 28) + timedelta(days=4)
+            rows = conn.execute(       # a range the index serves, then the months asked for
+                "SELECT day, id FROM announcements WHERE finished AND day >= %s AND day < %s",
+                (first, last.replace(day=1))).fetchall()
+            return [(day, i) for day, i in rows if f"{day:%Y-%m}" in months]
 
         out: dict[date, set[str]] = {}
         for day, ann_id in self.run(read, "read history"):
