@@ -8,7 +8,11 @@ the store (``Store.dispatch``) and:
    the clock was ahead;
 2. fans out: one task per group (its due deliveries in order, so the parts of
    one message never interleave with another's), on a thread pool sharing one
-   pooled HTTP session; each part waits for its robot's rate-limit slot;
+   pooled HTTP client; each part waits for its robot's rate-limit slot, then for
+   one of ``workers`` sending slots. A send still in flight after ``SLOW_SEND``
+   gives its slot up (its thread waits on, up to the request's deadline), so
+   robots that never answer cannot starve healthy ones: up to
+   ``workers * (SLOW_FACTOR - 1)`` of them are absorbed at full speed;
 3. records every part sent and every outcome in the session before the worker
    sends anything else: a send recorded as done is never repeated, a
    multi-part message resumes at its first unsent part, and a killed process
@@ -18,8 +22,10 @@ A session that cannot record (a full disk) stops the whole pass at once: no
 send goes out that could not be recorded, and the pass raises ``StoreFull``.
 
 Transient failures (timeouts, resets, 5xx, rate limits) are retried with
-jittered exponential backoff, honouring the wait the platform asked for, until
-the announcement expires; permanent ones fail at once with the platform's reason.
+jittered exponential backoff until the announcement expires; when the platform
+says how long to wait (a 429's retry-after, capped at an hour by the channel)
+that wait is used instead: a short one (up to ``MAX_INLINE_WAIT``) is waited
+out in the same pass. Permanent failures fail at once with the platform's reason.
 
 Replies to residents (announcements with ``reply`` in their meta, queued by
 ``serve``) are sent only under the replies lock, so each is sent once: ``serve``
@@ -67,9 +73,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-POLL_EVERY = 0.5              # seconds between looks at progress and cancellations
+POLL_EVERY = 0.25             # seconds between looks at progress, cancellations, slow sends
 SHARE_LIMITS_EVERY = 2.0      # seconds between merges of the rate-limit state in a long pass
-MAX_INLINE_WAIT = 5.0         # wait this long for a rate-limit slot, else defer
+MAX_INLINE_WAIT = 5.0         # wait this long for a rate-limit slot or a retry-after, else defer
+INLINE_RETRIES = 3            # retries within one pass after a short retry-after
+SLOW_SEND = 1.0               # seconds: a send in flight longer than this frees its slot
+SLOW_FACTOR = 4               # threads per sending slot (the rest wait on slow robots)
 BACKOFF_CAP = 30 * 60.0       # seconds
 REPLY_HANDOFF = 30.0          # seconds: younger replies are left to `serve`
 REPLIES_LOCK = "replies.lock"
@@ -85,10 +94,13 @@ def backoff_base() -> float:
 
 
 def backoff(attempts: int, retry_after: float | None, base: float) -> float:
-    """Jittered exponential delay before attempt ``attempts + 1``; never below retry_after."""
+    """Delay before attempt ``attempts + 1``: what the platform asked (``retry_after``,
+    plus up to 10 % so that robots sharing a limit do not return together), else
+    jittered exponential backoff."""
+    if retry_after:
+        return retry_after * (1 + random.uniform(0, 0.1))  # noqa: S311 - jitter, not crypto
     exp = min(BACKOFF_CAP, base * 2 ** max(0, attempts - 1))
-    delay = exp / 2 + random.uniform(0, exp / 2)  # noqa: S311 - jitter, not crypto
-    return max(delay, retry_after or 0.0)
+    return exp / 2 + random.uniform(0, exp / 2)  # noqa: S311 - jitter, not crypto
 
 
 QUIET_HOURS = "quiet hours until"     # the reason a held-back delivery carries
@@ -162,6 +174,9 @@ class Dispatcher:
         self._abandoned = threading.Event()     # stopped waiting for sends in flight
         self._full: StoreFull | None = None
         self._count = threading.Lock()
+        self._slots = threading.Semaphore(workers)   # sends at full speed at once
+        self._in_flight: dict[int, list] = {}        # id -> [started (monotonic), slot freed]
+        self._mine = threading.local()               # .entry: the slot this worker holds
         self._result = PassResult()
         self._done = 0                          # deliveries handled, for the progress bar
 
@@ -309,8 +324,8 @@ class Dispatcher:
 
     def _fan_out(self, work: dict[str, list[Job]]) -> None:
         total = sum(len(v) for v in work.values())
-        self._http_session()        # one pooled session, made before the workers share it
-        pool = ThreadPoolExecutor(max_workers=min(self.workers, len(work)),
+        self._http_session()        # one pooled client, made before the workers share it
+        pool = ThreadPoolExecutor(max_workers=min(self.workers * SLOW_FACTOR, len(work)),
                                   thread_name_prefix="send")
         abandon = False
         try:
@@ -319,6 +334,7 @@ class Dispatcher:
             give_up: float | None = None
             while not_done:
                 _, not_done = wait(not_done, timeout=POLL_EVERY)
+                self._free_slow_slots()
                 self._cancelled |= self._session.cancelled()
                 if self.progress:
                     self.progress(self._done, total)
@@ -337,6 +353,44 @@ class Dispatcher:
                     self._result.errors.append(self.app.redact(exc))
         finally:
             pool.shutdown(wait=not abandon, cancel_futures=True)
+
+    # -- sending slots -----------------------------------------------------------
+    # A slot is held from the send until its result is recorded (released before the
+    # worker's next rate-limit wait, or when its delivery is finished): at most ``workers``
+    # sends are unrecorded at once, unless slow ones gave their slots up.
+    def _take_slot(self, ann_id: str) -> bool:
+        """Wait for a sending slot; False (and no slot) when the pass stops meanwhile."""
+        while not self._slots.acquire(timeout=POLL_EVERY):
+            if self._halted(ann_id):
+                return False
+        if self._halted(ann_id):
+            self._slots.release()
+            return False
+        entry = [time.monotonic(), False]
+        with self._count:
+            self._in_flight[id(entry)] = entry
+        self._mine.entry = entry
+        return True
+
+    def _release_slot(self) -> None:
+        entry = getattr(self._mine, "entry", None)
+        if entry is None:
+            return
+        self._mine.entry = None
+        with self._count:
+            del self._in_flight[id(entry)]
+            freed = entry[1]
+        if not freed:
+            self._slots.release()
+
+    def _free_slow_slots(self) -> None:
+        """Sends in flight longer than ``SLOW_SEND`` give their slots to waiting groups."""
+        cutoff = time.monotonic() - SLOW_SEND
+        with self._count:
+            for entry in self._in_flight.values():
+                if not entry[1] and entry[0] < cutoff:
+                    entry[1] = True
+                    self._slots.release()
 
     # -- one group's deliveries (worker thread) ---------------------------------
     def _deliver_group(self, jobs: list[Job]) -> None:
@@ -368,6 +422,12 @@ class Dispatcher:
         self._halt.set()
 
     def _deliver(self, job: Job) -> None:
+        try:
+            self._deliver_parts(job)
+        finally:
+            self._release_slot()
+
+    def _deliver_parts(self, job: Job) -> None:
         meta, d = job.meta, job.delivery
         channel = self._channel_for(meta, job.group)
         body = meta.bodies[d.body]  # the title comes from this group's own message, as in previews
@@ -376,7 +436,9 @@ class Dispatcher:
         limits = channel.rate_limits()
         sent = d.parts_sent
         res: SendResult | None = None
+        retries = 0
         while sent < len(parts):
+            self._release_slot()            # the last part's result is on disk
             if self._halted(meta.id):
                 if sent != d.parts_sent or res is not None:
                     self._finish(meta, d, PENDING, self.app.now(), parts_sent=sent,
@@ -393,10 +455,18 @@ class Dispatcher:
             delay = slot - time.time()
             if delay > 0:
                 self.stop.wait(delay)
+            if not self._take_slot(meta.id):
+                continue                    # stopped: the loop's first check records
             res = channel.send(parts[sent])
             if not res.ok:
                 if res.outcome == "transient" and res.retry_after:
                     self.limiter.block([k for k, _ in limits], time.time() + res.retry_after)
+                    if res.retry_after <= MAX_INLINE_WAIT and retries < INLINE_RETRIES:
+                        retries += 1          # wait what was asked, in this pass
+                        self._note_attempt(meta, d, res)
+                        if not limits:
+                            self.stop.wait(res.retry_after)
+                        continue
                 break
             sent += 1
             if sent < len(parts):   # on disk before the next part goes
@@ -451,6 +521,16 @@ class Dispatcher:
         self._channels.clear()
 
     # -- recording ---------------------------------------------------------------
+    def _note_attempt(self, meta: AnnouncementMeta, d: Delivery, res: SendResult) -> None:
+        """A failed attempt retried within the pass: in the log, the delivery still pending."""
+        d.attempts += 1
+        d.updated_at = self.app.now()
+        d.add_attempt(Attempt(at=d.updated_at, outcome=res.outcome, http_status=res.http_status,
+                              code=None if res.code is None else str(res.code),
+                              latency_ms=round(res.latency_ms, 1),
+                              error=self.app.redact(res.reason or "")))
+        self._session.record(meta.id, d)
+
     def _try_finish(self, *args, **kwargs) -> None:
         try:
             self._finish(*args, **kwargs)
