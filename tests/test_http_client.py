@@ -191,3 +191,66 @@ def test_file_feeds_only_inside_the_root(tmp_path):
                 str(Path("/etc/hostname"))):
         with pytest.raises(SourceError, match="outside the project directory"):
             fetch_bytes(url, root=root)
+
+
+def test_a_drip_fed_feed_ends_at_the_fetch_deadline(tmp_path, monkeypatch):
+    import broadcaster.sources as sources
+
+    monkeypatch.setattr(sources, "DEADLINE", 1.5)
+    with DripServer(interval=0.3) as drip:
+        out, took = timed(lambda: fetch_bytes(f"{drip.url}/rss.xml", root=tmp_path,
+                                              timeout=(1.0, 1.0)))
+    assert isinstance(out, SourceError) and "within the 1.5 s deadline" in str(out), out
+    assert took < 2.2, took
+
+
+def test_feed_urls_are_checked_at_load_time_with_their_line(tmp_path):
+    from broadcaster.config.feeds import load_feeds
+    from broadcaster.errors import ConfigError
+
+    (tmp_path / "feeds").mkdir()
+    (tmp_path / "feeds" / "news.yaml").write_text(
+        "news:\n"
+        "  - {id: a, url: 'http://evil.example\\@127.0.0.1/rss', to: [all]}\n"
+        "  - {id: b, url: 'https://user:pw@gov.example/rss', to: [all]}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_feeds(tmp_path)
+    text = "\n".join(f"{p.file}:{p.line}: {p.message}" for p in info.value.problems)
+    assert "news.yaml:2:" in text and "backslashes" in text
+    assert "news.yaml:3:" in text and "credentials" in text
+    assert "pw" not in text.replace("news.yaml", "")
+
+
+RSS = (b'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>'
+       b"<item><title>a</title><guid>1</guid><link>https://gov.example/1</link></item>"
+       b"</channel></rss>")
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_a_job_reaches_an_intranet_feed_only_with_allow_private_feeds(
+        root, tmp_path, caplog, public_name_on_loopback, allowed):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from broadcaster.app import App
+    from broadcaster.schedule import scheduler
+    from tests.conftest import write_groups
+
+    with Routes() as srv:
+        srv.routes["/rss"] = lambda h: (200, {"Content-Type": "application/rss+xml"}, RSS)
+        write_groups(root, f"defaults: {{allow_private_feeds: {str(allowed).lower()}}}\n"
+                           "groups:\n  - {id: g1, name: 一, channel: {type: file, path: o}}\n")
+        (root / "feeds" / "news.yaml").write_text(
+            f"news:\n  - {{id: intranet, url: 'http://feeds.example:{srv.port}/rss', "
+            "to: [all]}\n", encoding="utf-8")
+        (root / "schedules" / "s.yaml").write_text(
+            "jobs:\n  - {id: news, cron: '0 8 * * *', content: news, to: [all]}\n",
+            encoding="utf-8")
+        app = App(root, tmp_path / "state")
+        scheduler.run_job(app, "news", datetime(2026, 11, 22, 8, tzinfo=ZoneInfo("Asia/Shanghai")))
+    fetched = [p for p, _ in srv.hits if p == "/rss"]
+    if allowed:
+        assert fetched == ["/rss"]
+    else:
+        assert fetched == []
+        assert "loopback address 127.0.0.1 (set defaults.allow_private_feeds" in caplog.text

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator
 
+from broadcaster.net.urls import check_fetch_url
+
 SLUG = re.compile(r"^[a-z0-9_-]+$")
 
 
@@ -53,12 +55,21 @@ def _selectors(v: list[str]) -> list[str]:
 
 
 def source_url(v: str) -> str:
-    """An http(s) URL, a ``file:`` URL or a path relative to the root; ValueError otherwise."""
+    """An http(s) URL, a ``file:`` URL or a path relative to the root; ValueError otherwise.
+
+    An http(s) URL is parsed as the HTTP client will parse it
+    (``broadcaster.net.urls``): credentials, backslashes and spaces are refused.
+    Where it may connect (no private address unless ``defaults.allow_private_feeds``)
+    is checked when it is fetched; a ``file:`` path must be inside the root then.
+    """
     v = v.strip()
     if not v:
         raise ValueError("must not be empty")
     scheme = urlsplit(v).scheme.lower()
-    if scheme in ("http", "https") or is_local(v):
+    if scheme in ("http", "https"):
+        check_fetch_url(v)
+        return v
+    if is_local(v):
         return v
     raise ValueError(f"unsupported URL scheme {scheme!r} (use https://, http://, file: or a path)")
 

@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from broadcaster.net.urls import UrlRefused, check_webhook_url
+
 PLATFORMS = ("dingtalk", "feishu", "wecom", "telegram", "slack", "generic")
 _CHAT = re.compile(r"^(dingtalk|feishu|wecom|telegram|slack|generic):(\S{1,200})$")
 _TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -57,13 +59,10 @@ class FeishuInbound(_Section):
     @field_validator("api_base")
     @classmethod
     def _base(cls, v: str) -> str:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(v)
-        loopback = parts.hostname in ("127.0.0.1", "localhost")
-        if not parts.hostname or parts.scheme not in ("https", "http") or \
-                (parts.scheme == "http" and not loopback) or parts.username or parts.password:
-            raise ValueError("api_base must be an https:// URL (http only for 127.0.0.1/localhost)")
+        try:
+            check_webhook_url(v)
+        except UrlRefused as exc:
+            raise ValueError(f"api_base {exc}") from None
         return v.rstrip("/")
 
 
