@@ -134,3 +134,17 @@ def test_an_absurd_retry_after_fails_the_delivery_with_the_reason(one_robot, pla
     assert f"asked to wait {asked}, more than the 1 h cap" in d.last_error
     state = app.store.read_state("ratelimit")
     assert all(entry["blocked_until"] < time.time() + 3600 for entry in state["keys"].values())
+
+
+def test_a_short_retry_after_without_a_rate_limit_is_waited_too(one_robot):
+    """A generic webhook declares no rate limit: its 503 + Retry-After: 1 is still waited."""
+    sim, robot, app = one_robot("webhook")
+    with sim:
+        robot.answer_next(503, "busy", {"Retry-After": "1"})
+        ann_id = _announce(app)
+        start = time.monotonic()
+        result = Dispatcher(app).run()
+        took = time.monotonic() - start
+    assert result.sent == 1 and 1.0 <= took < 2.5, took
+    d = outbox.get(app, ann_id).deliveries[0]
+    assert d.attempts == 2 and d.history[0].http_status == 503 and d.status == "sent"

@@ -464,8 +464,9 @@ class Dispatcher:
                     if res.retry_after <= MAX_INLINE_WAIT and retries < INLINE_RETRIES:
                         retries += 1          # wait what was asked, in this pass
                         self._note_attempt(meta, d, res)
-                        if not limits:
+                        if not limits:        # else the limiter's block makes the wait
                             self.stop.wait(res.retry_after)
+                        res = None            # recorded: not again if the pass stops now
                         continue
                 break
             sent += 1
