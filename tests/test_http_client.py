@@ -254,3 +254,16 @@ def test_a_job_reaches_an_intranet_feed_only_with_allow_private_feeds(
     else:
         assert fetched == []
         assert "loopback address 127.0.0.1 (set defaults.allow_private_feeds" in caplog.text
+
+
+def test_every_outbound_request_goes_through_the_one_client():
+    """No module outside broadcaster/net/ makes its own HTTP session or request."""
+    import re
+
+    from tests.conftest import REPO
+
+    own = re.compile(r"requests\.(Session|get|post|put|request)\(|urlopen\(|http\.client|httpx")
+    package = REPO / "broadcaster"
+    offenders = [str(p.relative_to(REPO)) for p in package.rglob("*.py")
+                 if p.parent != package / "net" and own.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []
