@@ -100,6 +100,7 @@ def record_run(app: App, run: Run) -> None:
     if retain:
         apply_retention(app, now)
         purge_resident_messages(app, now)
+        app.store.history.sum_past_month(now.date())   # stats reads it as one document
 
 
 LOG_KEEPS = timedelta(days=180)   # the delivery log keeps at least this, whatever the retention

@@ -325,6 +325,13 @@ class History:
                 if tally is not None:
                     yield Piece(tally, day=day)
 
+    def sum_past_month(self, today: date) -> None:
+        """Sum up the month before ``today``'s now, so the first ``stats`` after it need not
+        (cheap once done: the month document is only checked)."""
+        start = date.fromordinal(today.replace(day=1).toordinal() - 1).replace(day=1)
+        for _ in self.window(start, _month_end(start), today):
+            pass
+
     def _month(self, start: date, archived: dict[date, set[str]]) -> Piece | None:
         """A past month's piece: its month document while it matches the archive, else
         summed again from its (checked) days and saved."""
