@@ -76,9 +76,11 @@ def dispatchers(root: Path, env: dict, n: int, groups: int) -> tuple[float, floa
     cpu = cpu_of_children()
     t0 = time.perf_counter()
     procs = [command(root, env, "run-once", "--json") for _ in range(n)]
-    sent = sum(finish(p)["sent"] for p in procs)
+    each = [finish(p)["sent"] for p in procs]
     elapsed = time.perf_counter() - t0
-    assert sent == groups, f"{sent} sent of {groups}"
+    assert sum(each) == groups, f"{sum(each)} sent of {groups}"
+    if n > 1:
+        print(f"  sent by each of the {n}: {', '.join(map(str, each))}")
     return elapsed, cpu_of_children() - cpu
 
 
