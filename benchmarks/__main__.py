@@ -8,10 +8,12 @@ from benchmarks import (
     bench_inbound,
     bench_postgres,
     bench_split,
+    bench_startup,
     bench_tickets,
 )
 
 if __name__ == "__main__":
+    bench_startup.main()
     bench_fanout.main()
     bench_split.main()
     bench_content.main()

@@ -222,7 +222,8 @@ def test_state_is_valid_json(app):
     scheduler.fire_due(app, at(2026, 11, 22, 6, 50))
     state = json.loads((app.state_dir / "state" / "schedule.json").read_text())
     [doc] = state["state"].values()
-    assert doc["sorting"] == {"last": "2026-11-21T22:50:00+00:00", "tz": "Asia/Shanghai"}
+    assert doc["sorting"] == {"last": "2026-11-21T22:50:00+00:00", "tz": "Asia/Shanghai",
+                              "next": "2026-11-21T23:00:00+00:00", "cron": "0 7 * * * Asia/Shanghai"}
 
 
 def test_a_broken_feed_stops_only_itself(app):
@@ -233,3 +234,51 @@ def test_a_broken_feed_stops_only_itself(app):
     fired = scheduler.fire_due(app, at(2026, 11, 22, 7, 0, 30), problems=problems)
     assert fired == ["sorting", "skipper"]                                # the jobs still fire
     assert any("news.yaml:1" in p and "feed left out" in p for p in problems), problems
+
+
+# -- nothing due: no trigger is built (start-up time of every cron minute) ----------------------
+
+def test_a_pass_with_nothing_due_builds_no_trigger_and_still_fires_on_time(app, monkeypatch):
+    assert scheduler.fire_due(app, at(2026, 11, 22, 6, 50)) == []       # plans: next 07:00
+    built = []
+    real = Job.trigger
+    monkeypatch.setattr(Job, "trigger", lambda self: built.append(self.id) or real(self))
+    assert scheduler.fire_due(app, at(2026, 11, 22, 6, 55)) == []
+    assert built == []                                                  # the recorded next time sufficed
+    assert scheduler.fire_due(app, at(2026, 11, 22, 7, 0, 30)) == ["sorting", "skipper"]
+    assert sorted(set(built)) == ["skipper", "sorting"]
+
+
+def test_an_edited_cron_is_planned_again(app):
+    scheduler.fire_due(app, at(2026, 11, 22, 6, 50))
+    path = app.root / "schedules" / "s.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace('"0 7 * * *"', '"52 6 * * *"', 1),
+                    encoding="utf-8")
+    assert scheduler.fire_due(app, at(2026, 11, 22, 6, 52, 30)) == ["sorting"]   # not 07:00's plan
+
+
+def test_a_broken_new_cron_is_still_reported(app):
+    scheduler.fire_due(app, at(2026, 11, 22, 6, 50))
+    path = app.root / "schedules" / "s.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace('"0 7 * * *"', '"0 25 * * *"', 1),
+                    encoding="utf-8")
+    problems: list[str] = []
+    scheduler.fire_due(app, at(2026, 11, 22, 6, 55), problems=problems)
+    assert any("s.yaml" in p and "cron" in p for p in problems), problems
+
+
+def test_run_once_with_nothing_due_does_not_load_apscheduler(app):
+    scheduler.fire_due(app, at(2026, 11, 22, 6, 50))
+    code = textwrap.dedent(f"""
+        import sys
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+        from broadcaster.app import App
+        from broadcaster.schedule import scheduler
+        app = App({str(app.root)!r}, {str(app.state_dir)!r})
+        fired = scheduler.fire_due(app, datetime(2026, 11, 22, 6, 55, tzinfo=ZoneInfo("Asia/Shanghai")))
+        print(fired, "apscheduler" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         timeout=60, check=True).stdout
+    assert out.strip() == "[] False"

@@ -46,25 +46,46 @@ def _root(
     ctx.ensure_object(Invocation).root = root
 
 
-def _mount() -> None:
-    if app.registered_commands:   # once per process: tests call main() many times
+# Top-level commands: (command name, module under broadcaster.cli, function), in help order.
+COMMANDS = (("check", "", "check"), ("announce", "announce", "announce"),
+            ("run-once", "run", "run_once"), ("daemon", "run", "daemon"),
+            ("log", "queue", "log_command"), ("report", "queue", "report_command"),
+            ("status", "run", "status"), ("stats", "stats", "stats"),
+            ("dashboard", "stats", "dashboard"), ("serve", "serve", "serve"))
+_mounted: set[str] = set()
+
+
+def _mount(command: str | None = None) -> None:
+    """Register the commands: only ``command``'s module when it is known (start-up time:
+    ``run-once`` from cron imports nothing of ``queue``, ``stats``...), else all of them.
+    Mounts only add, in help order, so tests can call ``main()`` many times."""
+    known = {name for name, *_ in COMMANDS} | {name for name, _ in NOUNS}
+    wanted = {command} if command in known else known
+    if wanted <= _mounted:
         return
-    from broadcaster.cli import announce, queue, run, serve
-
-    app.command("check")(check)
-    app.command("announce")(announce.announce)
-    app.command("run-once")(run.run_once)
-    app.command("daemon")(run.daemon)
-    app.command("log")(queue.log_command)
-    app.command("report")(queue.report_command)
-    app.command("status")(run.status)
-    from broadcaster.cli import stats
-
-    app.command("stats")(stats.stats)
-    app.command("dashboard")(stats.dashboard)
-    app.command("serve")(serve.serve)
+    _mounted.update(wanted)
+    app.registered_commands.clear()
+    app.registered_groups.clear()
+    for name, module, function in COMMANDS:
+        if name in _mounted:
+            owner = importlib.import_module(f"broadcaster.cli.{module}") if module else sys.modules[__name__]
+            app.command(name)(getattr(owner, function))
     for name, module in NOUNS:
-        app.add_typer(importlib.import_module(f"broadcaster.cli.{module}").app, name=name)
+        if name in _mounted:
+            app.add_typer(importlib.import_module(f"broadcaster.cli.{module}").app, name=name)
+
+
+def _command_of(args: list[str]) -> str | None:
+    """The command word of a command line (after the root options), or None."""
+    words = iter(args)
+    for arg in words:
+        if arg == "--root":
+            next(words, None)
+        elif not arg.startswith("-"):
+            return arg
+        elif arg == "--":
+            return next(words, None)
+    return None
 
 
 def check(ctx: typer.Context, json_: JsonOpt = False) -> None:
@@ -111,8 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run the command line; library errors become a message and an exit code here."""
     from typer import Abort, TyperException
 
-    _mount()
     args = list(sys.argv[1:] if argv is None else argv)
+    _mount(_command_of(args))
     as_json = _wants_json(args)
     bad = check_utf8(args)
     if bad is not None:  # undecodable bytes: say which argument, never fail while printing it

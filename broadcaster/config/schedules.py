@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from broadcaster.config.fields import Selectors, Slug, check_zone
@@ -29,6 +28,9 @@ from broadcaster.config.yamlfile import line_of, load_folder, pydantic_problems
 from broadcaster.errors import ConfigError, InputError, Problem
 from broadcaster.sources import kinds
 from broadcaster.timeparse import parse_duration
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 _DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
@@ -84,6 +86,8 @@ def make_trigger(cron: str, tz: ZoneInfo) -> CronTrigger:
     minute, hour, day, month, dow = fields
     if day not in ("*", "?") and dow not in ("*", "?"):
         raise ValueError("cron restricts both day-of-month and day-of-week; use one of them")
+    from apscheduler.triggers.cron import CronTrigger  # start-up time: only to plan or check a cron
+
     try:
         return CronTrigger(
             minute=minute, hour=hour, day=day.replace("?", "*"), month=month,
@@ -177,11 +181,19 @@ class Job:
         return make_trigger(self.cron, self.tz)
 
 
+def cron_key(job: Job) -> str:
+    """What a job's fire times depend on: its cron line and its timezone."""
+    return f"{job.cron} {job.timezone}"
+
+
 def load_schedules(
     root: Path, default_tz: str = "Asia/Shanghai", environ: dict[str, str] | None = None,
-    *, problems: list[Problem] | None = None,
+    *, problems: list[Problem] | None = None, known_crons: frozenset[str] = frozenset(),
 ) -> list[Job]:
     """Every job of every ``schedules/*.yaml``; ConfigError listing every problem.
+
+    Each cron line is checked by building its trigger, except a ``cron_key`` in
+    ``known_crons`` (one the schedule state already planned with, so valid).
 
     Given a ``problems`` list, the problems go there instead and the valid jobs are
     returned: a broken job (or an unreadable file) stops only itself.
@@ -213,7 +225,8 @@ def load_schedules(
             seen[spec.id] = here
             tz = spec.timezone or default_tz
             try:
-                make_trigger(spec.cron, ZoneInfo(tz))
+                if f"{spec.cron} {tz}" not in known_crons:
+                    make_trigger(spec.cron, ZoneInfo(tz))
             except ValueError as exc:
                 problems.append(Problem(shown, line_of(lines, (*where, "cron")),
                                         f"jobs.{i}.cron", str(exc)))

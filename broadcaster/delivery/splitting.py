@@ -27,12 +27,11 @@ a log), not quadratic. ``SplitCache`` keeps the pieces of each distinct
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from typing import Protocol, TypeVar
-
-import regex
 
 Measure = Callable[[str], int]
 
@@ -40,7 +39,6 @@ _FENCE = re.compile(r"^\s{0,3}(```+|~~~+)")
 _QUOTE_PREFIX = re.compile(r"^\s{0,3}(?:>\s?)+")
 _SPANS = re.compile(r"\[(?:[^\[\]\\]|\\.)*\]\([^\s()]*\)|`[^`]+`|\*\*[^*]+\*\*|<[^<>]*>")
 _SOFT_BREAK = set(" \t。，、；：！？）》」』】,.;:!?)")
-_GRAPHEME = regex.compile(r"\X")
 
 
 class MessageTooLarge(ValueError):
@@ -284,7 +282,16 @@ def _pack_lines(
 def grapheme_starts(text: str) -> list[int]:
     """Offsets where a grapheme cluster of ``text`` starts, then ``len(text)``: the
     only places a cut may fall."""
-    return [m.start() for m in _GRAPHEME.finditer(text)] + [len(text)]
+    return [m.start() for m in _grapheme().finditer(text)] + [len(text)]
+
+
+@functools.cache
+def _grapheme():
+    """The ``\\X`` pattern, compiled on first use (start-up time: a pass that splits
+    nothing does not load the ``regex`` module)."""
+    import regex  # start-up time: only when a message is split
+
+    return regex.compile(r"\X")
 
 
 def _split_line(line: str, fits: Callable[[str], bool]) -> list[str]:

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from broadcaster.config.feeds import load_feeds
-from broadcaster.config.schedules import Job, load_schedules
+from broadcaster.config.schedules import Job, cron_key, load_schedules
 from broadcaster.errors import InputError, did_you_mean
 from broadcaster.timeparse import from_iso, iso
 
@@ -50,20 +50,23 @@ FORGET_AFTER = timedelta(days=400)     # records of jobs gone from the config th
 _TICK = timedelta(microseconds=1)
 
 
-def load_jobs(app: App, problems: list[str] | None = None) -> list[Job]:
+def load_jobs(app: App, problems: list[str] | None = None, *,
+              known_crons: frozenset[str] = frozenset()) -> list[Job]:
     """The valid jobs. Given ``problems``, an invalid job is described there and left
-    out (it stops only itself); without it, ConfigError lists every problem."""
+    out (it stops only itself); without it, ConfigError lists every problem.
+    ``known_crons``: ``cron_key``s already known valid (see ``load_schedules``)."""
     if problems is None:
-        return load_schedules(app.root, app.default_timezone)
+        return load_schedules(app.root, app.default_timezone, known_crons=known_crons)
     found: list = []
-    jobs = load_schedules(app.root, app.default_timezone, problems=found)
+    jobs = load_schedules(app.root, app.default_timezone, problems=found,
+                          known_crons=known_crons)
     problems.extend(f"{p} (job left out until this is fixed)" for p in found)
     return jobs
 
 
 RECORD_SHAPE = {"last": "time", "fired": "time", "skipped": "time", "failed_at": "time",
                 "tz": str, "wall": str, "status": str, "error": str, "announcements": list,
-                "problems": list}
+                "problems": list, "reasons": list, "next": "time", "cron": str}
 
 
 def check_state(doc: dict) -> None:
@@ -151,11 +154,21 @@ def _existing(t: datetime) -> datetime:
 
 
 def plan(job: Job, record: dict | None, now: datetime) -> tuple[dict, datetime | None]:
-    """Pure: the new record for ``job`` and the scheduled time to fire now (or None)."""
+    """Pure: the new record for ``job`` and the scheduled time to fire now (or None).
+
+    The record keeps ``next``, the job's first time after ``last``, and the ``cron``
+    it was computed for: while that time is still ahead, nothing is due and no
+    trigger is built (start-up time: a cron minute with nothing due never loads
+    APScheduler).
+    """
     record = dict(record or {})
     now = now.astimezone(UTC)
     last = from_iso(record.get("last")) or now - NEW_JOB_LOOKBACK
     if last >= now:       # already processed up to now (or the clock went back)
+        return record, None
+    ahead = from_iso(record.get("next")) if record.get("cron") == cron_key(job) else None
+    if ahead is not None and ahead > now:
+        record["last"] = iso(now) if now.microsecond == 0 else now.isoformat()
         return record, None
     tolerance = max(job.grace, ON_TIME) if job.catch_up == "once" else ON_TIME
     trigger = job.trigger()
@@ -177,6 +190,10 @@ def plan(job: Job, record: dict | None, now: datetime) -> tuple[dict, datetime |
         latest = latest.astimezone(job.tz)
         record["fired"] = iso(latest)
         record["wall"] = _wall(latest, job)
+    upcoming = next_after(trigger, now)
+    record.pop("next", None)
+    if upcoming is not None:
+        record["next"], record["cron"] = iso(upcoming), cron_key(job)
     return record, latest
 
 
@@ -200,7 +217,9 @@ def fire_due(
     """
     now = now or app.now()
     problems = [] if problems is None else problems
-    jobs = load_jobs(app, problems) if jobs is None else jobs
+    if jobs is None:   # crons this state already planned with are valid: no trigger is built
+        known = frozenset(r.get("cron", "") for r in schedule_records(app).values())
+        jobs = load_jobs(app, problems, known_crons=known)
     due: list[tuple[Job, datetime]] = []
     with app.store.state(STATE, check=check_state, rebuild=lambda: rebuild_state(app)) as st:
         for job in jobs:

@@ -1,0 +1,79 @@
+"""Start-up: what a cron minute with nothing due and ``announce --help`` load. The times
+are measured by ``benchmarks/bench_startup.py`` (``make bench``); this checks the
+modules, which do not depend on the machine's load."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from tests.conftest import REPO, cli, write_groups
+
+GROUPS = """
+defaults: {timezone: Asia/Shanghai}
+groups:
+  - id: g1
+    name: 第1网格群
+    tags: [kind:grid]
+    channel: {type: file, path: out}
+"""
+SCHEDULE = """
+jobs:
+  - id: morning
+    cron: "0 7 * * *"
+    content: template
+    template: sorting_reminder
+    to: [all]
+"""
+# Loaded only by the commands that use them.
+NOT_AT_START_UP = ("broadcaster.cli.queue", "broadcaster.cli.stats", "broadcaster.cli.tickets",
+                   "broadcaster.cli.faq", "broadcaster.queue.deliverylog", "apscheduler", "regex",
+                   "jinja2", "feedparser", "rich.progress")
+
+
+def _loaded(root, *args: str) -> dict:
+    code = textwrap.dedent(f"""
+        import json, sys
+        from broadcaster.cli import main
+        try:
+            main(["--root", {str(root)!r}, *{list(args)!r}])
+        except SystemExit as exc:
+            code = exc.code
+        print(json.dumps({{"code": code, "modules": sorted(sys.modules)}}), file=sys.stderr)
+    """)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                       timeout=60, check=False)
+    return json.loads(p.stderr.strip().splitlines()[-1])
+
+
+def _project(root):
+    write_groups(root, GROUPS)
+    (root / "schedules" / "s.yaml").write_text(SCHEDULE, encoding="utf-8")
+    assert cli(root, "run-once").code == 0     # the first pass plans the job's next time
+    return root
+
+
+def test_run_once_with_nothing_due_loads_only_what_it_needs(root):
+    seen = _loaded(_project(root), "run-once")
+    assert seen["code"] == 0
+    loaded = [m for m in NOT_AT_START_UP if m in seen["modules"]]
+    assert loaded == []
+
+
+def test_announce_help_loads_only_its_command(root):
+    seen = _loaded(_project(root), "announce", "--help")
+    assert seen["code"] == 0
+    assert [m for m in NOT_AT_START_UP if m in seen["modules"]] == []
+    assert "broadcaster.cli.run" not in seen["modules"]
+
+
+def test_top_level_help_and_a_mistyped_command_still_see_every_command(root):
+    r = subprocess.run([sys.executable, str(REPO / "main.py"), "--help"], capture_output=True,
+                       text=True, timeout=60, check=True)
+    for command in ("check", "announce", "run-once", "queue", "templates", "tickets", "faq"):
+        assert f"  {command} " in r.stdout, command
+    typo = subprocess.run([sys.executable, str(REPO / "main.py"), "--root", str(root), "runonce"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert typo.returncode == 2 and "Did you mean 'run-once'" in typo.stderr
