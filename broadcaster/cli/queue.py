@@ -158,9 +158,11 @@ def report_command(ctx: typer.Context, ann_id: IdArg, json_: JsonOpt = False) ->
         emit_json(data)
         return
     c = console()
-    c.print(f"{data['id']} {shown_status(data)}: {data['sent']}/{data['targets']} sent, "
-            f"{data['failed']} failed, {data['pending']} pending, {data['cancelled']} cancelled, "
-            f"{data['expired']} expired", markup=False, highlight=False)
+    # two short lines: the id whole on its own, the counts after it (fits 80 columns)
+    c.print(f"{data['id']} {shown_status(data)}", markup=False, highlight=False)
+    c.print(f"  {data['sent']}/{data['targets']} sent, {data['failed']} failed, "
+            f"{data['pending']} pending, {data['cancelled']} cancelled, {data['expired']} expired",
+            markup=False, highlight=False)
     if data["not_delivered"]:
         table("not delivered", ["group", "status", "reason"],
               [[r["group"], r["status"], r["reason"]] for r in data["not_delivered"]])
