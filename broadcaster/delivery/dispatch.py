@@ -151,7 +151,7 @@ class Dispatcher:
         *,
         workers: int = 64,
         stop: threading.Event | None = None,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Callable[[int, int, int], None] | None = None,
         only: set[str] | None = None,
         routes: ReplyRoutes | None = None,
         stop_grace: float | None = None,
@@ -252,7 +252,7 @@ class Dispatcher:
         if (now - meta.created_at).total_seconds() < REPLY_HANDOFF:
             return False
         if self._replies_lock is None:
-            from filelock import FileLock, Timeout
+            from filelock import FileLock, Timeout  # start-up time: loaded when first used
 
             lock = FileLock(self.app.store.locks_dir / REPLIES_LOCK, mode=0o600)
             try:
@@ -336,8 +336,8 @@ class Dispatcher:
                 _, not_done = wait(not_done, timeout=POLL_EVERY)
                 self._free_slow_slots()
                 self._cancelled |= self._session.cancelled()
-                if self.progress:
-                    self.progress(self._done, total)
+                if self.progress:    # handled, of total, failed so far
+                    self.progress(self._done, total, self._result.failed)
                 if self.stop.is_set() and self.stop_grace is not None and not_done:
                     give_up = give_up or time.monotonic() + self.stop_grace
                     if time.monotonic() >= give_up:
@@ -490,7 +490,7 @@ class Dispatcher:
         route = (meta.extra.get("reply_routes") or {}).get(group.id)
         if route:
             if self.routes is None:
-                from broadcaster.inbound.replies import ReplyRoutes
+                from broadcaster.inbound.replies import ReplyRoutes  # start-up time: loaded when first used
 
                 self.routes = ReplyRoutes(self.app)
             channel = self.routes.channel(route, group, self._http_session())
@@ -501,7 +501,7 @@ class Dispatcher:
     def _channel(self, group: Group) -> Channel:
         ch = self._channels.get(group.id)
         if ch is None:
-            from broadcaster import channels
+            from broadcaster import channels  # start-up time: loaded when first used
 
             cls = channels.get(group.channel_type)
             ch = cls(group.channel, group.id, session=self._http_session(), tz=group.tz)
@@ -510,7 +510,7 @@ class Dispatcher:
 
     def _http_session(self):
         if self._http is None:
-            from broadcaster.net.client import webhook_client
+            from broadcaster.net.client import webhook_client  # start-up time: loaded when first used
 
             self._http = webhook_client(pool_maxsize=self.workers)
         return self._http
