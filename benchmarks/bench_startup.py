@@ -16,28 +16,17 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from tests.terminal_recording import demo_root
+
 REPO = Path(__file__).resolve().parent.parent
 RUNS = 11
 TARGET = 0.15
-
-
-def demo_root(into: Path) -> Path:
-    """The demo's config with only its daily schedules (nothing due from minute to minute)."""
-    root = into / "root"
-    root.mkdir()
-    for name in ("groups.yaml", "templates", "feeds"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
-    (root / "schedules").mkdir()
-    shutil.copy(REPO / "schedules" / "daily.yaml", root / "schedules" / "daily.yaml")
-    return root
 
 
 def best(cmd: list[str], env: dict[str, str], runs: int = RUNS) -> tuple[float, float]:
@@ -68,7 +57,7 @@ def measure(root: Path) -> dict[str, tuple[float, float]]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        figures = measure(demo_root(Path(tmp)))
+        figures = measure(demo_root(Path(tmp), ("daily.yaml",)))  # nothing due minute to minute
     base_wall, base_cpu = figures["python -c pass"]
     print(f"start-up (best of {RUNS} runs each, bytecode compiled; wall / CPU):")
     for name, (wall, cpu) in figures.items():

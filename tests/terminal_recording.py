@@ -70,13 +70,17 @@ class Terminal:
         subprocess.run(["tmux", "kill-session", "-t", self.name], check=False)
 
 
-def demo_root(into: Path) -> Path:
+def demo_root(into: Path, schedules: tuple[str, ...] = ()) -> Path:
+    """A copy of the shipped demo's groups, templates and feeds in ``into``, with only the
+    named ``schedules/`` files (none: nothing fires by itself)."""
     root = into / "demo"
     root.mkdir()
     for name in ("groups.yaml", "templates", "feeds"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
     (root / "schedules").mkdir()
+    for name in schedules:
+        shutil.copy(REPO / "schedules" / name, root / "schedules" / name)
     return root
 
 

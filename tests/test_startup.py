@@ -10,15 +10,8 @@ import sys
 import textwrap
 
 from tests.conftest import REPO, cli, write_groups
+from tests.test_scheduler import GROUPS
 
-GROUPS = """
-defaults: {timezone: Asia/Shanghai}
-groups:
-  - id: g1
-    name: 第1网格群
-    tags: [kind:grid]
-    channel: {type: file, path: out}
-"""
 SCHEDULE = """
 jobs:
   - id: morning
