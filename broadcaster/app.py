@@ -50,7 +50,7 @@ class App:
     def require_root(self) -> None:
         """Refuse a directory that is not a project root, before anything is created in it."""
         if not (self.root / "groups.yaml").is_file():
-            from broadcaster.errors import InputError
+            from broadcaster.errors import InputError  # start-up time: loaded when first used
 
             raise InputError(f"no groups.yaml in {self.root}: run in the project directory, "
                              "or give --root DIR (or set BROADCASTER_ROOT)")
@@ -66,8 +66,8 @@ class App:
 
     @cached_property
     def groups(self) -> GroupsConfig:
-        from broadcaster.config.groups import load_groups
-        from broadcaster.store.durable import make_dirs
+        from broadcaster.config.groups import load_groups  # start-up time: loaded when first used
+        from broadcaster.store.durable import make_dirs  # start-up time: loaded when first used
 
         make_dirs(self.state_dir, self.cache_dir)  # the parse cache lives in the (0700) state directory
         config = load_groups(self.root, cache_dir=self.cache_dir, isolate=True)
@@ -79,14 +79,14 @@ class App:
 
     @cached_property
     def templates(self) -> Templates:
-        from broadcaster.templating import Templates
+        from broadcaster.templating import Templates  # start-up time: loaded when first used
 
         return Templates(self.root)
 
     @cached_property
     def tickets(self):
         """Work orders: categories, staff and the ticket store (see broadcaster.tickets.desk)."""
-        from broadcaster.tickets.desk import Desk
+        from broadcaster.tickets.desk import Desk  # start-up time: loaded when first used
 
         return Desk(self)
 
@@ -95,7 +95,7 @@ class App:
         """``defaults.timezone``, without loading the groups when they are not loaded yet."""
         if "groups" in self.__dict__:
             return self.groups.defaults.timezone
-        from broadcaster.config.groups import default_timezone
+        from broadcaster.config.groups import default_timezone  # start-up time: loaded when first used
 
         return default_timezone(self.root)
 

@@ -34,7 +34,7 @@ class Problem:
 
 def did_you_mean(word: str, choices, otherwise: str = "", cutoff: float = 0.6) -> str:
     """``"; did you mean a, b?"`` for the close matches of ``word``, else ``otherwise``."""
-    import difflib
+    import difflib  # start-up time: errors is imported by every command, suggestions are rare
 
     close = difflib.get_close_matches(word, list(choices), n=3, cutoff=cutoff)
     return f"; did you mean {', '.join(close)}?" if close else otherwise

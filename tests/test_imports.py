@@ -130,3 +130,59 @@ def test_the_cycle_finder_finds_cycles():
     assert "broadcaster.config" in graph["broadcaster.sources.news"]
     # an import under ``if TYPE_CHECKING:`` is never executed
     assert "broadcaster.config.groups" not in graph["broadcaster.sources.kinds"]
+
+
+def deferred_imports() -> list[tuple[str, int, str]]:
+    """Imports made inside a function or method with no comment saying why: (file, line,
+    statement). The reason is start-up time, said on the import's line or on the line
+    above its block of imports (``# start-up time: …``)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        tree = ast.parse("\n".join(lines), filename=str(path))
+        for fn in ast.walk(tree):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in _direct_body_imports(fn):
+                if not _says_start_up(lines, node):
+                    found.append((str(path.relative_to(REPO)), node.lineno,
+                                  lines[node.lineno - 1].strip()))
+    return sorted(set(found))
+
+
+def _direct_body_imports(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.stmt]:
+    """The imports in ``fn``'s own body (nested functions are walked on their own)."""
+    out = []
+    stack = list(fn.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            out.append(node)
+        elif not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            stack.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt))
+    return out
+
+
+def _says_start_up(lines: list[str], node: ast.stmt) -> bool:
+    """A ``start-up`` comment on the import's lines, or above it past the imports before it."""
+    end = node.end_lineno or node.lineno
+    if any("start-up" in lines[i - 1] for i in range(node.lineno, end + 1)):
+        return True
+    i = node.lineno - 1
+    while i >= 1:
+        text = lines[i - 1].strip()
+        if "start-up" in text and text.startswith("#"):
+            return True
+        if text.startswith(("import ", "from ")) or text.startswith("#") or text == "":
+            if "start-up" in text:
+                return True
+            i -= 1
+            continue
+        return False
+    return False
+
+
+def test_every_import_made_in_a_function_says_it_is_for_start_up_time():
+    missing = deferred_imports()
+    assert missing == [], "in-function imports without a start-up comment:\n" + "\n".join(
+        f"{f}:{n}: {s}" for f, n, s in missing)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -95,7 +96,7 @@ def check(ctx: typer.Context, json_: JsonOpt = False) -> None:
     Example:
       broadcaster check --json
     """
-    from broadcaster.config.check import check_all
+    from broadcaster.config.check import check_all  # start-up time: loaded when first used
 
     a = get_app(ctx)
     a.on_warning = lambda _text: None      # what is broken is listed below as a problem
@@ -130,7 +131,7 @@ def _fail(message: str, code: int, problems: list, as_json: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; library errors become a message and an exit code here."""
-    from typer import Abort, TyperException
+    from typer import Abort, TyperException  # start-up time: loaded when first used
 
     args = list(sys.argv[1:] if argv is None else argv)
     _mount(_command_of(args))
@@ -165,7 +166,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _redacted(problem, redactor):
-    from dataclasses import replace
 
     return replace(problem, message=redactor(problem.message))
 

@@ -41,8 +41,8 @@ def announce(
       broadcaster announce "明天9:00-17:00宁海路停水" --to street:ninghai-road --urgent
       broadcaster announce --file notice.md --to all --at "2026-11-23 09:00" --dry-run
     """
-    from broadcaster.queue import announce as lib
-    from broadcaster.queue import outbox
+    from broadcaster.queue import announce as lib  # start-up time: loaded when first used
+    from broadcaster.queue import outbox  # start-up time: loaded when first used
 
     a = get_app(ctx)
     body = lib.read_text(text, file, sys.stdin)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import textwrap
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -67,7 +69,6 @@ def emit_json(obj: Any) -> None:
 def emit_json_stream(items: Iterable[Any]) -> None:
     """A JSON list written item by item as ``items`` yields them (the same text as
     ``emit_json`` of the list): long listings start at once and need no memory."""
-    import textwrap
 
     it = iter(items)
     first = next(it, _END)  # errors before the first item still become one error document
@@ -90,13 +91,13 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 
 def console():
-    from rich.console import Console
+    from rich.console import Console  # start-up time: loaded when first used
 
     return Console()
 
 
 def err_console():
-    from rich.console import Console
+    from rich.console import Console  # start-up time: loaded when first used
 
     return Console(stderr=True)
 
@@ -111,8 +112,8 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     if not sys.stdout.isatty():
         _plain_table(title, columns, cells)
         return
-    from rich.cells import cell_len
-    from rich.table import Table
+    from rich.cells import cell_len  # start-up time: loaded when first used
+    from rich.table import Table  # start-up time: loaded when first used
 
     out = console()
     widths = [max([cell_len(c), *(cell_len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
@@ -139,6 +140,7 @@ def short_time(text: str | None) -> str:
 
 
 def _plain_table(title: str | None, columns: list[str], cells: list[list[str]]) -> None:
+    # start-up time: loaded when first used
     from rich.cells import cell_len  # display width: Chinese characters take two columns
 
     widths = [max([cell_len(c), *(cell_len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
@@ -158,7 +160,6 @@ class RedactingFormatter(logging.Formatter):
         self.app = app
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        from datetime import datetime
 
         return datetime.fromtimestamp(record.created, self.app.tz).isoformat(timespec="seconds")
 
@@ -183,6 +184,7 @@ def progress_bar(enabled: bool, description: str = "sending"):
     """
     if not enabled or not sys.stderr.isatty():
         return None, None
+    # start-up time: loaded when first used
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     bar = Progress("[progress.description]{task.description}", BarColumn(),

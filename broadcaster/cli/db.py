@@ -11,7 +11,7 @@ app = noun("The PostgreSQL store: schema upgrades and importing the embedded sto
 
 
 def _database(ctx: typer.Context):
-    from broadcaster.store.pgstore import PgStore
+    from broadcaster.store.pgstore import PgStore  # start-up time: loaded when first used
 
     a = get_app(ctx)
     if not isinstance(a.store, PgStore):
@@ -29,7 +29,7 @@ def upgrade(ctx: typer.Context, json_: JsonOpt = False) -> None:
       BROADCASTER_DATABASE_URL=postgresql://broadcaster@db.internal/broadcaster \\
         broadcaster db upgrade
     """
-    from broadcaster.store import pgschema
+    from broadcaster.store import pgschema  # start-up time: loaded when first used
 
     _, store = _database(ctx)
     applied = store.upgrade()
@@ -52,8 +52,8 @@ def import_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     Example:
       broadcaster db import --json
     """
-    from broadcaster.store.files import FileStore
-    from broadcaster.store.pgimport import import_store
+    from broadcaster.store.files import FileStore  # start-up time: loaded when first used
+    from broadcaster.store.pgimport import import_store  # start-up time: loaded when first used
 
     a, store = _database(ctx)
     src = FileStore(a.state_dir)

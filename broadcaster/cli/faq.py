@@ -19,7 +19,7 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     Example:
       broadcaster faq list --json
     """
-    from broadcaster.faq.entries import load
+    from broadcaster.faq.entries import load  # start-up time: loaded when first used
 
     kb = load(get_app(ctx).root)
     rows = [{"id": e.id, "ask": list(e.ask), "keywords": list(e.keywords), "regex": list(e.regex),
@@ -46,8 +46,8 @@ def test(
     Example:
       broadcaster faq test "巨住证怎么办" --group gulou-hlz-g01
     """
-    from broadcaster.errors import InputError, did_you_mean
-    from broadcaster.faq.knowledge import Knowledge
+    from broadcaster.errors import InputError, did_you_mean  # start-up time: loaded when first used
+    from broadcaster.faq.knowledge import Knowledge  # start-up time: loaded when first used
 
     a = get_app(ctx)
     groups = a.groups
@@ -75,8 +75,8 @@ def misses(ctx: typer.Context, since: SinceOpt = "7d", json_: JsonOpt = False) -
     Example:
       broadcaster faq misses --since 30d
     """
-    from broadcaster.faq.misses import misses as collect
-    from broadcaster.timeparse import parse_duration
+    from broadcaster.faq.misses import misses as collect  # start-up time: loaded when first used
+    from broadcaster.timeparse import parse_duration  # start-up time: loaded when first used
 
     a = get_app(ctx)
     rows = collect(a, a.now() - parse_duration(since, option="--since"))

@@ -21,7 +21,7 @@ def list_groups(
     Example:
       broadcaster groups list --to street:ninghai-road
     """
-    from broadcaster.targeting import select
+    from broadcaster.targeting import select  # start-up time: loaded when first used
 
     a = get_app(ctx)
     groups = select(a.groups, to) if to else a.groups.groups

@@ -20,7 +20,7 @@ def list_jobs(ctx: typer.Context, json_: JsonOpt = False) -> None:
     Example:
       broadcaster jobs list --json
     """
-    from broadcaster.schedule import scheduler
+    from broadcaster.schedule import scheduler  # start-up time: loaded when first used
 
     a = get_app(ctx)
     jobs = scheduler.load_jobs(a)
@@ -49,7 +49,7 @@ def run_job(
     Example:
       broadcaster jobs run morning-weather
     """
-    from broadcaster.schedule import scheduler
+    from broadcaster.schedule import scheduler  # start-up time: loaded when first used
 
     a = get_app(ctx)
     run = scheduler.try_job(a, job_id)

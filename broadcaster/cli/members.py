@@ -27,7 +27,7 @@ def join(
     Example:
       broadcaster members join gulou-hlz-g01 张阿姨 李师傅
     """
-    from broadcaster.sources import members
+    from broadcaster.sources import members  # start-up time: loaded when first used
 
     a = get_app(ctx)
     info = members.record_joins(a, group, names, a.now())

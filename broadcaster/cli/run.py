@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import Annotated
@@ -21,8 +22,10 @@ def run_once(ctx: typer.Context, json_: JsonOpt = False) -> None:
     Example (a crontab line):
       * * * * * cd /srv/broadcaster && .venv/bin/broadcaster run-once
     """
-    from broadcaster.delivery.dispatch import Dispatcher
-    from broadcaster.errors import LockHeld
+    from broadcaster.delivery.dispatch import Dispatcher  # start-up time: loaded when first used
+    from broadcaster.errors import LockHeld  # start-up time: loaded when first used
+
+    # start-up time: loaded when first used
     from broadcaster.schedule.passes import Run, dispatch_pass, fire_jobs, record_run
 
     a = get_app(ctx)
@@ -75,9 +78,8 @@ def daemon(
     Example:
       broadcaster daemon --serve --port 8080
     """
-    import logging
 
-    from broadcaster.schedule.daemon import Daemon, validate
+    from broadcaster.schedule.daemon import Daemon, validate  # start-up time: loaded when first used
 
     a = get_app(ctx)
     a.on_warning = None                 # the daemon's warnings go to its log
@@ -89,7 +91,7 @@ def daemon(
     d.install_signals()
     server = None
     if serve:
-        from broadcaster.inbound.server import ServerThread
+        from broadcaster.inbound.server import ServerThread  # start-up time: loaded when first used
 
         server = ServerThread(a, host=host, port=port).start()
     try:
@@ -117,7 +119,7 @@ def status(ctx: typer.Context, json_: JsonOpt = False) -> None:
     Example:
       broadcaster status --json
     """
-    from broadcaster.schedule.status import collect
+    from broadcaster.schedule.status import collect  # start-up time: loaded when first used
 
     data = collect(get_app(ctx))
     if json_:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -25,9 +26,8 @@ def serve(
     Example:
       broadcaster serve --host 127.0.0.1 --port 8080
     """
-    import logging
 
-    from broadcaster.inbound.server import run
+    from broadcaster.inbound.server import run  # start-up time: loaded when first used
 
     a = get_app(ctx)
     setup_logging(a, logging.DEBUG if verbose else logging.INFO)

@@ -15,7 +15,7 @@ ByOpt = Annotated[str | None, typer.Option(
 
 
 def _figures(ctx: typer.Context, since: str, by: str | None = None) -> dict:
-    from broadcaster.stats.figures import build
+    from broadcaster.stats.figures import build  # start-up time: loaded when first used
 
     return build(get_app(ctx), parse_duration(since, option="--since"), by)
 
@@ -93,7 +93,7 @@ def dashboard(
     Example:
       broadcaster dashboard --out /srv/www/dashboard --since 30d
     """
-    from broadcaster.stats.dashboard import write
+    from broadcaster.stats.dashboard import write  # start-up time: loaded when first used
 
     data = _figures(ctx, since)
     path = write(out, data)

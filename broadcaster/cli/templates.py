@@ -23,7 +23,7 @@ def list_command(ctx: typer.Context, json_: JsonOpt = False) -> None:
     Example:
       broadcaster templates list
     """
-    from broadcaster.templating.usage import list_templates
+    from broadcaster.templating.usage import list_templates  # start-up time: loaded when first used
 
     infos, problems = list_templates(get_app(ctx).templates)
     if json_:
@@ -72,10 +72,10 @@ def preview_command(
       broadcaster templates preview weather --case sunny --channel wecom
     """
     a = get_app(ctx)
-    from broadcaster.templating.preview import preview
+    from broadcaster.templating.preview import preview  # start-up time: loaded when first used
 
     if data is not None and not data.is_file():
-        from broadcaster.errors import InputError
+        from broadcaster.errors import InputError  # start-up time: loaded when first used
 
         raise InputError(f"--data {data}: no such file")
     result = preview(a.templates, name, group_id=group, channel=channel, data_file=data,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -77,8 +78,8 @@ def list_tickets(
     Example:
       broadcaster tickets list --overdue --staff wang-li
     """
-    from broadcaster.tickets.listing import select
-    from broadcaster.timeparse import parse_duration
+    from broadcaster.tickets.listing import select  # start-up time: loaded when first used
+    from broadcaster.timeparse import parse_duration  # start-up time: loaded when first used
 
     a = get_app(ctx)
     span = parse_duration(since, option="--since") if since else None
@@ -223,9 +224,8 @@ def export(
     Example:
       broadcaster tickets export --csv --month 2026-11 --out 2026-11.csv
     """
-    import re
 
-    from broadcaster.tickets.listing import csv_text, every_ticket
+    from broadcaster.tickets.listing import csv_text, every_ticket  # start-up time: loaded when first used
 
     if not csv_ and not json_:
         raise typer.BadParameter("give --csv (or --json)", param_hint="--csv")

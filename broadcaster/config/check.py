@@ -20,14 +20,14 @@ def check_all(app: App, warnings: list[Problem] | None = None) -> list[Problem]:
         problems.extend(exc.problems)
         groups = None
 
-    from broadcaster.config.feeds import check_feeds
-    from broadcaster.config.schedules import check_schedules
+    from broadcaster.config.feeds import check_feeds  # start-up time: loaded when first used
+    from broadcaster.config.schedules import check_schedules  # start-up time: loaded when first used
 
     problems.extend(check_feeds(app.root, groups))
     problems.extend(check_schedules(app.root, groups))
     if groups is not None:
         problems.extend(app.templates.check(groups.groups))
-    from broadcaster.config.tickets import check_tickets
+    from broadcaster.config.tickets import check_tickets  # start-up time: loaded when first used
 
     problems.extend(check_tickets(app.root))
     if groups is not None:
@@ -39,7 +39,7 @@ def check_all(app: App, warnings: list[Problem] | None = None) -> list[Problem]:
         problems.extend(groups.broken_problems())
     if warnings is not None:
         warnings.extend(damaged_files(app))
-    from broadcaster.faq.check import check_faq
+    from broadcaster.faq.check import check_faq  # start-up time: loaded when first used
 
     problems.extend(check_faq(app, groups))
     return sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.message))

@@ -198,7 +198,7 @@ class GroupSpec(BaseModel):
     @field_validator("chats")
     @classmethod
     def _chats(cls, v):
-        from broadcaster.config.inbound import check_chat
+        from broadcaster.config.inbound import check_chat  # start-up time: loaded when first used
 
         return [check_chat(c) for c in v]
 
@@ -261,7 +261,7 @@ class GroupsConfig:
     @cached_property
     def staff(self):
         """``staff:`` and ``defaults.tickets``, validated (see broadcaster.config.staff)."""
-        from broadcaster.config.staff import load_staff
+        from broadcaster.config.staff import load_staff  # start-up time: loaded when first used
 
         return load_staff(self)
 
@@ -313,7 +313,7 @@ def default_timezone(root: Path) -> str:
     Anything unusual (no file, broken YAML, a bad zone) falls back to the
     default here and is reported by the full load wherever the groups are used.
     """
-    import yaml
+    import yaml  # start-up time: loaded when first used
 
     try:
         text = (root / "groups.yaml").read_text(encoding="utf-8")

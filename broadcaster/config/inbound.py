@@ -10,6 +10,8 @@ the config is printed, and a file holding one inline is never cached.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any, ClassVar, Literal
 
@@ -78,8 +80,6 @@ class WeComInbound(_Section):
     def _key(cls, v: str) -> str:
         if len(v) != 43:
             raise ValueError("the EncodingAESKey is 43 characters long")
-        import base64
-        import binascii
 
         try:
             base64.b64decode(v + "=", validate=True)

@@ -246,7 +246,7 @@ def load_schedules(
 def check_schedules(root: Path, groups) -> list[Problem]:
     """Every problem of ``schedules/`` (for ``check``): file errors, then selectors
     that match no group when ``groups`` (a GroupsConfig) loaded."""
-    from broadcaster.targeting import validate
+    from broadcaster.targeting import validate  # start-up time: loaded when first used
 
     tz = groups.defaults.timezone if groups is not None else "Asia/Shanghai"
     try:

@@ -115,7 +115,7 @@ class StaffConfig:
 
     def handler_for(self, group: Group) -> tuple[StaffMember | None, str]:
         """Who gets ``group``'s tickets, and why: the first member covering it, else the fallback."""
-        from broadcaster.targeting import matches
+        from broadcaster.targeting import matches  # start-up time: loaded when first used
 
         for member in self.members:
             for selector in member.covers:
@@ -207,7 +207,7 @@ def _defaults(groups: GroupsConfig, config: StaffConfig, shown: str, lines: Line
 
 
 def _cover_warnings(groups: GroupsConfig, shown: str, lines: Lines) -> list[Problem]:
-    from broadcaster.targeting import match
+    from broadcaster.targeting import match  # start-up time: loaded when first used
 
     out = []
     for i, raw in enumerate(groups.staff_entries):

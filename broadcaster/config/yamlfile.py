@@ -278,8 +278,8 @@ class _ParseCache:
     def store(self, data: Any) -> None:
         if not _json_plain(data):
             return  # dates, non-string keys...: JSON would not give them back as they were
-        from broadcaster.store import atomic_write
-        from broadcaster.store.durable import make_dirs
+        from broadcaster.store import atomic_write  # start-up time: loaded when first used
+        from broadcaster.store.durable import make_dirs  # start-up time: loaded when first used
 
         try:
             make_dirs(self.dir)

@@ -56,7 +56,7 @@ MAX_NESTING = 50  # quotes and lists nested deeper than this are not parsed as s
 
 @functools.lru_cache(maxsize=1)
 def _parser():
-    from markdown_it import MarkdownIt
+    from markdown_it import MarkdownIt  # start-up time: loaded when first used
 
     md = MarkdownIt("commonmark", {"html": True, "maxNesting": MAX_NESTING})
     md.enable("strikethrough")
@@ -67,7 +67,7 @@ def _parser():
 @functools.lru_cache(maxsize=32)
 def parse(source: str) -> SyntaxTreeNode:
     """The syntax tree of ``source`` (cached: one message is written in several dialects)."""
-    from markdown_it.tree import SyntaxTreeNode
+    from markdown_it.tree import SyntaxTreeNode  # start-up time: loaded when first used
 
     return SyntaxTreeNode(_parser().parse(source))
 

@@ -26,7 +26,7 @@ STATE_NAME = "ratelimit"
 def check_state(doc: dict) -> None:
     """The persisted limiter (``dump()``): ``{"keys": {key: {window, sends, blocked_until}}}``;
     ``BadRecord`` otherwise (the store then sets it aside and starts afresh)."""
-    from broadcaster.store.records import check_shape
+    from broadcaster.store.records import check_shape  # start-up time: loaded when first used
 
     keys = check_shape(doc, "ratelimit", {"keys": dict}).get("keys", {})
     for key, entry in keys.items():

@@ -21,9 +21,9 @@ def check_faq(app, groups) -> list[Problem]:
     kb = load(app.root, problems)
     if groups is None or not kb.entries:
         return problems
-    from broadcaster.faq.knowledge import Knowledge
-    from broadcaster.targeting import match
-    from broadcaster.templating.samples import sample_group
+    from broadcaster.faq.knowledge import Knowledge  # start-up time: loaded when first used
+    from broadcaster.targeting import match  # start-up time: loaded when first used
+    from broadcaster.templating.samples import sample_group  # start-up time: loaded when first used
 
     knowledge = Knowledge.__new__(Knowledge)  # rendering only: no index is built for check
     knowledge.app, knowledge.kb, knowledge._env = app, kb, None

@@ -12,6 +12,7 @@ never at run time.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,9 +139,8 @@ def _files_digest(directory: Path) -> str | None:
 
 
 def _to_cache(kb: KnowledgeBase, path: Path) -> None:
-    import json
 
-    from broadcaster.faq.text import _write
+    from broadcaster.faq.text import _write  # start-up time: loaded when first used
 
     data = {"digest": kb.digest,
             "entries": [[e.id, e.ask, e.keywords, e.regex, e.answer, e.to, e.file, e.line]
@@ -150,7 +150,6 @@ def _to_cache(kb: KnowledgeBase, path: Path) -> None:
 
 
 def _from_cache(directory: Path, path: Path) -> KnowledgeBase | None:
-    import json
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -207,7 +206,7 @@ def _load(directory: Path, problems: list[Problem] | None) -> KnowledgeBase:
 
 
 def _answer_files(directory: Path, problems: list[Problem]) -> dict[str, Path]:
-    from broadcaster import channels
+    from broadcaster import channels  # start-up time: loaded when first used
 
     folder = directory / "answers"
     out: dict[str, Path] = {}

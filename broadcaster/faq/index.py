@@ -55,7 +55,7 @@ NO_MATCH = Match(None, 0.0, "none")
 
 class Index:
     def __init__(self, kb: KnowledgeBase, data: dict, cache_dir: Path, speller: T.Speller):
-        import bm25s
+        import bm25s  # start-up time: loaded when first used
 
         self.kb = kb
         self.entries = kb.entries
@@ -110,7 +110,7 @@ class Index:
 
     def rank(self, text: str, allowed: Callable[[Entry], bool]) -> list[tuple[float, int]]:
         """(score, entry index) of the best candidates, best first."""
-        import numpy as np
+        import numpy as np  # start-up time: loaded when first used
 
         feats = T.features(text, self.segmenter, self.speller)
         if not feats or not self.entries:
@@ -130,7 +130,7 @@ class Index:
         return out
 
     def _score(self, qset: set[str], i: int, spelled: str) -> float:
-        from rapidfuzz import fuzz
+        from rapidfuzz import fuzz  # start-up time: loaded when first used
 
         doc = self.doc_sets[i]
         pin = [f for f in qset if f.startswith("p:")] or [f for f in qset if f.startswith("w:")]

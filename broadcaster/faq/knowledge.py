@@ -88,8 +88,8 @@ class Knowledge:
     def _scope(self, entry: Entry) -> frozenset[str]:
         scope = self._scopes.get(entry.id)
         if scope is None:
-            from broadcaster.errors import InputError
-            from broadcaster.targeting import match
+            from broadcaster.errors import InputError  # start-up time: loaded when first used
+            from broadcaster.targeting import match  # start-up time: loaded when first used
 
             ids: set[str] = set()
             for selector in entry.to:
@@ -103,8 +103,8 @@ class Knowledge:
     # -- answers -----------------------------------------------------------------------
     def render(self, entry: Entry, group, now: datetime) -> str:
         """The answer as ``group`` sees it (its channel's own answer file first)."""
-        from broadcaster.templating.context import build_context
-        from broadcaster.templating.templates import RENDER_ERRORS
+        from broadcaster.templating.context import build_context  # start-up time: loaded when first used
+        from broadcaster.templating.templates import RENDER_ERRORS  # start-up time: loaded when first used
 
         env = self._environment()
         path = self.kb.answer_file(entry.id, group.channel_type)
@@ -126,7 +126,7 @@ class Knowledge:
 
     def _environment(self):
         if self._env is None:
-            from broadcaster.templating.environment import SandboxEnvironment
+            from broadcaster.templating.environment import SandboxEnvironment  # start-up time: loaded when first used
 
             self._env = SandboxEnvironment(self.kb.directory)
         return self._env

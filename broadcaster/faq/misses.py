@@ -16,9 +16,9 @@ SIMILAR = 75     # rapidfuzz ratio (0-100) at which two questions are one row
 
 
 def misses(app, since: datetime) -> list[dict]:
-    from rapidfuzz import fuzz
+    from rapidfuzz import fuzz  # start-up time: loaded when first used
 
-    from broadcaster.faq.text import compact
+    from broadcaster.faq.text import compact  # start-up time: loaded when first used
 
     counts: dict[str, dict] = {}
     for rec in journal.read(app.state_dir, since, app.tz):

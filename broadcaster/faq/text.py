@@ -13,9 +13,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
@@ -75,7 +77,7 @@ def fuzzy_syllable(syl: str) -> str:
 
 def build_pinyin_table() -> dict[str, str]:
     """Every character pypinyin knows -> its first reading, toneless (``居`` -> ``ju``)."""
-    from pypinyin.pinyin_dict import pinyin_dict
+    from pypinyin.pinyin_dict import pinyin_dict  # start-up time: loaded when first used
 
     return {chr(cp): _toneless(readings.split(",")[0]) for cp, readings in pinyin_dict.items()
             if CJK.match(chr(cp))}
@@ -88,7 +90,7 @@ class Speller:
     @classmethod
     def cached(cls, cache_dir: Path) -> Speller:
         """The table from ``cache_dir`` (written on first use, keyed by pypinyin's version)."""
-        from importlib.metadata import version
+        from importlib.metadata import version  # start-up time: loaded when first used
 
         path = cache_dir / f"pinyin-{TABLE_VERSION}-{version('pypinyin')}.json"
         try:
@@ -114,7 +116,6 @@ def import_jieba():
     That import alone can take longer than loading the whole index; blocked, jieba
     falls back to plain ``open()`` of the same files.
     """
-    import sys
 
     if "jieba" in sys.modules:
         return sys.modules["jieba"]
@@ -122,7 +123,7 @@ def import_jieba():
     if blocked:
         sys.modules["pkg_resources"] = None  # type: ignore[assignment]
     try:
-        import jieba
+        import jieba  # start-up time: loaded when first used
     finally:
         if blocked:
             del sys.modules["pkg_resources"]
@@ -146,7 +147,6 @@ class Segmenter:
     """jieba with the knowledge base's words as its dictionary."""
 
     def __init__(self, words: Iterable[str], cache_dir: Path):
-        import hashlib
 
         jieba = import_jieba()
         jieba.setLogLevel(logging.WARNING)
@@ -194,8 +194,8 @@ def features(text: str, segmenter: Segmenter, speller: Speller) -> list[str]:
 
 
 def _write(path: Path, text: str) -> None:
-    from broadcaster.store import StoreError, atomic_write
-    from broadcaster.store.durable import make_dirs
+    from broadcaster.store import StoreError, atomic_write  # start-up time: loaded when first used
+    from broadcaster.store.durable import make_dirs  # start-up time: loaded when first used
 
     try:
         make_dirs(path.parent)

@@ -32,6 +32,7 @@ def equal(a: str | bytes, b: str | bytes) -> bool:
 
 
 def _aes_cbc_decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    # start-up time: loaded when first used
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     if not data or len(data) % 16:

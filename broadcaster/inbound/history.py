@@ -31,7 +31,7 @@ def figures(app: App, start: datetime, end: datetime) -> dict:
             missed += 1
     top: list[dict] = []
     if missed:
-        from broadcaster.faq.misses import misses
+        from broadcaster.faq.misses import misses  # start-up time: loaded when first used
 
         top = [m for m in misses(app, start) if not m["last_at"] or m["last_at"] <= end.isoformat()]
     return {"messages": messages, "answered": answered, "missed": missed, "top_misses": top}

@@ -117,7 +117,7 @@ class ReplyRoutes:
             if not reply_url_allowed(kind, url):
                 log.warning("reply route for %s refused: not the platform's host", group.id)
                 return None
-            from broadcaster.inbound import reply_channels
+            from broadcaster.inbound import reply_channels  # start-up time: loaded when first used
 
             cls = reply_channels.DingTalkSession if kind == "dingtalk_session" \
                 else reply_channels.WeComResponse
@@ -126,7 +126,7 @@ class ReplyRoutes:
             cfg = self.app.groups.inbound.feishu
             if cfg is None or not (cfg.app_id and cfg.app_secret) or not route.get("message_id"):
                 return None
-            from broadcaster.inbound import reply_channels
+            from broadcaster.inbound import reply_channels  # start-up time: loaded when first used
 
             return reply_channels.FeishuReply.for_route(route["message_id"], cfg, group, session,
                                                         token=lambda: self.tenant_token(cfg, session))
@@ -139,7 +139,7 @@ class ReplyRoutes:
             cached = self._tokens.get(key)
             if cached and cached[1] - TOKEN_MARGIN > time.time():
                 return cached[0]
-            from broadcaster.channels.base import DEFAULT_TIMEOUT
+            from broadcaster.channels.base import DEFAULT_TIMEOUT  # start-up time: loaded when first used
 
             resp = session.post(f"{cfg.api_base}/open-apis/auth/v3/tenant_access_token/internal",
                                 json={"app_id": cfg.app_id, "app_secret": cfg.app_secret},
@@ -185,7 +185,7 @@ class ReplySender:
         Returns message key -> announcement id of the answers they carry, so that a
         message whose answer was queued just before the crash is not answered twice.
         """
-        from broadcaster.queue import outbox
+        from broadcaster.queue import outbox  # start-up time: loaded when first used
 
         answered: dict[str, str] = {}
         for ann in outbox.active(self.app):
@@ -229,9 +229,9 @@ class ReplySender:
 
     def run_pass(self) -> float:
         """One pass over this process's replies; returns how long to wait before the next."""
-        from filelock import FileLock, Timeout
+        from filelock import FileLock, Timeout  # start-up time: loaded when first used
 
-        from broadcaster.delivery.dispatch import REPLIES_LOCK, Dispatcher
+        from broadcaster.delivery.dispatch import REPLIES_LOCK, Dispatcher  # start-up time: loaded when first used
 
         self._send_others()
         with self._lock:
@@ -260,8 +260,8 @@ class ReplySender:
         return min(1.0, max(0.05, (result.next_due - self.app.now()).total_seconds()))
 
     def _send_others(self) -> None:
-        from broadcaster.delivery.dispatch import Dispatcher
-        from broadcaster.errors import LockHeld
+        from broadcaster.delivery.dispatch import Dispatcher  # start-up time: loaded when first used
+        from broadcaster.errors import LockHeld  # start-up time: loaded when first used
 
         with self._lock:
             ids, self._others = self._others, set()

@@ -91,7 +91,7 @@ class FeishuReply(HttpChannel):
         return Part(payload, text, len(encode_json(payload)), self.limit.size)
 
     def send(self, part: Part) -> SendResult:
-        from broadcaster.inbound.replies import TokenError
+        from broadcaster.inbound.replies import TokenError  # start-up time: loaded when first used
 
         try:
             token = self.token()

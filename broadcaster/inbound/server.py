@@ -25,6 +25,8 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -55,8 +57,8 @@ class Service:
     """The journal, the worker and the reply sender of one running server."""
 
     def __init__(self, app: App, *, send_replies: bool = True):
-        from broadcaster.inbound.replies import ReplySender
-        from broadcaster.inbound.worker import Worker
+        from broadcaster.inbound.replies import ReplySender  # start-up time: loaded when first used
+        from broadcaster.inbound.worker import Worker  # start-up time: loaded when first used
 
         self.app = app
         _ = app.groups   # load (and fail) before listening
@@ -68,8 +70,8 @@ class Service:
         self.received = 0
 
     def start(self) -> None:
-        from broadcaster.inbound import journal as journal_mod
-        from broadcaster.timeparse import parse_duration
+        from broadcaster.inbound import journal as journal_mod  # start-up time: loaded when first used
+        from broadcaster.timeparse import parse_duration  # start-up time: loaded when first used
 
         retention = parse_duration(self.app.groups.defaults.retention, option="defaults.retention")
         journal_mod.purge(self.app.state_dir, self.app.now().date(), retention)
@@ -125,9 +127,8 @@ class Service:
 
 
 def create_app(service: Service) -> Starlette:
-    from contextlib import asynccontextmanager
 
-    from anyio import to_thread
+    from anyio import to_thread  # start-up time: loaded when first used
 
     async def inbound(request: Request) -> Response:
         platform = request.path_params["platform"]
@@ -147,9 +148,9 @@ def create_app(service: Service) -> Starlette:
         return PlainTextResponse("ok")
 
     async def dashboard(request: Request) -> Response:
-        from starlette.responses import HTMLResponse
+        from starlette.responses import HTMLResponse  # start-up time: loaded when first used
 
-        from broadcaster.stats.dashboard import authorized, render_dashboard
+        from broadcaster.stats.dashboard import authorized, render_dashboard  # start-up time: loaded when first used
 
         allowed = authorized(service.app, request.headers.get("authorization"))
         if allowed is None:
@@ -188,7 +189,7 @@ async def _read_body(request: Request) -> bytes:
 
 
 def uvicorn_config(asgi, *, host: str, port: int, log_level: str = "warning"):
-    import uvicorn
+    import uvicorn  # start-up time: loaded when first used
 
     return uvicorn.Config(asgi, host=host, port=port, log_level=log_level, access_log=False,
                           lifespan="on", timeout_keep_alive=30, server_header=False,
@@ -197,13 +198,13 @@ def uvicorn_config(asgi, *, host: str, port: int, log_level: str = "warning"):
 
 def run(app: App, *, host: str, port: int) -> None:
     """Serve in the foreground until SIGTERM/SIGINT (uvicorn handles the signals)."""
-    import uvicorn
+    import uvicorn  # start-up time: loaded when first used
 
     service = Service(app)
     server = uvicorn.Server(uvicorn_config(create_app(service), host=host, port=port))
     server.run()
     if not server.started:
-        from broadcaster.errors import InputError
+        from broadcaster.errors import InputError  # start-up time: loaded when first used
 
         raise InputError(f"cannot listen on {host}:{port} (in use, or not allowed)")
 
@@ -212,7 +213,7 @@ class ServerThread:
     """The server in a background thread, on a socket bound before it starts (port 0 works)."""
 
     def __init__(self, app: App, *, host: str = "127.0.0.1", port: int = 0, send_replies: bool = True):
-        import uvicorn
+        import uvicorn  # start-up time: loaded when first used
 
         self.service = Service(app, send_replies=send_replies)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -235,7 +236,6 @@ class ServerThread:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 15.0) -> ServerThread:
-        import time
 
         self._thread.start()
         deadline = time.monotonic() + timeout

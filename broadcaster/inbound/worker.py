@@ -104,8 +104,8 @@ class Worker:
     def _load_knowledge(self) -> None:
         if not (self.app.root / "faq").is_dir():
             return
-        from broadcaster.errors import BroadcasterError
-        from broadcaster.faq.knowledge import Knowledge
+        from broadcaster.errors import BroadcasterError  # start-up time: loaded when first used
+        from broadcaster.faq.knowledge import Knowledge  # start-up time: loaded when first used
 
         try:
             self.knowledge = Knowledge(self.app)
@@ -113,7 +113,7 @@ class Worker:
             log.error("faq/ not loaded, no answers until it is fixed:\n%s", self.app.redact(exc))
             return
         since = self.app.now() - self.knowledge.cooldown
-        from broadcaster.inbound import journal
+        from broadcaster.inbound import journal  # start-up time: loaded when first used
 
         for rec in journal.read(self.app.state_dir, since, self.app.tz):
             if rec.get("type") == "outcome" and rec.get("entry") and rec.get("group") and rec.get("at"):
@@ -122,7 +122,7 @@ class Worker:
     # -- events ----------------------------------------------------------------------
     def process_all(self, events: list[InboundMessage | InboundJoin]) -> None:
         """Work ``events`` in order; their answers are queued together, then their outcomes written."""
-        from broadcaster.inbound.replies import queue_replies
+        from broadcaster.inbound.replies import queue_replies  # start-up time: loaded when first used
 
         answers, outcomes = [], []
         for event in events:
@@ -154,8 +154,8 @@ class Worker:
         self.process_all([event])
 
     def _join(self, join: InboundJoin) -> None:
-        from broadcaster.errors import BroadcasterError
-        from broadcaster.sources.members import record_joins
+        from broadcaster.errors import BroadcasterError  # start-up time: loaded when first used
+        from broadcaster.sources.members import record_joins  # start-up time: loaded when first used
 
         try:
             record_joins(self.app, join.group_id, list(join.names))
@@ -166,7 +166,7 @@ class Worker:
 
     def _message(self, msg: InboundMessage):
         """(outcome record, Answer or None) for one message."""
-        from broadcaster.inbound.replies import Answer
+        from broadcaster.inbound.replies import Answer  # start-up time: loaded when first used
 
         answer = None
         now = self.app.now()
@@ -195,7 +195,7 @@ class Worker:
         if not (self.app.root / "tickets.yaml").is_file():
             return None
         try:
-            from broadcaster.tickets.intake import open_from_message
+            from broadcaster.tickets.intake import open_from_message  # start-up time: loaded when first used
         except ImportError:
             return None
         before = set(self.app.store.active_ids())

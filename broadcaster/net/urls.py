@@ -54,7 +54,7 @@ def parse(url: str) -> Checked:
     if _UNSAFE.search(url):
         raise UrlRefused("must not contain backslashes, spaces or control characters")
     from urllib3.exceptions import LocationParseError  # in-function: start-up (urllib3 ~50 ms)
-    from urllib3.util import parse_url
+    from urllib3.util import parse_url  # start-up time: loaded when first used
 
     try:
         parts = parse_url(url)

@@ -136,8 +136,8 @@ def _check_announceable(app: App, name: str) -> None:
 
 def previews(app: App, draft: Draft, *, mention_all: bool) -> list[dict]:
     """Per group: the parts exactly as they would be sent, and their sizes against the limit."""
-    from broadcaster import channels
-    from broadcaster.templating.preview import channel_parts
+    from broadcaster import channels  # start-up time: loaded when first used
+    from broadcaster.templating.preview import channel_parts  # start-up time: loaded when first used
 
     out = []
     for g, m in zip(draft.groups, draft.messages, strict=True):

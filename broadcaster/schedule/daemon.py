@@ -58,7 +58,7 @@ def validate(app: App) -> list[str]:
 
 def check_heartbeat(doc: dict) -> None:
     """The daemon's heartbeat document (``BadRecord`` if it has another shape)."""
-    from broadcaster.store.records import check_shape
+    from broadcaster.store.records import check_shape  # start-up time: loaded when first used
 
     check_shape(doc, "daemon", HEARTBEAT_SHAPE)
 
@@ -121,7 +121,7 @@ class Daemon:
         """Threads still busy ``grace`` seconds after the stop that the interpreter's exit
         would wait for (a hanging send or feed: non-daemon threads and thread-pool
         workers, which it joins even when they are daemons): the caller exits anyway."""
-        from concurrent.futures import thread as pool_threads
+        from concurrent.futures import thread as pool_threads  # start-up time: loaded when first used
 
         pools = set(getattr(pool_threads, "_threads_queues", {}))
         blocking = [t for t in threading.enumerate() if t is not threading.main_thread()
@@ -210,7 +210,7 @@ class Daemon:
         return self.app.store.queue_mark()
 
     def _poll_telegram(self) -> None:
-        from broadcaster.sources import members
+        from broadcaster.sources import members  # start-up time: loaded when first used
 
         now = self.app.now().timestamp()
         if now - self._last_poll < TELEGRAM_POLL_EVERY:
@@ -223,7 +223,7 @@ class Daemon:
 
     # -- schedules --------------------------------------------------------------
     def _start_runner(self) -> None:
-        from broadcaster.schedule.scheduler import ScheduleRunner
+        from broadcaster.schedule.scheduler import ScheduleRunner  # start-up time: loaded when first used
 
         self._runner = ScheduleRunner(self.app, on_due=self.content_due.set)
         self.problems.extend(self._runner.start())

@@ -14,6 +14,7 @@ so one broken thing is named while everything else goes on.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -31,7 +32,7 @@ RUNS_STATE = "runs"
 
 def check_runs(doc: dict) -> None:
     """The ``runs`` document: ``{"retention_on": date, "last_run": {...}}``."""
-    from broadcaster.store.records import check_shape
+    from broadcaster.store.records import check_shape  # start-up time: loaded when first used
 
     last = check_shape(doc, "runs", {"retention_on": str, "last_run": dict}).get("last_run")
     if last is not None:
@@ -58,7 +59,7 @@ def fire_jobs(app: App, run: Run, *, jobs: list[Job] | None = None,
               feeds: FeedsConfig | None = None) -> list[str]:
     """Fire the due jobs (no dispatch lock); their ids. ``jobs``/``feeds`` default to
     what is on disk (the daemon passes what it loaded). Problems go to ``run``."""
-    from broadcaster.schedule import scheduler
+    from broadcaster.schedule import scheduler  # start-up time: loaded when first used
 
     fired = scheduler.fire_due(app, app.now(), jobs=jobs, feeds=feeds, problems=run.problems)
     run.fired.extend(fired)
@@ -67,8 +68,8 @@ def fire_jobs(app: App, run: Run, *, jobs: list[Job] | None = None,
 
 def dispatch_pass(app: App, dispatcher: Dispatcher, run: Run) -> PassResult:
     """The caller holds the dispatch lock: welcomes, reminders, then send what is due."""
-    from broadcaster.sources import members
-    from broadcaster.tickets import reminders
+    from broadcaster.sources import members  # start-up time: loaded when first used
+    from broadcaster.tickets import reminders  # start-up time: loaded when first used
 
     now = app.now()
     members.flush_welcomes(app, now)
@@ -109,9 +110,8 @@ LOG_KEEPS = timedelta(days=180)   # the delivery log keeps at least this, whatev
 def apply_retention(app: App, now: datetime) -> int:
     """Once a day: delete delivery history older than ``defaults.retention`` (at least
     180 days), whole months at a time. Returns how many announcements went."""
-    import logging
 
-    from broadcaster.timeparse import parse_duration
+    from broadcaster.timeparse import parse_duration  # start-up time: loaded when first used
 
     configured = getattr(app.groups.defaults, "retention", None)
     keep = max(parse_duration(configured, option="defaults.retention") if configured else LOG_KEEPS,
@@ -125,11 +125,11 @@ def apply_retention(app: App, now: datetime) -> int:
 
 def purge_resident_messages(app, now) -> int:
     """Delete resident messages older than ``defaults.retention`` (where ``serve`` ever stored any)."""
-    from broadcaster.inbound import journal
+    from broadcaster.inbound import journal  # start-up time: loaded when first used
 
     if not journal.directory(app.state_dir).is_dir():
         return 0
-    from broadcaster.timeparse import parse_duration
+    from broadcaster.timeparse import parse_duration  # start-up time: loaded when first used
 
     retention = parse_duration(app.groups.defaults.retention, option="defaults.retention")
     return journal.purge(app.state_dir, now.astimezone(app.tz).date(), retention)

@@ -71,7 +71,7 @@ RECORD_SHAPE = {"last": "time", "fired": "time", "skipped": "time", "failed_at":
 
 def check_state(doc: dict) -> None:
     """The ``schedule`` document: job id -> record (``plan``); ``BadRecord`` otherwise."""
-    from broadcaster.store.records import check_shape
+    from broadcaster.store.records import check_shape  # start-up time: loaded when first used
 
     for job_id, record in doc.items():
         check_shape(record, f"job {job_id}", RECORD_SHAPE)
@@ -238,6 +238,7 @@ def fire_due(
             del st[job_id]
     if not due:
         return []
+    # start-up time: loaded when first used
     from broadcaster.schedule.jobs import execute  # sources and their parsers: only when a job fires
 
     fired = []
@@ -297,7 +298,7 @@ def try_job(app: App, job_id: str, now: datetime | None = None) -> JobRun:
     The schedule record is untouched; the content's own once-only records
     (seen news, greeted festivals, sent alerts) still apply.
     """
-    from broadcaster.schedule.jobs import execute
+    from broadcaster.schedule.jobs import execute  # start-up time: loaded when first used
 
     now = now or app.now()
     job = find_job(load_jobs(app), job_id)
@@ -319,7 +320,7 @@ class ScheduleRunner:
         self.jobs: list[Job] = []
         self.feeds: FeedsConfig | None = None
         self._lock = threading.Lock()
-        from apscheduler.schedulers.background import BackgroundScheduler
+        from apscheduler.schedulers.background import BackgroundScheduler  # start-up time: loaded when first used
 
         self._scheduler = BackgroundScheduler(daemon=True)
 

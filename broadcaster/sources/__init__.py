@@ -110,7 +110,7 @@ def fetch_bytes(
     if last_modified:
         hdrs["If-Modified-Since"] = last_modified
     from broadcaster.net.client import HttpFailure, fetch_client  # in-function: start-up
-    from broadcaster.net.urls import UrlRefused
+    from broadcaster.net.urls import UrlRefused  # start-up time: loaded when first used
 
     where = shown_url(url)
     client = session or fetch_client()

@@ -176,7 +176,7 @@ def poll_telegram(
             bots.setdefault(bot.credential(), (bot.api_url(""), {}))[1][bot.chat_id] = g.id
     found: list[tuple[str, list[str]]] = []
     from broadcaster.net.client import HttpFailure, webhook_client  # in-function: start-up
-    from broadcaster.net.urls import UrlRefused
+    from broadcaster.net.urls import UrlRefused  # start-up time: loaded when first used
 
     http = session or webhook_client()
     for token, (api, chats) in bots.items():

@@ -71,7 +71,7 @@ class _Budget:
 
 def _over_bounds(comp, rules: list, start: datetime, end: datetime, tz: ZoneInfo,
                  budget: _Budget) -> str | None:
-    from dateutil.rrule import rrulestr
+    from dateutil.rrule import rrulestr  # start-up time: loaded when first used
 
     first = comp.decoded("DTSTART", None)
     if first is None:

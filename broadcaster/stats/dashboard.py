@@ -18,6 +18,7 @@ under 640 px, two or three above.
 
 from __future__ import annotations
 
+import hmac
 import json
 from datetime import timedelta
 from html import escape
@@ -184,7 +185,7 @@ def render(figures: dict, *, title: str = "社区群发与居民服务数据看�
 
 def render_dashboard(app: App, since: timedelta = DEFAULT_SINCE) -> str:
     """The page for ``app``'s figures over ``since`` (what ``serve`` shows at ``/dashboard``)."""
-    from broadcaster.stats.figures import build
+    from broadcaster.stats.figures import build  # start-up time: loaded when first used
 
     return render(build(app, since))
 
@@ -194,7 +195,6 @@ def authorized(app: App, header: str | None) -> bool | None:
 
     None when no token is set: then the page is not served at all (404).
     """
-    import hmac
 
     token = app.groups.defaults.dashboard_token
     if not token:
@@ -205,7 +205,7 @@ def authorized(app: App, header: str | None) -> bool | None:
 
 def write(out_dir: Path, figures: dict) -> Path:
     """Write the page for ``figures`` as ``<out_dir>/index.html`` (atomically); return its path."""
-    from broadcaster.store import atomic_write
+    from broadcaster.store import atomic_write  # start-up time: loaded when first used
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / PAGE_NAME

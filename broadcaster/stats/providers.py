@@ -38,7 +38,7 @@ def empty_tickets() -> dict:
 
 def inbound(app: App, start: datetime, end: datetime) -> dict:
     try:
-        from broadcaster.inbound import history
+        from broadcaster.inbound import history  # start-up time: loaded when first used
     except ImportError:
         return empty_inbound()
     out = {**empty_inbound(), **history.figures(app, start, end)}
@@ -56,7 +56,7 @@ def _months(start: datetime, end: datetime) -> list[str]:
 
 def _load_tickets(app: App, start: datetime, end: datetime) -> list | None:
     try:
-        from broadcaster.tickets.store import TicketStore
+        from broadcaster.tickets.store import TicketStore  # start-up time: loaded when first used
     except ImportError:
         return None
     store = TicketStore(app.store)

@@ -15,6 +15,7 @@ nothing to draw says so (``暂无数据``) and draws no series.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from html import escape
 
@@ -55,7 +56,6 @@ def short_number(n: float) -> str:
 
 def text_width(text: str) -> float:
     """Roughly how wide ``text`` is drawn: wide (CJK) characters take a full em, others 0.55."""
-    import unicodedata
 
     return sum(FONT if unicodedata.east_asian_width(c) in "WF" else FONT * 0.55 for c in text)
 

@@ -38,17 +38,17 @@ def open_store(state_dir: Path | str, url: str | None = None) -> Store:
     ``BROADCASTER_DATABASE_URL``), else the embedded one in ``state_dir``."""
     url = url if url is not None else os.environ.get(DATABASE_ENV, "").strip()
     if url:
-        from broadcaster.store.pgstore import PgStore
+        from broadcaster.store.pgstore import PgStore  # start-up time: loaded when first used
 
         return PgStore(url, state_dir)
-    from broadcaster.store.files import FileStore
+    from broadcaster.store.files import FileStore  # start-up time: loaded when first used
 
     return FileStore(state_dir)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` durably and atomically (see ``durable.atomic_write``)."""
-    from broadcaster.store.durable import atomic_write as write
+    from broadcaster.store.durable import atomic_write as write  # start-up time: loaded when first used
 
     write(path, data)
 

@@ -392,7 +392,7 @@ class FileStore(Store):
     # -- the history index and retention ---------------------------------------------
     @cached_property
     def history(self) -> History:
-        from broadcaster.store.history import History
+        from broadcaster.store.history import History  # start-up time: loaded when first used
 
         return History.in_files(self.dir, load=self.load_archived, listing=self.archived_by_day,
                        lock=self.lock, write=atomic_write)
@@ -419,7 +419,7 @@ class FileStore(Store):
 
     def archived_by_day(self, months: list[str] | None) -> dict[date, set[str]]:
         """Archived ids of the given ``YYYY-MM`` months (None: all), by the day in the id."""
-        from broadcaster.store.history import id_day
+        from broadcaster.store.history import id_day  # start-up time: loaded when first used
 
         out: dict[date, set[str]] = {}
         for ann_id in self.archived_ids(months):
@@ -445,7 +445,7 @@ class FileStore(Store):
             return 0
 
     def dispatch(self):
-        from broadcaster.store.filedispatch import FileDispatchSession
+        from broadcaster.store.filedispatch import FileDispatchSession  # start-up time: loaded when first used
 
         return FileDispatchSession(self)
 
@@ -545,7 +545,7 @@ class FileStore(Store):
 
     # -- collections -------------------------------------------------------------------
     def collection(self, name: str, record: type[R], *, by_day: bool = False) -> Collection[R]:
-        from broadcaster.store.filecollections import FileCollection
+        from broadcaster.store.filecollections import FileCollection  # start-up time: loaded when first used
 
         if not NAME_RE.match(name):
             raise ValueError(f"bad collection name {name!r}")

@@ -49,7 +49,7 @@ class PgCollection(Collection[R], Generic[R]):
             return None
 
     def add(self, key: str, record: R, *, day: date | None = None) -> bool:
-        from psycopg.types.json import Jsonb
+        from psycopg.types.json import Jsonb  # start-up time: loaded when first used
 
         return self.store.run(lambda conn: conn.execute(
             "INSERT INTO collection_records (collection, day, key, record) VALUES (%s, %s, %s, %s)"
@@ -57,7 +57,7 @@ class PgCollection(Collection[R], Generic[R]):
         ).rowcount == 1, "collection")
 
     def put(self, key: str, record: R, *, day: date | None = None) -> None:
-        from psycopg.types.json import Jsonb
+        from psycopg.types.json import Jsonb  # start-up time: loaded when first used
 
         self.store.run(lambda conn: conn.execute(
             "INSERT INTO collection_records (collection, day, key, record) VALUES (%s, %s, %s, %s)"
@@ -73,7 +73,7 @@ class PgCollection(Collection[R], Generic[R]):
 
     def update(self, key: str, change: Callable[[R | None], R | None], *,
                day: date | None = None) -> R | None:
-        from psycopg.types.json import Jsonb
+        from psycopg.types.json import Jsonb  # start-up time: loaded when first used
 
         d = self._day(day)
 

@@ -111,7 +111,7 @@ class PgDispatchSession(DispatchSession):
     # -- being alive -------------------------------------------------------------------
     def _alive(self) -> None:
         """Hold this session's advisory lock (again, after a lost connection)."""
-        import psycopg
+        import psycopg  # start-up time: loaded when first used
 
         with self._owner_lock:
             if self._owner is not None:
@@ -167,6 +167,7 @@ class PgDispatchSession(DispatchSession):
     # -- claiming ----------------------------------------------------------------------
     def claim(self, now: datetime, *, limit: int | None = None, only: set[str] | None = None,
               accept: Callable[[AnnouncementMeta], bool] | None = None) -> list[Claim]:
+        # start-up time: loaded when first used
         from psycopg.types.json import Jsonb  # noqa: F401 - loads the JSON adapters
 
         self._alive()
@@ -218,7 +219,7 @@ class PgDispatchSession(DispatchSession):
 
     # -- recording ---------------------------------------------------------------------
     def record(self, ann_id: str, delivery: Delivery) -> None:
-        from psycopg.types.json import Jsonb
+        from psycopg.types.json import Jsonb  # start-up time: loaded when first used
 
         params = {"status": delivery.status, "updated_at": delivery.updated_at,
                   "next": delivery.next_attempt_at, "row": Jsonb(delivery.to_json()),

@@ -77,7 +77,7 @@ def _index(dst: PgStore, finished: list[tuple[dict, list[dict]]]) -> None:
 
 
 def _documents(src: FileStore, dst: PgStore, out: Imported) -> None:
-    from psycopg.types.json import Json
+    from psycopg.types.json import Json  # start-up time: loaded when first used
 
     try:
         paths = sorted(src.docs_dir.glob("*.json"))
@@ -102,9 +102,9 @@ def _documents(src: FileStore, dst: PgStore, out: Imported) -> None:
 
 
 def _collections(src: FileStore, dst: PgStore, out: Imported) -> None:
-    from psycopg.types.json import Jsonb
+    from psycopg.types.json import Jsonb  # start-up time: loaded when first used
 
-    from broadcaster.store.pgcollections import NO_DAY
+    from broadcaster.store.pgcollections import NO_DAY  # start-up time: loaded when first used
 
     root = src.collections_dir
     if not root.is_dir():

@@ -84,7 +84,7 @@ def id_day(ann_id: str) -> date:
 
 
 def delivery_params(ann_id: str, position: int, d: Delivery) -> tuple:
-    from psycopg.types.json import Jsonb
+    from psycopg.types.json import Jsonb  # start-up time: loaded when first used
 
     return (ann_id, position, d.group, d.status, d.updated_at, d.next_attempt_at, Jsonb(d.to_json()))
 
@@ -108,7 +108,7 @@ class PgStore(Store):
         if self._pool is None:
             with self._pool_lock:
                 if self._pool is None:
-                    from psycopg_pool import ConnectionPool
+                    from psycopg_pool import ConnectionPool  # start-up time: loaded when first used
 
                     self._pool = ConnectionPool(
                         self.url, min_size=1, max_size=int(env_seconds("BROADCASTER_DATABASE_POOL", 20)),
@@ -118,7 +118,7 @@ class PgStore(Store):
 
     def connect(self, **kwargs: Any) -> psycopg.Connection:
         """A connection of its own, outside the pool (a dispatch session's lock holder)."""
-        import psycopg
+        import psycopg  # start-up time: loaded when first used
 
         return psycopg.connect(self.url, connect_timeout=10, **kwargs)
 
@@ -212,7 +212,7 @@ class PgStore(Store):
 
     # -- the queue ---------------------------------------------------------------------
     def add_announcement(self, ann: Announcement) -> str:
-        from psycopg.types.json import Jsonb
+        from psycopg.types.json import Jsonb  # start-up time: loaded when first used
 
         def add(conn: psycopg.Connection) -> str:
             m = ann.meta
@@ -290,7 +290,7 @@ class PgStore(Store):
     def _write(self, conn: psycopg.Connection, ann: Announcement, changed: list[Delivery],
                was_finished: bool) -> None:
         """Write ``ann``'s meta and the ``changed`` rows; archive or reopen it as it (un)finishes."""
-        from psycopg.types.json import Jsonb
+        from psycopg.types.json import Jsonb  # start-up time: loaded when first used
 
         m = ann.meta
         finished = m.status in FINISHED
@@ -331,7 +331,7 @@ class PgStore(Store):
     # -- the history index and retention ---------------------------------------------
     @cached_property
     def history(self) -> History:
-        from broadcaster.store.history import History
+        from broadcaster.store.history import History  # start-up time: loaded when first used
 
         return History(PgShelf(self), load=self.load_archived, listing=self.archived_by_day,
                        lock=self._history_tx)
@@ -389,14 +389,14 @@ class PgStore(Store):
             "SELECT last_value, is_called FROM announcements_added_seq").fetchone(), "queue mark")
 
     def dispatch(self):
-        from broadcaster.store.pgdispatch import PgDispatchSession
+        from broadcaster.store.pgdispatch import PgDispatchSession  # start-up time: loaded when first used
 
         make_dirs(self.dir, self.locks_dir)     # the replies lock (``serve``) is local
 
         return PgDispatchSession(self)
 
     def rate_limiter(self):
-        from broadcaster.store.pgratelimit import PgRateLimiter
+        from broadcaster.store.pgratelimit import PgRateLimiter  # start-up time: loaded when first used
 
         return PgRateLimiter(self)
 
@@ -404,7 +404,7 @@ class PgStore(Store):
     @contextmanager
     def state(self, name: str, *, check: Callable[[dict], None] | None = None,
               rebuild: Callable[[], dict] | None = None) -> Iterator[dict[str, Any]]:
-        from psycopg.types.json import Json
+        from psycopg.types.json import Json  # start-up time: loaded when first used
 
         def lock(conn):
             conn.execute("INSERT INTO documents (name, doc) VALUES (%s, '{}')"
@@ -448,14 +448,14 @@ class PgStore(Store):
 
     # -- collections -------------------------------------------------------------------
     def collection(self, name: str, record: type[R], *, by_day: bool = False) -> Collection[R]:
-        from broadcaster.store.pgcollections import PgCollection
+        from broadcaster.store.pgcollections import PgCollection  # start-up time: loaded when first used
 
         return PgCollection(self, name, record, by_day=by_day)
 
     # -- damage ------------------------------------------------------------------------
     def set_aside(self, name: str, place: str, reason: str, data: Any) -> None:
         """Note a record that failed validation in ``damaged`` (its content kept there)."""
-        from psycopg.types.json import Jsonb
+        from psycopg.types.json import Jsonb  # start-up time: loaded when first used
 
         self.run(lambda conn: conn.execute(
             "INSERT INTO damaged (name, place, reason, at, data) VALUES (%s, %s, %s, %s, %s)",
@@ -513,8 +513,8 @@ class Waiting:
         self.warned = False
 
     def after(self, exc: Exception) -> None:
-        import psycopg
-        from psycopg_pool import PoolTimeout
+        import psycopg  # start-up time: loaded when first used
+        from psycopg_pool import PoolTimeout  # start-up time: loaded when first used
 
         if not isinstance(exc, psycopg.OperationalError | PoolTimeout):
             raise exc
@@ -545,7 +545,7 @@ class PgShelf:
         return row[0] if row is not None and isinstance(row[0], dict) else None
 
     def save(self, kind: str, day: date, data: dict) -> None:
-        from psycopg.types.json import Json
+        from psycopg.types.json import Json  # start-up time: loaded when first used
 
         self.store.run(lambda conn: conn.execute(
             "INSERT INTO history_index (kind, day, data) VALUES (%s, %s, %s)"

@@ -146,7 +146,7 @@ class _Checker:
     ) -> tuple[dict[Problem, list[str]], list[Problem]]:
         """Render for each group: each distinct rendering problem with the ids of the
         groups that have it, and (``sizes``) the messages too big for a group's channel."""
-        from broadcaster.templating.preview import channel_parts
+        from broadcaster.templating.preview import channel_parts  # start-up time: loaded when first used
 
         kind = self.t.kind_of(tf.name)
         festival = samples.festival_in_name(tf.name) if kind == "holiday" else None

@@ -174,7 +174,7 @@ class Templates:
     ) -> dict[str, Any]:
         """Realistic data of ``kind``, as of ``now`` in the group's timezone (``case``: one
         of the kind's named sample cases)."""
-        from broadcaster.templating import samples
+        from broadcaster.templating import samples  # start-up time: loaded when first used
 
         moment = now or datetime.now().astimezone()
         location = None
@@ -186,13 +186,13 @@ class Templates:
     # -- usage and checks --------------------------------------------------------
     def usage(self, groups: list[Group], extra_names: tuple[str, ...] = ()) -> dict[str, list[str]]:
         """Template key (``weather``, ``weather.telegram``) -> ids of the groups that use it."""
-        from broadcaster.templating.usage import group_usage
+        from broadcaster.templating.usage import group_usage  # start-up time: loaded when first used
 
         return group_usage(self, groups, extra_names)
 
     def check(self, groups: list[Group], *, now: datetime | None = None) -> list[Problem]:
         """Every problem of every template; see ``broadcaster.templating.check``."""
-        from broadcaster.templating.check import check_templates
+        from broadcaster.templating.check import check_templates  # start-up time: loaded when first used
 
         return check_templates(self, groups, now=now)
 

@@ -23,7 +23,7 @@ REMINDER_AT = 0.8
 
 @lru_cache(maxsize=2048)
 def is_workday(day: date) -> bool:
-    from lunar_python.util import HolidayUtil
+    from lunar_python.util import HolidayUtil  # start-up time: loaded when first used
 
     holiday = HolidayUtil.getHoliday(day.year, day.month, day.day)
     if holiday is not None:

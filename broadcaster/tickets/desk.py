@@ -55,7 +55,7 @@ class Desk:
     @cached_property
     def config(self):
         """``tickets.yaml`` (None when the root has none)."""
-        from broadcaster.config.tickets import load_tickets
+        from broadcaster.config.tickets import load_tickets  # start-up time: loaded when first used
 
         return load_tickets(self.app.root)
 

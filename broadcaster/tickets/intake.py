@@ -37,7 +37,7 @@ def open_from_message(app, msg) -> Ticket | None:
     if group is None:
         log.info("inbound message %s: group %r unknown, no ticket", msg.message_id, msg.group_id)
         return None
-    from broadcaster.tickets.matching import match
+    from broadcaster.tickets.matching import match  # start-up time: loaded when first used
 
     found = match(config, msg.text)
     if found is None:

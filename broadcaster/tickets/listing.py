@@ -94,7 +94,7 @@ def _may_pass(row: dict, status: str | None, staff: str | None, category: str | 
 
 def _grid(app, grid: str) -> set[str]:
     """A group id, or a selector (``community:huilinlvzhou``): the groups it names."""
-    from broadcaster.targeting import match
+    from broadcaster.targeting import match  # start-up time: loaded when first used
 
     if grid in app.groups.by_id:
         return {grid}

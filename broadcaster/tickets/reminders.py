@@ -102,14 +102,14 @@ class TicketPass:
 
     def _ticket(self, row: dict):
         """The ticket of a stored row (built only for the tickets a message is about)."""
-        from broadcaster.tickets.model import Ticket
+        from broadcaster.tickets.model import Ticket  # start-up time: loaded when first used
 
         return Ticket.from_record(row)
 
     def _moving(self, rows: list[dict]) -> list:
         """The files of ``open/`` with tickets to archive or to drop from the archive (and
         any file written without a shard number, which older versions wrote)."""
-        from broadcaster.tickets.model import FINAL
+        from broadcaster.tickets.model import FINAL  # start-up time: loaded when first used
 
         store = self.desk.store
         paths = {store.open_path(date.fromisoformat(r["day"]), r["id"]) for r in rows
@@ -129,8 +129,8 @@ class TicketPass:
     # -- 2, 3. reminders and overdue alerts ----------------------------------------------
     def _deadlines(self, rows: list[dict]) -> dict[str, list]:
         """Queue the reminders and alerts due; the active rows by staff member."""
-        from broadcaster.tickets.deadlines import reminder_at
-        from broadcaster.tickets.model import ACTIVE
+        from broadcaster.tickets.deadlines import reminder_at  # start-up time: loaded when first used
+        from broadcaster.tickets.model import ACTIVE  # start-up time: loaded when first used
 
         by_staff: dict[str, list] = defaultdict(list)
         notices = self.desk.notices
@@ -158,7 +158,7 @@ class TicketPass:
 
     # -- 4. the morning digest ---------------------------------------------------------------
     def _digests(self, by_staff: dict[str, list]) -> None:
-        from broadcaster.tickets.deadlines import is_workday
+        from broadcaster.tickets.deadlines import is_workday  # start-up time: loaded when first used
 
         staff = self.desk.staff
         local = self.now.astimezone(self.app.tz)
@@ -208,7 +208,7 @@ def _at(day, hhmm: time, tz) -> datetime:
 
 def _next_digest(local: datetime, hhmm: time) -> datetime:
     """The first digest time after ``local`` on a working day."""
-    from broadcaster.tickets.deadlines import is_workday
+    from broadcaster.tickets.deadlines import is_workday  # start-up time: loaded when first used
 
     day = local.date()
     for _ in range(60):

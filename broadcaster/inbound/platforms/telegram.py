@@ -26,7 +26,7 @@ def parse(req: RawRequest, cfg, now: datetime) -> Parsed:
     update = req.json()
     if not isinstance(update, dict):
         raise crypto.Refused("expected a JSON object", 400)
-    from broadcaster.sources.members import joins_in
+    from broadcaster.sources.members import joins_in  # start-up time: loaded when first used
 
     msg = update.get("message") or {}
     chat = (msg.get("chat") or {}).get("id")
