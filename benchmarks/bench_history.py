@@ -6,7 +6,8 @@ repository (``BROADCASTER_BENCH_CACHE``, default ``~/.cache/broadcaster-bench``)
 a change of the store's format changes the cache's name. Each command runs as
 a real process, three times after a warm-up, against that history and against
 an empty store with the same groups; printed: the median wall time of each, the
-ratio, and the peak memory (max RSS) with history.
+ratio, the median CPU time (user + system) and the peak memory (max RSS) with
+history.
 
 Targets: ``status``, ``queue list --all``, ``log --since 1d --limit 50``,
 ``log --status failed --since 7d`` and ``report ID`` within 0.5 s and 200 MB;
@@ -136,16 +137,18 @@ def main(argv: list[str] | None = None) -> None:
         make_root(empty, opts.groups, REPO / "templates")
         newest = written["newest"]
         one = json.loads(run(empty, env, ["announce", "x", "--to", "id:g0000", "--json"])[2])["id"]
-        print(f"  {'command':<38} {'empty':>7} {'history':>8} {'ratio':>6} {'max RSS':>8}  target")
+        print(f"  {'command':<38} {'empty':>7} {'history':>8} {'ratio':>6} {'CPU':>6} {'max RSS':>8}"
+              "  target")
         for args, target in commands:
             if opts.only and args[0] != opts.only:
                 continue
             e_args = [one if a == newest else a for a in args]
             e_wall, _ = measure(empty, env, e_args)
-            h_wall, rss = measure(root, env, args)
+            h_wall, rss, h_cpu = measure_cpu(root, env, args)
             label = " ".join(a if a != newest else "ID" for a in args)
             shown = f"{h_wall:7.2f}s" if h_wall != float("inf") else f">{TIMEOUT:.0f}s"
-            print(f"  {label:<38} {e_wall:6.2f}s {shown:>8} {h_wall / e_wall:5.2f}x {rss:6.0f} MB"
+            print(f"  {label:<38} {e_wall:6.2f}s {shown:>8} {h_wall / e_wall:5.2f}x {h_cpu:5.2f}s"
+                  f" {rss:6.0f} MB"
                   f"  <= {target} s, 200 MB{', 1.5x' if target == 0.5 else ''}")
 
 
