@@ -9,9 +9,10 @@ the store (``Store.dispatch``) and:
 2. fans out: one task per group (its due deliveries in order, so the parts of
    one message never interleave with another's), on a thread pool sharing one
    pooled HTTP client; each part waits for its robot's rate-limit slot, then for
-   one of ``workers`` sending slots. A send still in flight after ``SLOW_SEND``
-   gives its slot up (its thread waits on, up to the request's deadline), so
-   robots that never answer cannot starve healthy ones: up to
+   one of ``workers`` sending slots; ``workers`` threads take the groups one
+   after another. A send still in flight after ``SLOW_SEND`` gives its slot up
+   and one more thread starts (its own thread waits on, up to the request's
+   deadline), so robots that never answer cannot starve healthy ones: up to
    ``workers * (SLOW_FACTOR - 1)`` of them are absorbed at full speed;
 3. records every part sent and every outcome in the session before the worker
    sends anything else: a send recorded as done is never repeated, a
@@ -43,6 +44,7 @@ import os
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -177,6 +179,7 @@ class Dispatcher:
         self._slots = threading.Semaphore(workers)   # sends at full speed at once
         self._in_flight: dict[int, list] = {}        # id -> [started (monotonic), slot freed]
         self._mine = threading.local()               # .entry: the slot this worker holds
+        self._queue: deque[list[Job]] = deque()      # groups no thread has taken yet
         self._result = PassResult()
         self._done = 0                          # deliveries handled, for the progress bar
 
@@ -325,16 +328,20 @@ class Dispatcher:
     def _fan_out(self, work: dict[str, list[Job]]) -> None:
         total = sum(len(v) for v in work.values())
         self._http_session()        # one pooled client, made before the workers share it
-        pool = ThreadPoolExecutor(max_workers=min(self.workers * SLOW_FACTOR, len(work)),
-                                  thread_name_prefix="send")
+        self._queue = deque(work.values())
+        cap = min(self.workers * SLOW_FACTOR, len(work))
+        pool = ThreadPoolExecutor(max_workers=cap, thread_name_prefix="send")
         abandon = False
         try:
-            futures = [pool.submit(self._deliver_group, jobs) for jobs in work.values()]
+            futures = [pool.submit(self._run_groups) for _ in range(min(self.workers, cap))]
             not_done = set(futures)
             give_up: float | None = None
             while not_done:
                 _, not_done = wait(not_done, timeout=POLL_EVERY)
-                self._free_slow_slots()
+                freed = self._free_slow_slots()    # one more thread for each slow send
+                for _ in range(min(freed, cap - len(futures), len(self._queue))):
+                    futures.append(pool.submit(self._run_groups))
+                    not_done.add(futures[-1])
                 self._cancelled |= self._session.cancelled()
                 if self.progress:    # handled, of total, failed so far
                     self.progress(self._done, total, self._result.failed)
@@ -383,14 +390,31 @@ class Dispatcher:
         if not freed:
             self._slots.release()
 
-    def _free_slow_slots(self) -> None:
-        """Sends in flight longer than ``SLOW_SEND`` give their slots to waiting groups."""
+    def _free_slow_slots(self) -> int:
+        """Sends in flight longer than ``SLOW_SEND`` give their slots to waiting groups;
+        returns how many did."""
         cutoff = time.monotonic() - SLOW_SEND
+        freed = 0
         with self._count:
             for entry in self._in_flight.values():
                 if not entry[1] and entry[0] < cutoff:
                     entry[1] = True
                     self._slots.release()
+                    freed += 1
+        return freed
+
+    def _run_groups(self) -> None:
+        """A sending thread: one group's deliveries after another, until none are left."""
+        while True:
+            with self._count:
+                if not self._queue:
+                    return
+                jobs = self._queue.popleft()
+            try:
+                self._deliver_group(jobs)
+            except Exception as exc:  # a bug, not a platform answer: keep the pass going
+                log.error("send task crashed: %s", self.app.redact(exc))
+                self._result.errors.append(self.app.redact(exc))
 
     # -- one group's deliveries (worker thread) ---------------------------------
     def _deliver_group(self, jobs: list[Job]) -> None:

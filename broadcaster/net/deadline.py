@@ -73,30 +73,32 @@ class _Reaper:
         self.lock = threading.Condition()
         self._scopes: set[Scope] = set()
         self._started = False
+        self._wake_at = [float("inf")]   # when the thread wakes next (it is told of earlier ones)
 
     def add(self, scope: Scope) -> None:
         with self.lock:
             if not self._started:
                 self._started = True
-                threading.Thread(target=self._run, args=(self.lock, self._scopes),
+                threading.Thread(target=self._run, args=(self.lock, self._scopes, self._wake_at),
                                  name="http-deadlines", daemon=True).start()
             self._scopes.add(scope)
-            self.lock.notify()
+            if scope.deadline < self._wake_at[0]:
+                self.lock.notify()
 
     def remove(self, scope: Scope) -> None:
         with self.lock:
             self._scopes.discard(scope)
 
     @staticmethod
-    def _run(lock: threading.Condition, scopes: set[Scope]) -> None:
+    def _run(lock: threading.Condition, scopes: set[Scope], wake_at: list[float]) -> None:
         with lock:
             while True:
                 now = time.monotonic()
                 for scope in [s for s in scopes if s.deadline <= now]:
                     scopes.discard(scope)
                     scope.expire()
-                nearest = min((s.deadline for s in scopes), default=None)
-                lock.wait(None if nearest is None else nearest - now)
+                wake_at[0] = min((s.deadline for s in scopes), default=float("inf"))
+                lock.wait(None if wake_at[0] == float("inf") else wake_at[0] - now)
 
 
 _reaper = _Reaper()
