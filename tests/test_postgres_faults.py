@@ -46,6 +46,12 @@ def _wait_for(condition, timeout: float = 60) -> None:
         time.sleep(0.005)
 
 
+def _announce(root, env, text: str) -> str:
+    ann = cli_process(root, "announce", text, "--to", "all", "--json", env=env)
+    assert ann.code == 0, ann.err
+    return ann.json()["id"]
+
+
 def _until_done(root, env, ann_id, rounds: int = 6) -> dict:
     """``run-once`` until the announcement is done (a dead session's claims return after
     the grace); its report."""
@@ -65,9 +71,7 @@ def test_two_dispatchers_one_killed_every_group_gets_it(root, pg_url):
     with PlatformSimulator(latency=(0.01, 0.03)) as sim:
         robots = _root_with(root, sim, 2000)
         text = "两台机器同时发送的停水通知"
-        ann = cli_process(root, "announce", text, "--to", "all", "--json", env=env)
-        assert ann.code == 0, ann.err
-        ann_id = ann.json()["id"]
+        ann_id = _announce(root, env, text)
         doomed, survivor = _dispatcher(root, env), _dispatcher(root, env)
         _wait_for(lambda: len(sim.received()) >= 700)
         doomed.send_signal(signal.SIGKILL)
@@ -93,9 +97,7 @@ def test_the_database_stopped_for_ten_seconds_mid_pass_loses_and_doubles_nothing
     with PlatformSimulator(latency=0.05) as sim:
         robots = _root_with(root, sim, 600)
         text = "数据库重启期间的通知"
-        ann = cli_process(root, "announce", text, "--to", "all", "--json", env=env)
-        assert ann.code == 0, ann.err
-        ann_id = ann.json()["id"]
+        ann_id = _announce(root, env, text)
         first, second = _dispatcher(root, env), _dispatcher(root, env)
         _wait_for(lambda: len(sim.received()) >= 150)
         pg_server.stop()
