@@ -66,6 +66,19 @@ def cli(root: Path, *args: str, env: dict | None = None, stdin: str | None = Non
     return Result(code, out.getvalue(), err.getvalue())
 
 
+def clear_of_minute_turn(margin: float = 20) -> None:
+    """Wait for the next minute when fewer than ``margin`` seconds are left in this one.
+
+    For tests of real processes with every-minute cron jobs, where a turn of the
+    minute between two runs would rightly fire the job again.
+    """
+    import time
+
+    left = 60 - time.time() % 60
+    if left < margin:
+        time.sleep(left + 0.2)
+
+
 def cli_process(root: Path, *args: str, env: dict | None = None, timeout: float = 60,
                 stdin: str | None = None) -> Result:
     """Run the CLI as a real subprocess."""
