@@ -53,6 +53,9 @@ def test_a_bad_cron_line_stops_only_its_job(root):
         assert any("bad.yaml:3" in p for p in status["problems"]), status["problems"]
         check = cli_process(root, "check")
         assert check.code == 1 and "bad.yaml:3" in check.err
+        listed = cli(root, "jobs", "list", "--json")
+        assert listed.code == 0 and [j["id"] for j in listed.json()] == ["sorting"]
+        assert "warning: " in listed.err and "bad.yaml:3" in listed.err
         (root / "schedules" / "bad.yaml").unlink()                 # fixed: the next run is clean
         again = cli_process(root, "run-once", "--json")
         assert again.code == 0, again.err

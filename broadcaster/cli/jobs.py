@@ -23,7 +23,10 @@ def list_jobs(ctx: typer.Context, json_: JsonOpt = False) -> None:
     from broadcaster.schedule import scheduler  # start-up time: loaded when first used
 
     a = get_app(ctx)
-    jobs = scheduler.load_jobs(a)
+    problems: list[str] = []
+    jobs = scheduler.load_jobs(a, problems)     # an invalid job is named, the others listed
+    for problem in problems:
+        a.warn(problem)
     nxt = scheduler.next_fire_times(a, a.now(), jobs=jobs)
     rows = [{"id": j.id, "cron": j.cron, "timezone": j.timezone, "content": j.content,
              "template": j.template, "to": list(j.to), "exclude": list(j.exclude),
