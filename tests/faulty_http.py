@@ -96,7 +96,25 @@ class DeadServer(_Raw):
         self.stopped.wait()
 
 
-class Routes:
+class LoopbackServer:
+    """A threading HTTP server on 127.0.0.1 (a free port) for ``handler``, as a context manager."""
+
+    def serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Routes(LoopbackServer):
     """``routes[path] = fn(handler) -> (status, headers, body)``; every request in ``hits``."""
 
     def __init__(self) -> None:
@@ -121,18 +139,7 @@ class Routes:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self):
-        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 def timed(fn: Callable[[], object]) -> tuple[object, float]:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 import textwrap
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,11 +19,12 @@ from broadcaster.schedule import scheduler
 from broadcaster.sources import SourceError, safe_text, safe_url
 from broadcaster.sources.news import NewsFeed, NewsSource, parse
 from tests.conftest import write_groups
+from tests.faulty_http import LoopbackServer
 
 SH = ZoneInfo("Asia/Shanghai")
 
 
-class Loopback:
+class Loopback(LoopbackServer):
     """A tiny HTTP server: ``routes[path] = fn(handler) -> (status, headers, body)``."""
 
     def __init__(self):
@@ -60,17 +60,7 @@ class Loopback:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self):
-        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 def rss(items: list[tuple[str, str, str]], title="鼓楼区政务资讯") -> bytes:

@@ -20,6 +20,7 @@ import yaml
 from tests.conftest import REPO, clear_of_minute_turn, cli_process
 from tests.simulator import PlatformSimulator
 from tests.test_daemon import running_daemon, wait_for
+from tests.test_isolation import _groups
 
 pytestmark = pytest.mark.slow
 
@@ -60,13 +61,7 @@ def trickling_feed():
 
 
 def _root(root, sim, feed_url, n=2):
-    robots, groups = {}, []
-    for i in range(n):
-        robot = sim.add_robot("webhook", key=f"k{i}")
-        robots[f"g{i}"] = robot
-        groups.append({"id": f"g{i}", "name": f"第{i}网格群", "tags": ["kind:grid"],
-                       "channel": robot.config()})
-    (root / "groups.yaml").write_text(yaml.safe_dump({"groups": groups}, allow_unicode=True))
+    robots = _groups(root, sim, n)
     (root / "feeds" / "news.yaml").write_text(yaml.safe_dump(
         {"news": [{"id": "slow", "title": "慢的新闻源", "url": feed_url, "to": ["all"]}]},
         allow_unicode=True))
