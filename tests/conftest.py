@@ -66,6 +66,12 @@ def cli(root: Path, *args: str, env: dict | None = None, stdin: str | None = Non
     return Result(code, out.getvalue(), err.getvalue())
 
 
+def queued_files(root: Path) -> list[Path]:
+    """The announcement files in the queue (none when there is no queue yet)."""
+    active = root / "var" / "active"
+    return list(active.glob("*.json")) if active.exists() else []
+
+
 def clear_of_minute_turn(margin: float = 20) -> None:
     """Wait for the next minute when fewer than ``margin`` seconds are left in this one.
 

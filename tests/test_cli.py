@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import REPO, cli, cli_process, write_groups
+from tests.conftest import REPO, cli, cli_process, queued_files, write_groups
 
 GROUPS = """
 defaults: {timezone: Asia/Shanghai}
@@ -33,11 +33,6 @@ groups:
 def proj(root):
     write_groups(root, GROUPS)
     return root
-
-
-def _queued(root) -> list:
-    active = root / "var" / "active"
-    return list(active.glob("*.json")) if active.exists() else []
 
 
 # -- exit codes ---------------------------------------------------------------
@@ -64,10 +59,10 @@ def test_exit_codes_and_one_error_prefix(proj, args, code, needle):
     assert needle in r.err and "Traceback" not in r.err
     if code == 1:
         assert r.err.startswith("error: ")
-    assert _queued(proj) == []
+    assert queued_files(proj) == []
 
 
-def test_past_at_is_refused_but_the_future_is_queued(proj):
+def test_past_at_is_refused_but_the_future_isqueued_files(proj):
     assert cli(proj, "announce", "x", "--to", "all", "--at", "2020-01-01 09:00").code == 1
     r = cli(proj, "announce", "x", "--to", "all", "--at", "+2h", "--json")
     assert r.code == 0 and r.json()["status"] == "queued"

@@ -10,7 +10,7 @@ import pytest
 
 from broadcaster.sources import kinds as registry
 from broadcaster.templating import Templates, kinds
-from tests.conftest import REPO, cli, write_groups
+from tests.conftest import REPO, cli, queued_files, write_groups
 
 GROUPS = """
 defaults: {timezone: Asia/Shanghai}
@@ -33,11 +33,6 @@ README = (REPO / "templates" / "README.md").read_text(encoding="utf-8")
 def proj(root):
     write_groups(root, GROUPS)
     return root
-
-
-def _queued(root) -> list:
-    active = root / "var" / "active"
-    return list(active.glob("*.json")) if active.exists() else []
 
 
 # -- sample cases -------------------------------------------------------------------
@@ -143,7 +138,7 @@ def test_announce_with_a_content_template_says_what_announcements_use(proj):
     assert r.code == 1
     assert r.err.startswith("error: weather is a content template (kind weather")
     assert "announcements use" in r.err and "announcement, sorting_reminder" in r.err
-    assert "undefined" not in r.err and _queued(proj) == []
+    assert "undefined" not in r.err and queued_files(proj) == []
     j = cli(proj, "announce", "--template", "weather", "--to", "all", "--json")
     assert j.code == 1 and "is a content template" in j.json()["error"]["message"]
 
