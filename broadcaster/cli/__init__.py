@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from broadcaster.cleantext import check_utf8
-from broadcaster.cli.common import Invocation, JsonOpt, emit_json, get_app
+from broadcaster.cli.common import Invocation, JsonOpt, emit_json, get_app, progress_bar
 from broadcaster.errors import EXIT_INVALID, EXIT_USAGE, BroadcasterError, ConfigError, LockHeld
 from broadcaster.redact import redact
 
@@ -101,7 +101,12 @@ def check(ctx: typer.Context, json_: JsonOpt = False) -> None:
     a = get_app(ctx)
     a.on_warning = lambda _text: None      # what is broken is listed below as a problem
     warnings: list = []
-    problems = check_all(a, warnings=warnings)
+    update, bar = progress_bar(not json_, "rendering templates")
+    try:
+        problems = check_all(a, warnings=warnings, progress=update)
+    finally:
+        if bar is not None:
+            bar.stop()
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
     if problems:

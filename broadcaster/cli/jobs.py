@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.cli.common import JsonOpt, emit_json, get_app, noun, plural, table
+from broadcaster.cli.common import JsonOpt, emit_json, get_app, noun, plural, progress_bar, table
 from broadcaster.timeparse import iso
 
 app = noun("The scheduled jobs of schedules/.")
@@ -55,7 +55,12 @@ def run_job(
     from broadcaster.schedule import scheduler  # start-up time: loaded when first used
 
     a = get_app(ctx)
-    run = scheduler.try_job(a, job_id)
+    update, bar = progress_bar(not json_, "reading feeds")
+    try:
+        run = scheduler.try_job(a, job_id, progress=update)
+    finally:
+        if bar is not None:
+            bar.stop()
     problems = [a.redact(p) for p in run.problems]
     if json_:
         emit_json({"job": job_id, "announcements": run.announcements, "reasons": run.reasons,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from broadcaster.errors import ConfigError, Problem
@@ -11,8 +12,10 @@ if TYPE_CHECKING:
 
 
 
-def check_all(app: App, warnings: list[Problem] | None = None) -> list[Problem]:
-    """Every problem; things that work but look wrong are added to ``warnings``."""
+def check_all(app: App, warnings: list[Problem] | None = None,
+              progress: Callable[[int, int], None] | None = None) -> list[Problem]:
+    """Every problem; things that work but look wrong are added to ``warnings``;
+    ``progress(done, total)`` told as templates are rendered for the groups."""
     problems: list[Problem] = []
     try:
         groups = app.groups
@@ -26,7 +29,7 @@ def check_all(app: App, warnings: list[Problem] | None = None) -> list[Problem]:
     problems.extend(check_feeds(app.root, groups))
     problems.extend(check_schedules(app.root, groups))
     if groups is not None:
-        problems.extend(app.templates.check(groups.groups))
+        problems.extend(app.templates.check(groups.groups, progress=progress))
     from broadcaster.config.tickets import check_tickets  # start-up time: loaded when first used
 
     problems.extend(check_tickets(app.root))

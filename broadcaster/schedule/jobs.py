@@ -15,7 +15,7 @@ is reported in ``JobRun.problems`` and logged; the job's other sources still pos
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from broadcaster.app import App
 
 log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, int], None]    # (done, total, failed so far)
 
 KEEP_DAYS = 400            # once-only records older than this are pruned
 
@@ -59,11 +61,14 @@ def execute(
     scheduled_for: datetime | None = None,
     feeds: FeedsConfig | None = None,
     session: HttpClient | None = None,
+    progress: Progress | None = None,
 ) -> JobRun:
     """Run ``job`` once for the time ``scheduled_for`` (default: now).
 
     ``session``: the fetch client the sources share; None: one for this run,
     allowed private addresses only with ``defaults.allow_private_feeds``.
+    ``progress(done, total, failed)``: told as a source works through long work
+    (feeds read of all), for a bar on a terminal.
     """
     kind = kinds.get(job.content)
     feeds = feeds or load_feeds(app.root)
@@ -77,6 +82,7 @@ def execute(
         session=client,
         targets=select(app.groups, job.to, job.exclude),
         run=JobRun(job.id),
+        on_progress=progress,
     )
     try:
         kind.run(ctx)
@@ -117,10 +123,15 @@ class JobContext:
     session: HttpClient
     targets: list[Group]
     run: JobRun
+    on_progress: Progress | None = None
 
     @property
     def local_now(self) -> datetime:
         return self.now.astimezone(self.job.tz)
+
+    def progress(self, done: int, total: int, failed: int = 0) -> None:
+        if self.on_progress is not None:
+            self.on_progress(done, total, failed)
 
     def problem(self, text: str) -> None:
         self.run.problems.append(text)

@@ -291,7 +291,8 @@ def run_job(app: App, job_id: str, now: datetime | None = None) -> list[str]:
     return try_job(app, job_id, now).announcements
 
 
-def try_job(app: App, job_id: str, now: datetime | None = None) -> JobRun:
+def try_job(app: App, job_id: str, now: datetime | None = None, *,
+            progress: Callable[[int, int, int], None] | None = None) -> JobRun:
     """Fire ``job_id`` now, outside its schedule (``jobs run``): its announcement ids,
     its problems, and why nothing (more) was queued.
 
@@ -302,7 +303,7 @@ def try_job(app: App, job_id: str, now: datetime | None = None) -> JobRun:
 
     now = now or app.now()
     job = find_job(load_jobs(app), job_id)
-    return execute(app, job, now)
+    return execute(app, job, now, progress=progress)
 
 
 class ScheduleRunner:

@@ -123,6 +123,9 @@ class RunContext(Protocol):
     def problem(self, text: str) -> None:
         """Report something that went wrong; the job's other work goes on."""
 
+    def progress(self, done: int, total: int, failed: int = 0) -> None:
+        """Tell how far long work has come (feeds read of all): a bar on a terminal."""
+
     def nothing(self, why: str) -> None:
         """Say why nothing (or not every group) was queued: ``jobs run`` shows it
         ("no festival today"); a run that queues nothing and says nothing is

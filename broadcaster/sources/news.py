@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import calendar
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
@@ -127,12 +128,20 @@ class NewsSource(Source):
                      title=title, items=items)
         return FeedResult(feed, 200)
 
-    def fetch_all(self, feeds: list[NewsFeed], caches: dict[str, dict]) -> list[FeedResult]:
-        """Fetch every feed once, ``WORKERS`` at a time; ``caches[feed.id]`` updated in place."""
+    def fetch_all(self, feeds: list[NewsFeed], caches: dict[str, dict],
+                  progress: Callable[[int, int, int], None] | None = None) -> list[FeedResult]:
+        """Fetch every feed once, ``WORKERS`` at a time; ``caches[feed.id]`` updated in place;
+        ``progress(read, total, failed)`` told as each feed is read."""
         if not feeds:
             return []
         with ThreadPoolExecutor(max_workers=min(WORKERS, len(feeds))) as pool:
-            return list(pool.map(lambda f: self.fetch(f, caches.setdefault(f.id, {})), feeds))
+            futures = [pool.submit(self.fetch, f, caches.setdefault(f.id, {})) for f in feeds]
+            failed = 0
+            for done, future in enumerate(as_completed(futures), 1):
+                failed += bool(future.result().error)
+                if progress is not None:
+                    progress(done, len(feeds), failed)
+            return [f.result() for f in futures]
 
 
 # --- what is new, and for whom ---------------------------------------------------------
@@ -268,7 +277,8 @@ class News(ContentKind):
             return
         store = ctx.app.store
         caches = {f.id: store.read_state(state_name(f.id)) for f in feeds}
-        results = NewsSource(ctx.app.root, session=ctx.session).fetch_all(feeds, caches)
+        results = NewsSource(ctx.app.root, session=ctx.session).fetch_all(feeds, caches,
+                                                                           ctx.progress)
         new_by_feed: dict[str, list[dict]] = {}
         fresh_raw: dict[str, list[dict]] = {}
         first: list[str] = []

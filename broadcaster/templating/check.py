@@ -37,8 +37,11 @@ if TYPE_CHECKING:
 
 
 def check_templates(
-    templates: Templates, groups: list[Group], *, now: datetime | None = None
+    templates: Templates, groups: list[Group], *, now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Problem]:
+    """``progress(done, total)``: renders done of all (one per template and group, one
+    per template with the sample data), told as they are done."""
     checker = _Checker(templates, now)
     problems = list(templates.bad_files())
     problems += checker.overrides(groups)
@@ -47,14 +50,25 @@ def check_templates(
     sample = [samples.sample_group()]
     for partial in templates.partials():
         problems += templates.compile_problems(partial)
-    for key, tf in sorted(templates.files().items()):
+    files = sorted(templates.files().items())
+    users_of = {key: [by_id[i] for i in usage.get(key, []) if i in by_id] for key, _ in files}
+    total, done = sum(1 + len(u) for u in users_of.values()), 0
+
+    def tick(n: int = 1) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, total)
+
+    for key, tf in files:
+        users = users_of[key]
         static = checker.static(tf)
         problems += static
         if static:
+            tick(1 + len(users))
             continue  # rendering would only repeat the same problem
-        users = [by_id[i] for i in usage.get(key, []) if i in by_id]
-        with_sample, sample_sizes = checker.render_for_groups(tf, sample, sizes=False)
-        for_users, problems_of_size = checker.render_for_groups(tf, users)
+        with_sample, sample_sizes = checker.render_for_groups(tf, sample, sizes=False, tick=tick)
+        for_users, problems_of_size = checker.render_for_groups(tf, users, tick=tick)
         problems += sample_sizes + problems_of_size + _failures(with_sample, for_users)
     return sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.message))
 
@@ -142,7 +156,8 @@ class _Checker:
 
     # -- rendering --------------------------------------------------------------------
     def render_for_groups(
-        self, tf: TemplateFile, groups: list[Group], *, sizes: bool = True
+        self, tf: TemplateFile, groups: list[Group], *, sizes: bool = True,
+        tick: Callable[[], None] = lambda: None,
     ) -> tuple[dict[Problem, list[str]], list[Problem]]:
         """Render for each group: each distinct rendering problem with the ids of the
         groups that have it, and (``sizes``) the messages too big for a group's channel."""
@@ -154,6 +169,7 @@ class _Checker:
         size_checked: set[str] = set()
         problems = []
         for group in groups:
+            tick()
             now = local_now(group, self.now or datetime.now(group.tz))
             data = self._sample(kind, now, group, festival)
             try:

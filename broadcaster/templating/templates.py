@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -190,9 +191,10 @@ class Templates:
 
         return group_usage(self, groups, extra_names)
 
-    def check(self, groups: list[Group], *, now: datetime | None = None) -> list[Problem]:
+    def check(self, groups: list[Group], *, now: datetime | None = None,
+              progress: Callable[[int, int], None] | None = None) -> list[Problem]:
         """Every problem of every template; see ``broadcaster.templating.check``."""
         from broadcaster.templating.check import check_templates  # start-up time: loaded when first used
 
-        return check_templates(self, groups, now=now)
+        return check_templates(self, groups, now=now, progress=progress)
 
