@@ -169,6 +169,7 @@ class RedactingFormatter(logging.Formatter):
 
 def setup_logging(app: App, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)     # also for libraries that set their own loggers' level (bm25s: DEBUG)
     handler.setFormatter(RedactingFormatter(app, "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
