@@ -95,7 +95,7 @@ class App:
         """``defaults.timezone``, without loading the groups when they are not loaded yet."""
         if "groups" in self.__dict__:
             return self.groups.defaults.timezone
-        from broadcaster.config.groups import default_timezone  # start-up time: loaded when first used
+        from broadcaster.config.fields import default_timezone  # start-up time: loaded when first used
 
         return default_timezone(self.root)
 

@@ -10,9 +10,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from broadcaster.config.groups import Group, GroupsConfig
 from broadcaster.errors import InputError, did_you_mean
+
+if TYPE_CHECKING:   # annotations only: a pass with nothing due loads no group models
+    from broadcaster.config.groups import Group, GroupsConfig
 
 
 def _term_matches(term: str, group: Group) -> bool:

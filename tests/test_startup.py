@@ -23,7 +23,8 @@ jobs:
 # Loaded only by the commands that use them.
 NOT_AT_START_UP = ("broadcaster.cli.queue", "broadcaster.cli.stats", "broadcaster.cli.tickets",
                    "broadcaster.cli.faq", "broadcaster.queue.deliverylog", "apscheduler", "regex",
-                   "jinja2", "feedparser", "rich.progress")
+                   "jinja2", "feedparser", "rich.progress",
+                   "broadcaster.config.groups")   # groups.yaml: only when there is work
 
 
 def _loaded(root, *args: str) -> dict:

@@ -14,13 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from broadcaster import channels
 from broadcaster.channels.base import ChannelConfig
-from broadcaster.config.fields import SLUG, check_zone
+from broadcaster.config.fields import DEFAULT_TIMEZONE, SLUG, check_zone
 from broadcaster.config.inbound import InboundConfig, secret_inbound_fields
 from broadcaster.config.yamlfile import Lines, display_path, line_of, load_yaml, pydantic_problems
 from broadcaster.errors import ConfigError, Problem
 
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 MIN_TOKEN = 16
 
 
@@ -303,47 +302,6 @@ class _File(BaseModel):
     groups: list[dict[str, Any]]
     staff: list[Any] = []
     inbound: InboundConfig = Field(default_factory=lambda: InboundConfig())
-
-
-def default_timezone(root: Path) -> str:
-    """``defaults.timezone`` of groups.yaml, read without loading the groups.
-
-    A pass with nothing to send needs only the clock's time zone; reading the
-    YAML event stream up to ``defaults`` spares it parsing thousands of groups.
-    Anything unusual (no file, broken YAML, a bad zone) falls back to the
-    default here and is reported by the full load wherever the groups are used.
-    """
-    import yaml  # start-up time: loaded when first used
-
-    try:
-        text = (root / "groups.yaml").read_text(encoding="utf-8")
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        depth, top_key, want_top_key, sub_key, want_sub_key = 0, None, True, None, True
-        for ev in yaml.parse(text, Loader=loader):
-            if isinstance(ev, yaml.MappingStartEvent | yaml.SequenceStartEvent):
-                depth += 1
-                want_sub_key = want_sub_key or depth == 2
-            elif isinstance(ev, yaml.MappingEndEvent | yaml.SequenceEndEvent):
-                depth -= 1
-                if depth == 0:
-                    break
-                if depth == 1:
-                    want_top_key = True
-                elif depth == 2:
-                    want_sub_key = True
-            elif isinstance(ev, yaml.ScalarEvent | yaml.AliasEvent):
-                value = getattr(ev, "value", None)
-                if depth == 1:
-                    top_key = value if want_top_key else top_key
-                    want_top_key = not want_top_key
-                elif depth == 2 and top_key == "defaults":
-                    if not want_sub_key and sub_key == "timezone":
-                        return check_zone(value)
-                    sub_key = value if want_sub_key else sub_key
-                    want_sub_key = not want_sub_key
-    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError):
-        pass
-    return DEFAULT_TIMEZONE
 
 
 _ENV_ONLY = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")

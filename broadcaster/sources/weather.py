@@ -31,15 +31,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from broadcaster.config.fields import source_url
-from broadcaster.config.groups import Location
 from broadcaster.sources import HTTPStatusError, Source, SourceError, is_local, local_path, safe_text
 from broadcaster.sources.kinds import ContentKind, RunContext, Section, TemplateKind, register, sample_at
+
+if TYPE_CHECKING:   # annotations only: validating a schedule loads no group models
+    from broadcaster.config.groups import Location
 
 MAX_BYTES = 1024 * 1024
 WORKERS = 8
