@@ -205,8 +205,10 @@ def test_two_dispatchers_together_keep_a_shared_robots_limit(root, pg_url, monke
         groups = [{"id": f"g{i:02d}", "name": f"第{i}网格群", "tags": [], "channel": robot.config()}
                   for i in range(30)]
         (root / "groups.yaml").write_text(yaml.safe_dump({"groups": groups}, allow_unicode=True))
-        ann_id = outbox.enqueue(App(root), [Message(g["id"], "共用机器人的通知") for g in groups],
+        queuer = App(root)
+        ann_id = outbox.enqueue(queuer, [Message(g["id"], "共用机器人的通知") for g in groups],
                                 source="test")
+        queuer.store.close()
         apps = [App(root), App(root)]
         results = [None, None]
 
