@@ -32,11 +32,6 @@ from broadcaster.delivery.splitting import SplitCache, render_parts
 
 Outcome = Literal["sent", "transient", "permanent"]
 
-# Every HTTP request has both timeouts (seconds): connect (short: a robot that does not
-# accept within it is down), read (between two reads); and a total deadline, answer included.
-DEFAULT_TIMEOUT = (3.0, 15.0)
-DEFAULT_DEADLINE = 20.0
-
 
 class ChannelConfig(BaseModel):
     """Base of every channel's config model. Secret fields are listed in ``secret_fields``."""

@@ -32,21 +32,25 @@ import requests
 from pydantic import AfterValidator
 
 from broadcaster.channels.base import (
-    DEFAULT_DEADLINE,
-    DEFAULT_TIMEOUT,
     Channel,
     ChannelConfig,
     Part,
     RateLimit,
     SendResult,
 )
-from broadcaster.net.client import HttpClient, HttpFailure, shared_client
+from broadcaster.net.client import (
+    CONNECT_TIMEOUT,
+    DEADLINE,
+    READ_TIMEOUT,
+    HttpClient,
+    HttpFailure,
+    Timeout,
+    shared_client,
+)
 from broadcaster.net.urls import UrlRefused, check_webhook_url
 from broadcaster.redact import Redactor
 
 MAX_RETRY_AFTER = 3600.0   # seconds: a platform asking for a longer wait gets a failure instead
-
-Timeout = tuple[float, float]
 
 # -- URL policy ------------------------------------------------------------------
 
@@ -94,9 +98,9 @@ def post_json(
     client: HttpClient,
     url: str,
     body: Any,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    timeout: Timeout = (CONNECT_TIMEOUT, READ_TIMEOUT),
     headers: dict[str, str] | None = None,
-    deadline: float = DEFAULT_DEADLINE,
+    deadline: float = DEADLINE,
 ) -> tuple[requests.Response | None, float, SendResult | None]:
     """POST ``body`` as JSON; return (response, latency_ms, None) or (None, latency_ms, error).
 
@@ -228,8 +232,8 @@ class HttpChannel(Channel):
     platform keys robots by a query parameter or a token).
     """
 
-    timeout: Timeout = DEFAULT_TIMEOUT
-    deadline: float = DEFAULT_DEADLINE
+    timeout: Timeout = (CONNECT_TIMEOUT, READ_TIMEOUT)
+    deadline: float = DEADLINE
     rate_limit: ClassVar[RateLimit | None] = None
 
     def __init__(self, config: ChannelConfig, group_id: str, session=None, tz=None, *,

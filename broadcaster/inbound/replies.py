@@ -139,11 +139,11 @@ class ReplyRoutes:
             cached = self._tokens.get(key)
             if cached and cached[1] - TOKEN_MARGIN > time.time():
                 return cached[0]
-            from broadcaster.channels.base import DEFAULT_TIMEOUT  # start-up time: loaded when first used
+            from broadcaster.net.client import CONNECT_TIMEOUT, READ_TIMEOUT  # start-up time: loaded when first used
 
             resp = session.post(f"{cfg.api_base}/open-apis/auth/v3/tenant_access_token/internal",
                                 json={"app_id": cfg.app_id, "app_secret": cfg.app_secret},
-                                timeout=DEFAULT_TIMEOUT)
+                                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
             try:
                 data = resp.json()
             except ValueError:
