@@ -171,7 +171,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _redacted(problem, redactor):
-
     return replace(problem, message=redactor(problem.message))
 
 

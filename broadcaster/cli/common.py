@@ -160,7 +160,6 @@ class RedactingFormatter(logging.Formatter):
         self.app = app
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-
         return datetime.fromtimestamp(record.created, self.app.tz).isoformat(timespec="seconds")
 
     def format(self, record: logging.LogRecord) -> str:

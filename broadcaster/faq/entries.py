@@ -139,7 +139,6 @@ def _files_digest(directory: Path) -> str | None:
 
 
 def _to_cache(kb: KnowledgeBase, path: Path) -> None:
-
     from broadcaster.faq.text import _write  # start-up time: loaded when first used
 
     data = {"digest": kb.digest,
@@ -150,7 +149,6 @@ def _to_cache(kb: KnowledgeBase, path: Path) -> None:
 
 
 def _from_cache(directory: Path, path: Path) -> KnowledgeBase | None:
-
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         entries = [Entry(i, tuple(a), tuple(k), tuple(r), ans, tuple(to), f, line)

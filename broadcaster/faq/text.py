@@ -147,7 +147,6 @@ class Segmenter:
     """jieba with the knowledge base's words as its dictionary."""
 
     def __init__(self, words: Iterable[str], cache_dir: Path):
-
         jieba = import_jieba()
         jieba.setLogLevel(logging.WARNING)
         vocab = sorted(set(words))

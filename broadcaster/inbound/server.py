@@ -127,7 +127,6 @@ class Service:
 
 
 def create_app(service: Service) -> Starlette:
-
     from anyio import to_thread  # start-up time: loaded when first used
 
     async def inbound(request: Request) -> Response:
@@ -236,7 +235,6 @@ class ServerThread:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 15.0) -> ServerThread:
-
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
