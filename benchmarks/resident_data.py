@@ -34,6 +34,7 @@ QUESTIONS = [
     ("电动车充电桩什么时候装好", None), ("小区停车位怎么申请", None),
     ("社区食堂几点开门", None),
 ]
+ANSWERABLE = [q for q in QUESTIONS if q[1]]
 ANSWERED_SHARE = 0.8
 
 
@@ -58,8 +59,7 @@ def _questions(state: Path, rnd: random.Random, groups: int, days: int, now: dat
             if at > now:
                 continue
             g = rnd.randrange(groups)
-            answerable = [q for q in QUESTIONS if q[1]]
-            text, entry = rnd.choice(answerable if rnd.random() < ANSWERED_SHARE else QUESTIONS)
+            text, entry = rnd.choice(ANSWERABLE if rnd.random() < ANSWERED_SHARE else QUESTIONS)
             key = f"generic:m{day:%m%d}{k:04d}"
             stamp = at.isoformat(timespec="seconds")
             later = (at + timedelta(seconds=2)).isoformat(timespec="seconds")
@@ -71,7 +71,7 @@ def _questions(state: Path, rnd: random.Random, groups: int, days: int, now: dat
                             "received_at": stamp, "reply_route": None})
             records.append({"type": "outcome", "key": key, "group": group_id(g), "at": later,
                             "entry": entry, "score": 0.9 if entry else None, "missed": not entry,
-                            "ticket": None, "reply": f"{entry}" if entry else None})
+                            "ticket": None, "reply": f"r{day:%m%d}{k:04d}" if entry else None})
             if not entry:
                 records.append({"type": "miss", "key": key, "group": group_id(g), "text": text,
                                 "at": later})
