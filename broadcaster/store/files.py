@@ -53,8 +53,6 @@ from broadcaster.errors import LockHeld
 from broadcaster.store.base import Collection, R, Store, StoreError
 from broadcaster.store.durable import atomic_write, dumps, fsync_dir, make_dirs, read_json, read_lines
 from broadcaster.store.records import (
-    CANCELLED,
-    DONE,
     Announcement,
     AnnouncementMeta,
     BadRecord,
@@ -371,7 +369,7 @@ class FileStore(Store):
         marks = {k: v for k, v in marks.items() if k in live}
         atomic_write(path, encode_announcement(ann, marks))
         in_queue = path.parent == self.active_dir
-        finished = ann.meta.status in (DONE, CANCELLED)
+        finished = ann.finished
         if in_queue and finished:
             moved = self._move(path, self.archive_path(ann.id))
             self.history.record(ann.meta.to_json(), [d.to_json() for d in ann.deliveries])

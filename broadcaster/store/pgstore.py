@@ -47,9 +47,8 @@ from broadcaster.redact import redact
 from broadcaster.store import pgschema
 from broadcaster.store.base import Collection, R, Store, StoreError
 from broadcaster.store.durable import make_dirs
+from broadcaster.store.history import History, id_day
 from broadcaster.store.records import (
-    CANCELLED,
-    DONE,
     Announcement,
     AnnouncementMeta,
     BadRecord,
@@ -61,14 +60,11 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
-    from broadcaster.store.history import History
-
 log = logging.getLogger("broadcaster.store")
 
 T = TypeVar("T")
 STORE_LOCK = 2          # advisory lock key of transaction(): the file store's store lock
 HISTORY_LOCK = 3        # held while the history index is written
-FINISHED = (DONE, CANCELLED)
 RETRY_FOR = 300.0       # seconds a lost database is waited for (BROADCASTER_DATABASE_RETRY)
 
 
@@ -77,10 +73,6 @@ def env_seconds(name: str, default: float) -> float:
         return float(os.environ.get(name, default))
     except ValueError:
         return default
-
-
-def id_day(ann_id: str) -> date:
-    return date(int(ann_id[:4]), int(ann_id[4:6]), int(ann_id[6:8]))
 
 
 def delivery_params(ann_id: str, position: int, d: Delivery) -> tuple:
@@ -222,7 +214,7 @@ class PgStore(Store):
                 "INSERT INTO announcements (id, day, created_at, scheduled_for, expires_at, status,"
                 " finished, meta) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 (m.id, id_day(m.id), m.created_at, m.scheduled_for, m.expires_at, m.status,
-                 m.status in FINISHED, Jsonb(m.to_json())))
+                 ann.finished, Jsonb(m.to_json())))
             with conn.cursor().copy(
                     "COPY deliveries (announcement, position, grp, status, updated_at,"
                     " next_attempt_at, row) FROM STDIN") as copy:
@@ -293,7 +285,7 @@ class PgStore(Store):
         from psycopg.types.json import Jsonb  # start-up time: loaded when first used
 
         m = ann.meta
-        finished = m.status in FINISHED
+        finished = ann.finished
         conn.execute("UPDATE announcements SET status = %s, finished = %s, scheduled_for = %s,"
                      " expires_at = %s, meta = %s WHERE id = %s",
                      (m.status, finished, m.scheduled_for, m.expires_at, Jsonb(m.to_json()), m.id))
@@ -331,8 +323,6 @@ class PgStore(Store):
     # -- the history index and retention ---------------------------------------------
     @cached_property
     def history(self) -> History:
-        from broadcaster.store.history import History  # start-up time: loaded when first used
-
         return History(PgShelf(self), load=self.load_archived, listing=self.archived_by_day,
                        lock=self._history_tx)
 
@@ -492,7 +482,7 @@ def _dumps(obj: Any) -> str:
 def _settle_on_read(ann: Announcement) -> None:
     """Show results recorded since the announcement was last settled (as the file store's
     journal overlay does): its status as the rows make it."""
-    if ann.meta.status in FINISHED:
+    if ann.finished:
         return
     stamps = [d.updated_at for d in ann.deliveries if d.updated_at is not None]
     last = max(stamps) if stamps else None
