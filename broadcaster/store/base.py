@@ -143,6 +143,14 @@ class Collection(ABC, Generic[R]):
     name: str
     by_day: bool
 
+    def _check_day(self, day: date | None) -> date | None:
+        """``day``, after a ValueError unless it is given exactly when the collection is by day."""
+        if self.by_day and day is None:
+            raise ValueError(f"collection {self.name} is kept by day: give day=")
+        if not self.by_day and day is not None:
+            raise ValueError(f"collection {self.name} is not kept by day")
+        return day
+
     @abstractmethod
     def add(self, key: str, record: R, *, day: date | None = None) -> bool:
         """Insert ``record`` unless ``key`` is already there; True when inserted."""

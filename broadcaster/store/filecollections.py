@@ -40,13 +40,8 @@ class FileCollection(Collection[R], Generic[R]):
 
     # -- where ------------------------------------------------------------------------
     def _path(self, day: date | None) -> Path:
-        if self.by_day:
-            if day is None:
-                raise ValueError(f"collection {self.name} is kept by day: give day=")
-            return self.dir / f"{day.isoformat()}.json"
-        if day is not None:
-            raise ValueError(f"collection {self.name} is not kept by day")
-        return self.dir / f"{self.name}.json"
+        day = self._check_day(day)
+        return self.dir / (f"{day.isoformat()}.json" if day else f"{self.name}.json")
 
     def _what(self, path: Path) -> str:
         return f"collection {self.name}" + (f" ({path.stem})" if self.by_day else "")

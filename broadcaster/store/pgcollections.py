@@ -28,13 +28,7 @@ class PgCollection(Collection[R], Generic[R]):
         self.by_day = by_day
 
     def _day(self, day: date | None) -> date:
-        if self.by_day:
-            if day is None:
-                raise ValueError(f"collection {self.name} is kept by day: give day=")
-            return day
-        if day is not None:
-            raise ValueError(f"collection {self.name} is not kept by day")
-        return NO_DAY
+        return self._check_day(day) or NO_DAY
 
     def _decode(self, key: str, day: date, data) -> R | None:
         try:
