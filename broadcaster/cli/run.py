@@ -29,6 +29,7 @@ def run_once(ctx: typer.Context, json_: JsonOpt = False) -> None:
     from broadcaster.schedule.passes import Run, dispatch_pass, fire_jobs, record_run
 
     a = get_app(ctx)
+    a.on_warning = lambda _text: None      # a group left out is listed below as a problem
     run = Run(a.now())
     update, bar = progress_bar(not json_)
     try:
@@ -82,7 +83,7 @@ def daemon(
     from broadcaster.schedule.daemon import Daemon, validate  # start-up time: loaded when first used
 
     a = get_app(ctx)
-    a.on_warning = None                 # the daemon's warnings go to its log
+    a.on_warning = lambda _text: None   # a group left out is logged below as a problem
     setup_logging(a, logging.DEBUG if verbose else logging.INFO)
     problems = validate(a)
     for problem in problems:

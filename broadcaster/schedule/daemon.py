@@ -236,6 +236,7 @@ class Daemon:
 
     def _reload(self) -> None:
         candidate = App(self.app.root, self.app.state_dir)
+        candidate.on_warning = self.app.on_warning   # its problems are logged below
         try:
             problems = validate(candidate)
         except BroadcasterError as exc:
