@@ -162,6 +162,17 @@ def test_state_documents_change_whole_or_not_at_all(any_store):
     assert store.read_state("demo")["c"] == 3
 
 
+@pytest.mark.parametrize("name", ["../escape", "Upper", "a b", "x.json", "", "名"])
+def test_a_bad_document_or_collection_name_is_refused_by_every_store(any_store, name):
+    with pytest.raises(ValueError, match="bad state name"), any_store.state(name):
+        pass
+    with pytest.raises(ValueError, match="bad state name"):
+        any_store.read_state(name)
+    with pytest.raises(ValueError, match="bad collection name"):
+        any_store.collection(name, Note)
+    assert any_store.damaged() == []
+
+
 def test_a_document_its_owner_rejects_is_set_aside_and_rebuilt(any_store):
     store = any_store
     with store.state("sched") as st:

@@ -32,6 +32,7 @@ whose message names the directory; nothing half-written stays behind.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -45,6 +46,17 @@ from broadcaster.store.records import Announcement, AnnouncementMeta, Damaged, D
 if TYPE_CHECKING:
     from broadcaster.delivery.ratelimit import RateLimiter
     from broadcaster.store.history import History
+
+
+NAME_RE = re.compile(r"^[a-z0-9_-]+$")    # a document's or a collection's name
+
+
+def check_name(kind: str, name: str) -> str:
+    """``name`` if it is a valid name of a ``kind`` (state, collection): lower-case
+    letters, digits, ``_`` and ``-``, as every store accepts; ``ValueError`` otherwise."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValueError(f"bad {kind} name {name!r}")
+    return name
 
 
 class StoreError(BroadcasterError):

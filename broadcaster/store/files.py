@@ -50,7 +50,7 @@ from filelock import FileLock, Timeout
 from tinydb.storages import Storage
 
 from broadcaster.errors import LockHeld
-from broadcaster.store.base import Collection, R, Store, StoreError
+from broadcaster.store.base import Collection, R, Store, StoreError, check_name
 from broadcaster.store.durable import atomic_write, dumps, fsync_dir, make_dirs, read_json, read_lines
 from broadcaster.store.records import (
     Announcement,
@@ -67,7 +67,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("broadcaster.store")
 
 ID_RE = re.compile(r"^(\d{4})(\d{2})\d{2}-\d{6}-[0-9a-f]{6}$")
-NAME_RE = re.compile(r"^[a-z0-9_-]+$")
 META_DOC = "1"
 
 # journal entries, by announcement: [(journal name, sequence number, delivery row)]
@@ -480,9 +479,7 @@ class FileStore(Store):
 
     # -- small documents ---------------------------------------------------------------
     def state_path(self, name: str) -> Path:
-        if not NAME_RE.match(name):
-            raise ValueError(f"bad state name {name!r}")
-        return self.docs_dir / f"{name}.json"
+        return self.docs_dir / f"{check_name('state', name)}.json"
 
     @contextmanager
     def state(self, name: str, *, check: Callable[[dict], None] | None = None,
@@ -545,9 +542,7 @@ class FileStore(Store):
     def collection(self, name: str, record: type[R], *, by_day: bool = False) -> Collection[R]:
         from broadcaster.store.filecollections import FileCollection  # start-up time: loaded when first used
 
-        if not NAME_RE.match(name):
-            raise ValueError(f"bad collection name {name!r}")
-        return FileCollection(self, name, record, by_day=by_day)
+        return FileCollection(self, check_name("collection", name), record, by_day=by_day)
 
     # -- damage ------------------------------------------------------------------------
     def set_aside(self, path: Path, name: str, reason: str, *,

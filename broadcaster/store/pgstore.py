@@ -45,7 +45,7 @@ from filelock import FileLock
 
 from broadcaster.redact import redact
 from broadcaster.store import pgschema
-from broadcaster.store.base import Collection, R, Store, StoreError
+from broadcaster.store.base import Collection, R, Store, StoreError, check_name
 from broadcaster.store.durable import make_dirs
 from broadcaster.store.history import History, id_day
 from broadcaster.store.records import (
@@ -396,6 +396,8 @@ class PgStore(Store):
               rebuild: Callable[[], dict] | None = None) -> Iterator[dict[str, Any]]:
         from psycopg.types.json import Json  # start-up time: loaded when first used
 
+        check_name("state", name)
+
         def lock(conn):
             conn.execute("INSERT INTO documents (name, doc) VALUES (%s, '{}')"
                          " ON CONFLICT (name) DO NOTHING", (name,))
@@ -413,6 +415,7 @@ class PgStore(Store):
 
     def read_state(self, name: str, *, check: Callable[[dict], None] | None = None,
                    rebuild: Callable[[], dict] | None = None) -> dict[str, Any]:
+        check_name("state", name)
         row = self.run(lambda conn: conn.execute("SELECT doc FROM documents WHERE name = %s",
                                                  (name,)).fetchone(), "read state")
         return {} if row is None else dict(self._decode_doc(name, row[0], check, rebuild))
@@ -440,7 +443,7 @@ class PgStore(Store):
     def collection(self, name: str, record: type[R], *, by_day: bool = False) -> Collection[R]:
         from broadcaster.store.pgcollections import PgCollection  # start-up time: loaded when first used
 
-        return PgCollection(self, name, record, by_day=by_day)
+        return PgCollection(self, check_name("collection", name), record, by_day=by_day)
 
     # -- damage ------------------------------------------------------------------------
     def set_aside(self, name: str, place: str, reason: str, data: Any) -> None:
