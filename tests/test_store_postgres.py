@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from broadcaster.store import open_store
+from broadcaster.store.pgschema import MIGRATIONS
 from tests.conftest import cli, write_groups
 from tests.test_store_contract import LATER, announcement, sent
 
@@ -80,7 +81,7 @@ def test_db_upgrade_creates_the_schema_once_and_a_daemon_refuses_an_unknown_one(
     missing = cli(proj, "status", "--json", env=env)
     assert missing.code == 1 and "run `broadcaster db upgrade`" in missing.err
     first = cli(proj, "db", "upgrade", "--json", env=env)
-    assert first.code == 0 and first.json()["applied"] == [1, 2]
+    assert first.code == 0 and first.json()["applied"] == [v for v, _, _ in MIGRATIONS]
     again = cli(proj, "db", "upgrade", env=env)
     assert again.code == 0 and "up to date" in again.out
     assert cli(proj, "status", env=env).code == 0
@@ -229,3 +230,34 @@ def test_two_dispatchers_together_keep_a_shared_robots_limit(root, pg_url, monke
                    if d.status == "pending")
         for app in apps:
             app.store.close()
+
+
+def test_bookings_in_the_database_match_the_limiter_of_one_process(pg_url, tmp_path):
+    """``broadcaster_book`` (one statement a send) answers what ``RateLimiter`` answers, on
+    the same clock: one key, two keys at once (a Telegram chat and its bot), a blocked key,
+    a slot beyond ``max_wait`` (nothing booked), the window sliding on."""
+    from broadcaster.channels.base import RateLimit
+    from broadcaster.delivery.ratelimit import RateLimiter
+
+    now = [1_800_000_000.0]
+    store = open_store(tmp_path / "var", url=pg_url)
+    shared, local = store.rate_limiter(), RateLimiter(lambda: now[0])
+    shared._clock = lambda: now[0]
+    robot = [("wecom:a", RateLimit(3, 60))]
+    chat = [("tg:bot", RateLimit(30, 1)), ("tg:chat", RateLimit(1, 1))]
+    steps = [(robot, 5), (robot, 5), (robot, 5), (robot, 5), (robot, 100), (chat, 5), (chat, 5),
+             (chat, 0.5), (chat, 5), (robot, 100)]
+    answers = []
+    for i, (limits, max_wait) in enumerate(steps):
+        if i == 8:
+            for limiter in (shared, local):
+                limiter.block(["tg:chat"], now[0] + 7)
+        got, want = shared.reserve(limits, max_wait), local.reserve(limits, max_wait)
+        assert got[0] == want[0] and got[1] == pytest.approx(want[1]), (i, got, want)
+        answers.append(got[0])
+        now[0] += 0.25
+    assert answers == [True, True, True, False, True, True, True, False, False, True]
+    with psycopg.connect(pg_url) as conn:
+        sends = conn.execute("SELECT sends FROM rate_limits WHERE key = 'wecom:a'").fetchone()[0]
+    assert len(sends) == 5      # three now, two a window later
+    store.close()

@@ -10,8 +10,9 @@ connection drops). A claim marks a batch of due deliveries with the token::
                                        FOR UPDATE SKIP LOCKED)
 
 so two sessions never get the same row, and nobody waits for anybody.
-``record`` is one committed ``UPDATE`` per result (the per-send journal: the
-row itself), applying ``records.merge`` in SQL: a row already sent stays sent,
+``record`` is one ``UPDATE`` per result, sent in autocommit (one round trip,
+committed when it returns; the per-send journal: the row itself), applying
+``records.merge`` in SQL: a row already sent stays sent,
 a cancelled one stays cancelled unless this result says it was sent.
 ``close`` settles the announcements it touched (archiving finished ones) and
 releases its claims.
@@ -224,7 +225,7 @@ class PgDispatchSession(DispatchSession):
         params = {"status": delivery.status, "updated_at": delivery.updated_at,
                   "next": delivery.next_attempt_at, "row": Jsonb(delivery.to_json()),
                   "ann": ann_id, "grp": delivery.group}
-        self.store.run(lambda conn: conn.execute(RECORD, params), "record a send")
+        self.store.one(RECORD, params, "record a send")
         self._touched.add(ann_id)
 
     def cancelled(self) -> set[str]:

@@ -20,7 +20,12 @@ The tables (every time is ``timestamptz``; a row's whole record is kept as
   heartbeats), each read-modify-written under its row lock;
 - ``counters``, ``collection_records``, ``history_index``, ``damaged``;
 - ``rate_limits`` (version 2): each robot's bookings, booked under its row lock
-  by every dispatcher (``pgratelimit``).
+  by every dispatcher (``pgratelimit``), in one call of the function
+  ``broadcaster_book`` (version 3: one round trip a send);
+- ``schedule_slots`` (version 3): one row per job and scheduled time fired, so
+  a slot fires once across every machine (its primary key decides);
+- ``announcements.add_key`` (version 3): a token made before an add's first
+  try, so that a retry after a commit whose answer was lost finds its own row.
 """
 
 from __future__ import annotations
@@ -109,6 +114,60 @@ CREATE TABLE rate_limits (
     sends         double precision[] NOT NULL,   -- booked send times (epoch seconds)
     blocked_until double precision NOT NULL      -- the platform said "too fast" until then
 );
+"""),
+    (3, "one round trip a send, schedule slots, idempotent adds", """
+CREATE TABLE schedule_slots (
+    job     text NOT NULL,
+    slot    timestamptz NOT NULL,                -- the scheduled time fired
+    claimed timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (job, slot)
+);
+
+ALTER TABLE announcements ADD COLUMN add_key text;
+
+-- delivery.ratelimit.RateLimiter.reserve over the bookings of every dispatcher, in
+-- one statement: the earliest time all limits (key i: counts[i] sends a windows[i]
+-- seconds, kept margins[i] longer) allow, booked if within max_wait seconds of at_now.
+CREATE FUNCTION broadcaster_book(keys text[], counts integer[], windows float8[],
+                                 margins float8[], at_now float8, max_wait float8,
+                                 OUT ok boolean, OUT slot float8)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    recent float8[];
+    i integer;
+BEGIN
+    INSERT INTO rate_limits (key, window_s, sends, blocked_until)   -- a robot's first send
+        SELECT DISTINCT k, 60::float8, '{}'::float8[], 0::float8 FROM unnest(keys) AS k
+        WHERE NOT EXISTS (SELECT 1 FROM rate_limits WHERE key = k)
+        ORDER BY 1
+        ON CONFLICT (key) DO NOTHING;
+    slot := at_now;
+    FOR r IN SELECT key, sends, blocked_until FROM rate_limits
+             WHERE key = ANY(keys) ORDER BY key FOR UPDATE LOOP    -- a fixed order: no deadlock
+        slot := greatest(slot, r.blocked_until);
+        FOR i IN 1 .. cardinality(keys) LOOP
+            CONTINUE WHEN keys[i] <> r.key;
+            recent := ARRAY(SELECT s FROM unnest(r.sends) AS s
+                            WHERE s > at_now - windows[i] - margins[i] ORDER BY s);
+            IF cardinality(recent) >= counts[i] THEN
+                slot := greatest(slot, recent[cardinality(recent) - counts[i] + 1]
+                                       + windows[i] + margins[i]);
+            END IF;
+        END LOOP;
+    END LOOP;
+    ok := slot - at_now <= max_wait;
+    IF ok THEN
+        UPDATE rate_limits l
+        SET window_s = b.window_s,
+            sends = ARRAY(SELECT s FROM unnest(l.sends || b.booked) AS s
+                          WHERE s > at_now - b.keep ORDER BY s)
+        FROM (SELECT k, max(w) AS window_s, max(w + m) AS keep, array_agg(slot) AS booked
+              FROM unnest(keys, windows, margins) AS u(k, w, m) GROUP BY k) b
+        WHERE l.key = b.k;
+    END IF;
+END
+$$;
 """),
 ]
 

@@ -28,6 +28,7 @@ resident-message journal.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -120,6 +121,16 @@ class PgStore(Store):
             self._pool = None
 
     @contextmanager
+    def _pooled(self) -> Iterator[psycopg.Connection]:
+        """A connection of the pool (the schema checked on the very first one)."""
+        if not self._checked:
+            with self.connect() as first:      # errors come straight, not after a pool timeout
+                pgschema.check(first, self.location)
+            self._checked = True
+        with self.pool().connection() as conn:
+            yield conn
+
+    @contextmanager
     def tx(self) -> Iterator[psycopg.Connection]:
         """A connection in a transaction: this thread's current one, or a new one committed on
         a clean exit (rolled back on an exception)."""
@@ -127,11 +138,7 @@ class PgStore(Store):
         if current is not None:
             yield current
             return
-        if not self._checked:
-            with self.connect() as first:      # errors come straight, not after a pool timeout
-                pgschema.check(first, self.location)
-            self._checked = True
-        with self.pool().connection() as conn:
+        with self._pooled() as conn:
             self._local.conn = conn
             try:
                 yield conn
@@ -148,6 +155,30 @@ class PgStore(Store):
                 with self.tx() as conn:
                     return fn(conn)
             except Exception as exc:
+                waiting.after(exc)
+
+    def one(self, sql: str, params: Any, what: str = "") -> Any:
+        """One statement that is a transaction of its own: sent in autocommit, so the server
+        commits it as it answers (one round trip, no BEGIN and COMMIT); its first row, or
+        None. Inside this thread's transaction it joins that one. Retried as ``run``, so a
+        statement whose answer was lost may run twice: give it one that may."""
+        import psycopg  # start-up time: loaded when first used
+
+        current = getattr(self._local, "conn", None)
+        if current is not None:
+            return _first(current.execute(sql, params))
+        waiting = None
+        while True:
+            try:
+                with self._pooled() as conn:
+                    conn.autocommit = True
+                    try:
+                        return _first(conn.execute(sql, params))
+                    finally:
+                        with contextlib.suppress(psycopg.Error):   # a broken one is dropped
+                            conn.autocommit = False
+            except Exception as exc:
+                waiting = waiting or Waiting(self.location, what)
                 waiting.after(exc)
 
     @contextmanager
@@ -476,6 +507,10 @@ def _refused(exc: Exception) -> bool:
     text = str(exc)
     return (state[:2] in ("28", "3D", "57") and state != "57P01") or \
         "does not exist" in text or "authentication failed" in text
+
+
+def _first(cur: psycopg.Cursor) -> Any:
+    return cur.fetchone() if cur.description is not None else None
 
 
 def _dumps(obj: Any) -> str:
