@@ -261,3 +261,30 @@ def test_bookings_in_the_database_match_the_limiter_of_one_process(pg_url, tmp_p
         sends = conn.execute("SELECT sends FROM rate_limits WHERE key = 'wecom:a'").fetchone()[0]
     assert len(sends) == 5      # three now, two a window later
     store.close()
+
+
+def test_an_add_whose_commit_answer_was_lost_is_queued_once(pg_url, tmp_path):
+    """The server committed the add, the answer never came back (a connection cut at that
+    moment): the retry finds its own row, so the announcement is queued once, under the id
+    returned; another add of the same id still gets a fresh one."""
+    from contextlib import contextmanager
+
+    store = open_store(tmp_path / "var", url=pg_url)
+    real_tx, lost = store.tx, []
+
+    @contextmanager
+    def answer_lost_once():
+        with real_tx() as conn:
+            yield conn
+        if not lost:            # committed: now the answer is lost on the way back
+            lost.append(True)
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    store.tx = answer_lost_once
+    ann_id = store.add_announcement(announcement())
+    assert lost, "the first answer was lost"
+    assert [a.meta.id for a in store.active()] == [ann_id] == ["20261122-070000-abcdef"]
+    assert [d.group for d in store.announcement(ann_id).deliveries] == ["a", "b"]
+    other = store.add_announcement(announcement(groups=("c",)))
+    assert other != ann_id and len(store.active()) == 2
+    store.close()

@@ -235,17 +235,28 @@ class PgStore(Store):
 
     # -- the queue ---------------------------------------------------------------------
     def add_announcement(self, ann: Announcement) -> str:
+        """Insert ``ann`` (a fresh id if its id is taken). Idempotent: a key made before the
+        first try marks the row, so a retry after a commit whose answer was lost finds its
+        own row and returns its id instead of queuing the announcement twice."""
         from psycopg.types.json import Jsonb  # start-up time: loaded when first used
+
+        key = secrets.token_hex(16)
 
         def add(conn: psycopg.Connection) -> str:
             m = ann.meta
-            while conn.execute("SELECT 1 FROM announcements WHERE id = %s", (m.id,)).fetchone():
+            while True:
+                mine = conn.execute(
+                    "INSERT INTO announcements (id, day, created_at, scheduled_for, expires_at,"
+                    " status, finished, meta, add_key) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (id) DO NOTHING RETURNING id",
+                    (m.id, id_day(m.id), m.created_at, m.scheduled_for, m.expires_at, m.status,
+                     ann.finished, Jsonb(m.to_json()), key)).fetchone()
+                if mine:
+                    break
+                if conn.execute("SELECT add_key = %s FROM announcements WHERE id = %s",
+                                (key, m.id)).fetchone() == (True,):
+                    return m.id                     # this add, committed by an earlier try
                 m.id = m.id[:16] + secrets.token_hex(3)     # same second, same 24 random bits
-            conn.execute(
-                "INSERT INTO announcements (id, day, created_at, scheduled_for, expires_at, status,"
-                " finished, meta) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (m.id, id_day(m.id), m.created_at, m.scheduled_for, m.expires_at, m.status,
-                 ann.finished, Jsonb(m.to_json())))
             with conn.cursor().copy(
                     "COPY deliveries (announcement, position, grp, status, updated_at,"
                     " next_attempt_at, row) FROM STDIN") as copy:
