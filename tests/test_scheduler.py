@@ -187,8 +187,18 @@ print(",".join(scheduler.fire_due(app, now)))
 """
 
 
-def test_two_processes_racing_over_the_same_minute_fire_once(app):
+@pytest.fixture(params=["files", "postgres"])
+def any_app(request, monkeypatch) -> App:
+    """``app`` on the embedded store, then on PostgreSQL (the processes it starts too)."""
+    if request.param == "postgres":
+        monkeypatch.setenv("BROADCASTER_DATABASE_URL", request.getfixturevalue("pg_url"))
+    return request.getfixturevalue("app")
+
+
+def test_two_processes_racing_over_the_same_minute_fire_once(any_app):
     import time
+
+    app = any_app
 
     # both have seen 06:59 (the job exists); both wake at 07:00:20
     scheduler.fire_due(app, at(2026, 11, 22, 6, 59))
@@ -199,6 +209,45 @@ def test_two_processes_racing_over_the_same_minute_fire_once(app):
     outs = [p.communicate(timeout=60)[0].strip() for p in procs]
     assert sorted(outs) == ["", "", "sorting,skipper"]
     assert len(_deliveries(app)) == 3      # sorting → g1; skipper → g1, g2
+
+
+CLAIM_RACE = """
+import sys, time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+from broadcaster.app import App
+app = App(sys.argv[1], sys.argv[2])
+app.store.ensure()
+start = float(sys.argv[3])
+while time.time() < start:
+    time.sleep(0.001)
+print(app.store.claim_slot("sorting", datetime(2026, 11, 22, 7, tzinfo=ZoneInfo("Asia/Shanghai"))))
+"""
+
+
+def test_on_postgres_a_slot_is_claimed_once_by_its_key_alone(app, pg_url, monkeypatch):
+    """Three processes claim one slot at the same moment, outside the schedule document's
+    lock: the table's primary key lets exactly one in. And a slot fired once stays fired
+    when the schedule document is lost (it would fire again on a document alone)."""
+    import time
+
+    import psycopg
+
+    monkeypatch.setenv("BROADCASTER_DATABASE_URL", pg_url)
+    app = App(app.root, app.state_dir)
+    start = time.time() + 1.5
+    procs = [subprocess.Popen([sys.executable, "-c", CLAIM_RACE, str(app.root), str(app.state_dir),
+                               str(start)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    assert sorted(p.communicate(timeout=60)[0].strip() for p in procs) == ["False", "False", "True"]
+
+    assert scheduler.fire_due(app, at(2026, 11, 22, 6, 59)) == []
+    assert scheduler.fire_due(app, at(2026, 11, 22, 7, 0, 20)) == ["skipper"]   # sorting's taken
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("DELETE FROM documents WHERE name = 'schedule'")
+    assert scheduler.fire_due(app, at(2026, 11, 22, 7, 0, 40)) == []    # both slots taken
+    assert scheduler.fire_due(app, at(2026, 11, 23, 7, 0, 10)) == ["sorting", "skipper"]
+    app.store.close()
 
 
 def test_schedule_runner_wakes_and_leaves_out_a_broken_job(app):

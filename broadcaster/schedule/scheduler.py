@@ -4,8 +4,10 @@
 for each job it computes the scheduled times since the job's last recorded
 pass, decides (catch-up policy) whether the latest of them fires, and records
 that decision in the ``schedule`` state *under the store lock, before* running
-the job — so two processes (a daemon and a cron ``run-once``) never fire the
-same scheduled time twice. A job whose content then fails is logged and
+the job, claiming the time with ``Store.claim_slot`` (on PostgreSQL a unique
+key, whatever the document says) — so two processes (a daemon and a cron
+``run-once``, on one machine or on several) never fire the same scheduled time
+twice. A job whose content then fails is logged and
 recorded as failed; it is not retried for that time (at most once).
 
 - ``catch_up: once`` (default): the latest missed time fires if it is at most
@@ -226,7 +228,7 @@ def fire_due(
             if not job.enabled:
                 continue
             record, when = plan(job, st.get(job.id), now)
-            if when is not None:
+            if when is not None and app.store.claim_slot(job.id, when):
                 record["status"] = "firing"
                 due.append((job, when))
             st[job.id] = record

@@ -287,6 +287,13 @@ class Store(ABC):
     def next_number(self, name: str) -> int:
         """The next number (1, 2, …) of the counter ``name``; never the same twice."""
 
+    def claim_slot(self, job: str, slot: datetime) -> bool:
+        """Claim the scheduled time ``slot`` of ``job``: True for the one caller that fires
+        it, False if it was claimed already. Called inside ``state("schedule")``, whose
+        lock the file store's claims rely on (its document records what fired); a store
+        shared by machines keeps its own record of every slot fired (a unique key)."""
+        return True
+
     def rate_limiter(self) -> RateLimiter | None:
         """A rate limiter whose bookings every sender on this store sees at once (a store
         shared by machines), or None: each dispatcher keeps its own bookings and merges

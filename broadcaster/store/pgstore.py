@@ -6,8 +6,9 @@ database instead of a file lock:
 - every write is a committed transaction when the call returns;
 - ``change`` and ``state`` hold the row lock (``SELECT … FOR UPDATE``) of what
   they read-modify-write, so staff terminals and daemons on different machines
-  serialise per announcement and per document, not globally; the schedule's
-  claims live in one document, so a slot is fired by one machine only;
+  serialise per announcement and per document, not globally;
+- a schedule slot is fired by one machine only: ``claim_slot`` inserts it into
+  ``schedule_slots``, whose primary key lets one caller in;
 - dispatch sessions claim bounded batches with ``FOR UPDATE SKIP LOCKED``
   (``broadcaster.store.pgdispatch``), so dispatchers run side by side and
   ``dispatch_lock`` is a no-op;
@@ -67,6 +68,7 @@ T = TypeVar("T")
 STORE_LOCK = 2          # advisory lock key of transaction(): the file store's store lock
 HISTORY_LOCK = 3        # held while the history index is written
 RETRY_FOR = 300.0       # seconds a lost database is waited for (BROADCASTER_DATABASE_RETRY)
+SLOTS_KEPT = timedelta(days=7)   # schedule slots fired are remembered this long
 
 
 def env_seconds(name: str, default: float) -> float:
@@ -426,6 +428,18 @@ class PgStore(Store):
         make_dirs(self.dir, self.locks_dir)     # the replies lock (``serve``) is local
 
         return PgDispatchSession(self)
+
+    def claim_slot(self, job: str, slot: datetime) -> bool:
+        """One row in ``schedule_slots`` per job and slot: the primary key lets one caller
+        in, whichever machine it runs on (in the caller's transaction, ``state``'s, if any).
+        Slots older than ``SLOTS_KEPT`` are forgotten: catch-up never reaches that far."""
+        def claim(conn):
+            conn.execute("DELETE FROM schedule_slots WHERE job = %s AND slot < %s",
+                         (job, slot - SLOTS_KEPT))
+            return conn.execute("INSERT INTO schedule_slots (job, slot) VALUES (%s, %s)"
+                                " ON CONFLICT DO NOTHING RETURNING true", (job, slot)).fetchone()
+
+        return bool(self.run(claim, "schedule slot"))
 
     def rate_limiter(self):
         from broadcaster.store.pgratelimit import PgRateLimiter  # start-up time: loaded when first used
