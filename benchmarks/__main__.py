@@ -6,6 +6,7 @@ from benchmarks import (
     bench_faq,
     bench_history,
     bench_inbound,
+    bench_pg_history,
     bench_postgres,
     bench_split,
     bench_startup,
@@ -22,3 +23,4 @@ if __name__ == "__main__":
     bench_tickets.main([])
     bench_history.main([])
     bench_postgres.main([])
+    bench_pg_history.main([])

@@ -215,6 +215,27 @@ def test_a_collection_by_day_keeps_keys_once_per_day_and_drops_old_days(any_stor
     assert flat.update("t1", lambda n: None) is None and flat.get("t1") is None
 
 
+def test_an_archived_announcement_is_read_whole_or_by_group_and_state(any_store):
+    store = any_store
+    ann_id = store.add_announcement(announcement(groups=("a", "b", "c")))
+
+    def settle(ann):
+        sent(ann.deliveries[0])
+        ann.deliveries[1].status, ann.deliveries[1].last_error = "failed", "93000: invalid webhook url"
+        ann.deliveries[2].status = "cancelled"
+        ann.settle(LATER)
+        return ann.deliveries
+
+    store.change(ann_id, settle)
+    meta, rows = store.history.load(ann_id)
+    assert meta["id"] == ann_id and [d["group"] for d in rows] == ["a", "b", "c"]
+    assert [d["status"] for d in store.history.load(ann_id, group="b")[1]] == ["failed"]
+    assert [d["group"] for d in store.history.load(ann_id, status="cancelled")[1]] == ["c"]
+    assert store.history.load(ann_id, group="a", status="failed")[1] == []
+    assert store.history.load(ann_id, group="nobody") == (meta, [])
+    assert store.history.load("20261122-070000-ffffff", group="a") is None
+
+
 def test_the_history_index_follows_the_archive_and_retention_drops_old_months(any_store):
     store = any_store
     old = store.add_announcement(announcement("20260901-070000-aaaaaa",

@@ -13,7 +13,7 @@ import pytest
 from broadcaster.store import open_store
 from broadcaster.store.pgschema import MIGRATIONS
 from tests.conftest import cli, write_groups
-from tests.test_store_contract import LATER, announcement, sent
+from tests.test_store_contract import LATER, announcement, finish, sent
 
 GROUPS = """
 defaults: {timezone: Asia/Shanghai}
@@ -75,6 +75,34 @@ def test_the_commands_answer_the_same_on_postgres(proj, tmp_path, pg_url):
     assert not (proj / "var" / "archive").exists()
 
 
+def test_the_log_of_a_group_or_a_state_answers_the_same_on_postgres(proj, tmp_path, pg_url):
+    """Those rows are picked by the store (on PostgreSQL by the index), not after reading
+    every row of every announcement."""
+    import shutil
+
+    other = tmp_path / "other-root"
+    shutil.copytree(proj, other)
+    asks = (("log", "--group", "g02", "--json"), ("log", "--status", "cancelled", "--json"),
+            ("log", "--status", "sent", "--group", "g03", "--limit", "1", "--json"),
+            ("log", "--group", "nobody", "--json"))
+    answers = []
+    for root, env in ((other, {"BROADCASTER_DATABASE_URL": ""}),
+                      (proj, {"BROADCASTER_DATABASE_URL": pg_url})):
+        assert cli(root, "announce", "停水通知", "--to", "all", env=env).code == 0
+        assert cli(root, "run-once", env=env).code == 0
+        later = cli(root, "announce", "周末活动", "--to", "all", "--at", "+2h", "--json", env=env)
+        assert cli(root, "queue", "cancel", later.json()["id"], env=env).code == 0
+        got = [cli(root, *args, env=env) for args in asks]
+        assert all(r.code == 0 for r in got), [r.err for r in got]
+        answers.append([r.json() for r in got])
+    on_files, on_pg = answers
+    assert [masked(a) for a in on_pg] == [masked(a) for a in on_files]
+    group, cancelled, one, nobody = on_pg
+    assert sorted(r["status"] for r in group) == ["cancelled", "sent"]
+    assert len(cancelled) == 5 and {r["status"] for r in cancelled} == {"cancelled"}
+    assert [(r["group"], r["status"]) for r in one] == [("g03", "sent")] and nobody == []
+
+
 def test_db_upgrade_creates_the_schema_once_and_a_daemon_refuses_an_unknown_one(proj, pg_server):
     url = pg_server.create_db("fresh_upgrade")
     env = {"BROADCASTER_DATABASE_URL": url}
@@ -124,6 +152,36 @@ def test_db_import_copies_the_embedded_store_and_is_safe_twice(proj, pg_url):
     assert len([r for r in rows if r["announcement"] == done]) == 5
     assert cli(proj, "report", done, "--json", env=pg).json() == \
         cli(proj, "report", done, "--json", env=files).json()
+
+
+def test_db_import_indexes_the_history_a_batch_at_a_time_as_the_embedded_store_did(
+        tmp_path, pg_url, monkeypatch):
+    from broadcaster.store import pgimport
+    from broadcaster.store.files import FileStore
+
+    src = FileStore(tmp_path / "var")
+    src.ensure()
+    ids = [src.add_announcement(announcement(f"202611{day:02d}-07{n:02d}00-aaaa{n:02d}",
+                                             groups=("a", "b", "c"),
+                                             at=LATER.replace(day=day, minute=n)))
+           for n, day in enumerate((18, 18, 19, 21))]
+    for ann_id in ids:
+        src.change(ann_id, finish)
+    queued = src.add_announcement(announcement("20261122-080000-bbbbbb"))
+    monkeypatch.setattr(pgimport, "BATCH_ROWS", 4)        # 3 rows each: a batch per two
+    dst = open_store(tmp_path / "pg-var", url=pg_url)
+    try:
+        done = pgimport.import_store(src, dst)
+        assert (done.announcements, done.skipped) == (5, 0)
+        assert [s["id"] for s in dst.history.summaries()] == \
+            [s["id"] for s in src.history.summaries()] == ids[::-1]
+        first, last = LATER.date().replace(day=1), LATER.date().replace(day=30)
+        assert [(d, t.as_json()) for d, t in dst.history.check(first, last)] == \
+            [(d, t.as_json()) for d, t in src.history.check(first, last)]
+        assert [a.id for a in dst.active()] == [queued]
+        assert pgimport.import_store(src, dst).skipped == 5
+    finally:
+        dst.close()
 
 
 def wait_gone(url: str, token: int) -> None:

@@ -394,12 +394,16 @@ class FileStore(Store):
         return History.in_files(self.dir, load=self.load_archived, listing=self.archived_by_day,
                        lock=self.lock, write=atomic_write)
 
-    def load_archived(self, ann_id: str) -> tuple[dict, list[dict]] | None:
-        """An archived announcement's meta and delivery rows as stored (JSON), or None.
+    def load_archived(self, ann_id: str, *, group: str | None = None, status: str | None = None
+                      ) -> tuple[dict, list[dict]] | None:
+        """An archived announcement's meta and delivery rows as stored (JSON), or None; with
+        ``group`` or ``status`` only those rows (the file is read whole all the same).
 
         Read without building typed records (the history index reads millions of
         rows); a file that is not an announcement is set aside like any damaged one.
         """
+        from broadcaster.store.history import matching  # start-up time: loaded when first used
+
         path = self.archive_path(ann_id)
         try:
             data = check_tables(read_json(path))
@@ -412,7 +416,7 @@ class FileStore(Store):
             self.set_aside(path, f"announcement {ann_id}", str(exc),
                            still_bad=lambda: self._still_bad(path, ann_id))
             return None
-        return meta, list(data.get("deliveries", {}).values())
+        return meta, matching(data.get("deliveries", {}).values(), group, status)
 
     def archived_by_day(self, months: list[str] | None) -> dict[date, set[str]]:
         """Archived ids of the given ``YYYY-MM`` months (None: all), by the day in the id."""

@@ -53,8 +53,17 @@ log = logging.getLogger("broadcaster.store")
 
 FAILED_STATES = ("failed", "expired")
 
-# (meta, delivery rows) of an archived announcement as JSON, or None if it is not archived
-Loader = Callable[[str], tuple[dict[str, Any], list[dict[str, Any]]] | None]
+
+
+class Loader(Protocol):
+    """(meta, delivery rows) of an archived announcement as JSON, or None if it is not
+    archived; with ``group`` or ``status``, only the rows of that group or in that state
+    (a database's index picks them; files are read whole and filtered: ``matching``)."""
+
+    def __call__(self, ann_id: str, *, group: str | None = None, status: str | None = None
+                 ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None: ...
+
+
 # archived ids by the day in their id, for the given YYYY-MM months (None: all)
 Listing = Callable[[list[str] | None], dict[date, set[str]]]
 
@@ -82,6 +91,12 @@ def log_row(ann_id: str, meta: dict, d: dict) -> dict[str, Any]:
         "code": d.get("code"),
         "latency_ms": d.get("latency_ms"),
     }
+
+
+def matching(rows: Iterable[dict], group: str | None, status: str | None) -> list[dict]:
+    """The delivery rows of ``group`` in ``status`` (None: any)."""
+    return [d for d in rows if (group is None or d.get("group") == group)
+            and (status is None or d.get("status") == status)]
 
 
 def text_day(text: str) -> date:
@@ -198,9 +213,11 @@ class History:
         """The index kept in files under ``state_dir/history`` (the embedded store's)."""
         return cls(FileShelf(state_dir, write), load=load, listing=listing, lock=lock)
 
-    def load(self, ann_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-        """An archived announcement's meta and rows (None if it is not in the archive)."""
-        return self._load(ann_id)
+    def load(self, ann_id: str, *, group: str | None = None, status: str | None = None
+             ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """An archived announcement's meta and rows (None if it is not in the archive); with
+        ``group`` or ``status``, only its rows of that group or in that state."""
+        return self._load(ann_id, group=group, status=status)
 
     def tally(self, day: date) -> Tally | None:
         data = self.shelf.read(DAYS, day)

@@ -8,12 +8,15 @@ announcement whose id is there is skipped, a document or a collection record
 already there is kept, a counter keeps the larger value. So a second run
 copies nothing, and a run after the embedded store gained announcements
 copies just those. The history index of the imported finished announcements
-is written as they go in.
+is written as they go in. Announcements are read one at a time and indexed in
+batches of about ``BATCH_ROWS`` delivery rows, so 180 days of a district's
+history (millions of rows) go through in bounded memory.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -23,8 +26,9 @@ from broadcaster.store.durable import read_json
 if TYPE_CHECKING:
     from broadcaster.store.files import FileStore
     from broadcaster.store.pgstore import PgStore
+    from broadcaster.store.records import Announcement
 
-BATCH = 200          # finished announcements indexed per transaction
+BATCH_ROWS = 50_000   # delivery rows of finished announcements indexed per transaction
 
 
 @dataclass
@@ -47,21 +51,41 @@ def import_store(src: FileStore, dst: PgStore) -> Imported:
     have = {r[0] for r in dst.run(lambda conn: conn.execute(
         "SELECT id FROM announcements").fetchall(), "import")}
     finished: list[tuple[dict, list[dict]]] = []
-    for ann in [*src.active(), *src.archived()]:
-        if ann.id in have:
-            out.skipped += 1
-            continue
+    rows = 0
+    for ann in _announcements(src, have, out):
         dst.add_announcement(ann)
         out.announcements += 1
         if ann.finished:
             finished.append((ann.meta.to_json(), [d.to_json() for d in ann.deliveries]))
-        if len(finished) >= BATCH:
+            rows += len(ann.deliveries)
+        if rows >= BATCH_ROWS:
             _index(dst, finished)
+            rows = 0
     _index(dst, finished)
     _documents(src, dst, out)
     _collections(src, dst, out)
     out.damaged = [f"{d.name}: {d.reason}" for d in src.damaged()]
     return out
+
+
+def _announcements(src: FileStore, have: set[str], out: Imported) -> Iterator[Announcement]:
+    """The queue's announcements, then the archive's read one at a time, each once (an id
+    in ``have`` is counted as skipped; one yielded is added to it)."""
+    def fresh(ann: Announcement | None) -> bool:
+        if ann is None:              # gone meanwhile, or damaged (set aside, reported)
+            return False
+        if ann.id in have:
+            out.skipped += 1
+            return False
+        have.add(ann.id)
+        return True
+
+    yield from (ann for ann in src.active() if fresh(ann))
+    for ann_id in src.archived_ids():
+        if ann_id in have:
+            out.skipped += 1
+        elif fresh(ann := src.announcement(ann_id)):
+            yield ann
 
 
 def _index(dst: PgStore, finished: list[tuple[dict, list[dict]]]) -> None:

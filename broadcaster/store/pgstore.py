@@ -376,14 +376,21 @@ class PgStore(Store):
             self.lock_history(conn)
             yield
 
-    def load_archived(self, ann_id: str) -> tuple[dict, list[dict]] | None:
+    def load_archived(self, ann_id: str, *, group: str | None = None, status: str | None = None
+                      ) -> tuple[dict, list[dict]] | None:
+        """``history.Loader``: a group's row comes through the index on (announcement, grp)."""
         def read(conn):
             row = conn.execute("SELECT meta FROM announcements WHERE id = %s AND finished",
                                (ann_id,)).fetchone()
             if row is None:
                 return None
-            rows = conn.execute("SELECT row FROM deliveries WHERE announcement = %s ORDER BY position",
-                                (ann_id,)).fetchall()
+            where, params = ["announcement = %s"], [ann_id]
+            for column, value in (("grp", group), ("status", status)):
+                if value is not None:
+                    where.append(f"{column} = %s")
+                    params.append(value)
+            rows = conn.execute(f"SELECT row FROM deliveries WHERE {' AND '.join(where)}"  # noqa: S608
+                                " ORDER BY position", params).fetchall()
             return row[0], [r[0] for r in rows]
 
         return self.run(read, "read history")
