@@ -1,7 +1,7 @@
 """Errors that reach the user.
 
 Library code raises these; only the CLI turns them into messages and exit codes
-(see ``broadcaster.cli``). Every config problem carries where it was found, so
+(see ``broadcaster.output``). Every config problem carries where it was found, so
 that the user reads ``file:line: field: message`` and can go straight there.
 """
 

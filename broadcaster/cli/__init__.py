@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +18,8 @@ import typer
 
 from broadcaster.cleantext import check_utf8
 from broadcaster.cli.common import Invocation, JsonOpt, emit_json, get_app, progress_bar
-from broadcaster.errors import EXIT_INVALID, EXIT_USAGE, BroadcasterError, ConfigError, LockHeld
+from broadcaster.errors import EXIT_INVALID, EXIT_USAGE, BroadcasterError, ConfigError
+from broadcaster.output import fail, report_error
 from broadcaster.redact import redact
 
 app = typer.Typer(
@@ -123,17 +123,6 @@ def _wants_json(args: list[str]) -> bool:
     return "--json" in head
 
 
-def _fail(message: str, code: int, problems: list, as_json: bool) -> None:
-    """Report one failure: on stderr, and as one JSON document on stdout under ``--json``."""
-    if as_json:
-        emit_json({"error": {"message": message, "problems": [p.as_json() for p in problems]}})
-    if len(problems) > 1:
-        typer.echo(f"error: {len(problems)} problems:\n{message}", err=True)
-    else:
-        typer.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; library errors become a message and an exit code here."""
     from typer import Abort, TyperException  # start-up time: loaded when first used
@@ -144,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     bad = check_utf8(args)
     if bad is not None:  # undecodable bytes: say which argument, never fail while printing it
         shown = args[bad].encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        _fail(f"argument {bad + 1} is not valid UTF-8 text: {shown}", EXIT_INVALID, [], as_json)
+        fail(f"argument {bad + 1} is not valid UTF-8 text: {shown}", EXIT_INVALID, [], as_json)
     invocation = Invocation()
     try:
         try:
@@ -156,22 +145,13 @@ def main(argv: list[str] | None = None) -> None:
         if not as_json:
             exc.show()
             sys.exit(exc.exit_code)
-        _fail(exc.format_message(), exc.exit_code or EXIT_USAGE, [], as_json)
+        fail(exc.format_message(), exc.exit_code or EXIT_USAGE, [], as_json)
     except Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
     except BroadcasterError as exc:
-        redactor = invocation.app.redact if invocation.app else redact
-        problems = getattr(exc, "problems", [])
-        if isinstance(exc, LockHeld) and not as_json:
-            typer.echo(f"broadcaster: {redactor(exc)}", err=True)
-            sys.exit(exc.exit_code)
-        _fail(redactor(exc), exc.exit_code, [_redacted(p, redactor) for p in problems], as_json)
+        report_error(exc, invocation.app.redact if invocation.app else redact, as_json)
     sys.exit(code or 0)
-
-
-def _redacted(problem, redactor):
-    return replace(problem, message=redactor(problem.message))
 
 
 __all__ = ["app", "main"]

@@ -18,6 +18,8 @@ from typing import Annotated, Any
 import typer
 
 from broadcaster.app import App
+from broadcaster.output import emit_json as emit_json  # re-exported: typer-free, for run-once
+from broadcaster.output import progress_bar as progress_bar
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 ToOpt = Annotated[list[str], typer.Option(
@@ -62,10 +64,6 @@ def get_app(ctx: typer.Context) -> App:
     return inv.app
 
 
-def emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
-
-
 def emit_json_stream(items: Iterable[Any]) -> None:
     """A JSON list written item by item as ``items`` yields them (the same text as
     ``emit_json`` of the list): long listings start at once and need no memory."""
@@ -94,12 +92,6 @@ def console():
     from rich.console import Console  # start-up time: loaded when first used
 
     return Console()
-
-
-def err_console():
-    from rich.console import Console  # start-up time: loaded when first used
-
-    return Console(stderr=True)
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
@@ -175,32 +167,3 @@ def setup_logging(app: App, level: int = logging.INFO) -> None:
     root.setLevel(level)
     for noisy in ("urllib3", "apscheduler", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def progress_bar(enabled: bool, description: str = "sending"):
-    """A rich progress callback ``update(done, total, failed=0)`` on a terminal.
-
-    Returns ``(None, None)`` under cron, when piped or with ``--json``: nothing extra is printed.
-    """
-    if not enabled or not sys.stderr.isatty():
-        return None, None
-    # start-up time: loaded when first used
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress("[progress.description]{task.description}", BarColumn(),
-                   MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                   TextColumn("{task.fields[failed]}"), TimeElapsedColumn(),
-                   console=err_console(), transient=True)
-    state: dict[str, Any] = {}
-
-    def update(done: int, total: int, failed: int = 0) -> None:
-        if "task" not in state:
-            bar.start()
-            state["task"] = bar.add_task(description, total=total, rate="", failed="")
-        task = bar.tasks[0]
-        speed = task.speed
-        bar.update(state["task"], completed=done, total=total,
-                   rate=f"{speed:.0f}/s" if speed else "",
-                   failed=f"{failed} failed" if failed else "")
-
-    return update, bar

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.cli.common import JsonOpt, emit_json, get_app, progress_bar, setup_logging
+from broadcaster.cli.common import JsonOpt, emit_json, get_app, setup_logging
+from broadcaster.entry import run_once as run_pass
 
 
 def run_once(ctx: typer.Context, json_: JsonOpt = False) -> None:
@@ -22,45 +23,9 @@ def run_once(ctx: typer.Context, json_: JsonOpt = False) -> None:
     Example (a crontab line):
       * * * * * cd /srv/broadcaster && .venv/bin/broadcaster run-once
     """
-    from broadcaster.delivery.dispatch import Dispatcher  # start-up time: loaded when first used
-    from broadcaster.errors import LockHeld  # start-up time: loaded when first used
-
-    # start-up time: loaded when first used
-    from broadcaster.schedule.passes import Run, dispatch_pass, fire_jobs, record_run
-
-    a = get_app(ctx)
-    a.on_warning = lambda _text: None      # a group left out is listed below as a problem
-    run = Run(a.now())
-    update, bar = progress_bar(not json_)
-    try:
-        with a.store.dispatch_lock(wait=0):     # what is due now: never behind a slow feed
-            dispatch_pass(a, Dispatcher(a, progress=update), run)
-        if fire_jobs(a, run):                   # content: outside the dispatch lock
-            try:
-                with a.store.dispatch_lock(wait=LOCK_AGAIN):
-                    dispatch_pass(a, Dispatcher(a, progress=update), run)
-            except LockHeld:    # another dispatcher took over meanwhile: it sends them
-                pass
-    finally:
-        if bar is not None:
-            bar.stop()
-    record_run(a, run)
-    result = run.result
-    out = {"fired": run.fired, **result.as_json(), "problems": run.problems,
-           "errors": result.errors}
-    if json_:
-        emit_json(out)
-    else:
-        typer.echo(f"fired {', '.join(run.fired) or 'nothing'}; {result.summary()}")
-    for problem in run.problems:
-        typer.echo(f"error: {problem}", err=True)
-    for err in result.errors:
-        typer.echo(f"error: {err}", err=True)
-    if run.failed:
-        raise typer.Exit(1)
-
-
-LOCK_AGAIN = 10.0   # seconds run-once waits to send what its jobs queued
+    code = run_pass(get_app(ctx), json_)
+    if code:
+        raise typer.Exit(code)
 
 
 def daemon(
