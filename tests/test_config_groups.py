@@ -128,12 +128,22 @@ def test_default_timezone_without_loading_groups(tmp_path, text, zone):
     assert default_timezone(tmp_path) == zone
 
 
+def parse_cache(cache):
+    [cached] = [f for f in cache.iterdir() if not f.name.endswith("-valid.json")]
+    return cached
+
+
+def valid_cache(cache):
+    [cached] = list(cache.glob("*-valid.json"))
+    return cached
+
+
 def test_parse_cache_is_reused_invalidated_and_never_holds_secrets(tmp_path):
     cache = tmp_path / "cache"
     env = {"WECOM_G1": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=SECRET-KEY-1"}
     write_groups(tmp_path, GOOD)
     first = load_groups(tmp_path, environ=env, cache_dir=cache)
-    [cached] = list(cache.iterdir())
+    cached = parse_cache(cache)
     assert "SECRET-KEY-1" not in cached.read_text() and "${WECOM_G1}" in cached.read_text()
     again = load_groups(tmp_path, environ=env, cache_dir=cache)  # served from the cache
     assert again.groups == first.groups
@@ -156,7 +166,7 @@ def test_a_parse_cache_edited_by_hand_is_ignored(tmp_path):
     env = {"WECOM_G1": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=SECRET-KEY-1"}
     write_groups(tmp_path, GOOD)
     load_groups(tmp_path, environ=env, cache_dir=cache)
-    [cached] = list(cache.iterdir())
+    cached = parse_cache(cache)
     raw = cached.read_text(encoding="utf-8")
     assert "out" in raw and "第2网格群" in raw
     # messages redirected to another directory, a group renamed: the header still matches the text
@@ -166,6 +176,112 @@ def test_a_parse_cache_edited_by_hand_is_ignored(tmp_path):
     assert config.groups[1].name == "第2网格群"
     assert config.groups[1].channel.path == str(tmp_path / "out")
     assert "冒名群" not in cached.read_text(encoding="utf-8")     # rewritten from the file
+
+
+def counted_validation(monkeypatch) -> list[str]:
+    """The ids of the group entries validated from now on (not served from the cache)."""
+    import broadcaster.config.groups as groups_module
+
+    calls: list[str] = []
+    validate = groups_module._validate
+
+    def counted(raw, *args):
+        calls.append(raw.get("id"))
+        return validate(raw, *args)
+
+    monkeypatch.setattr(groups_module, "_validate", counted)
+    return calls
+
+
+ROBOT = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key="
+
+
+def test_validated_groups_are_kept_without_secrets_and_served_to_the_next_load(
+        tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    write_groups(tmp_path, GOOD)
+    first = load_groups(tmp_path, environ={"WECOM_G1": ROBOT + "SECRET-KEY-1"}, cache_dir=cache,
+                        isolate=True)
+    kept = valid_cache(cache)
+    assert "SECRET-KEY-1" not in kept.read_text() and "qyapi" not in kept.read_text()
+    assert kept.stat().st_mode & 0o777 == 0o600
+    calls = counted_validation(monkeypatch)
+    again = load_groups(tmp_path, environ={"WECOM_G1": ROBOT + "SECRET-KEY-1"}, cache_dir=cache,
+                        isolate=True)
+    assert calls == [] and again.groups == first.groups and again.secrets() == first.secrets()
+    # another key in the environment: that group alone is validated again, and uses it
+    changed = load_groups(tmp_path, environ={"WECOM_G1": ROBOT + "SECRET-KEY-2"},
+                          cache_dir=cache, isolate=True)
+    assert calls == ["g1"] and changed.groups[0].channel.url == ROBOT + "SECRET-KEY-2"
+    # the variable unset: g1 is left out with its line, g2 still comes from the cache
+    calls.clear()
+    config = load_groups(tmp_path, environ={}, cache_dir=cache, isolate=True)
+    assert [g.id for g in config.groups] == ["g2"] and calls == ["g1"]
+    [problem] = config.broken["g1"]
+    assert problem.line == 8 and "WECOM_G1 is not set" in problem.message
+    # an invalid URL in it: left out with the reason, never kept, so said again next time
+    for _ in range(2):
+        calls.clear()
+        config = load_groups(tmp_path, environ={"WECOM_G1": "http://example.com/?key=k"},
+                             cache_dir=cache, isolate=True)
+        assert calls == ["g1"] and [g.id for g in config.groups] == ["g2"]
+        assert "https" in config.broken["g1"][0].message
+    # without isolation the file is refused as a whole, as before
+    with pytest.raises(ConfigError):
+        load_groups(tmp_path, environ={}, cache_dir=cache)
+
+
+def test_a_secret_that_validation_rewrites_is_not_kept(tmp_path, monkeypatch):
+    """The parser writes the scheme and host in lowercase: keeping that URL would keep the key."""
+    cache = tmp_path / "cache"
+    write_groups(tmp_path, GOOD)
+    env = {"WECOM_G1": "HTTPS://QYAPI.weixin.qq.com/cgi-bin/webhook/send?key=SECRET-KEY-1"}
+    load_groups(tmp_path, environ=env, cache_dir=cache)
+    assert "SECRET-KEY-1" not in valid_cache(cache).read_text()
+    calls = counted_validation(monkeypatch)
+    config = load_groups(tmp_path, environ=env, cache_dir=cache)
+    assert calls == ["g1"] and config.groups[0].channel.url == ROBOT + "SECRET-KEY-1"
+
+
+def test_a_validated_groups_cache_edited_damaged_or_of_another_shape_is_ignored(
+        tmp_path, monkeypatch):
+    import json
+
+    from broadcaster.config.groupcache import code_version
+    from broadcaster.config.yamlfile import CheckedCache
+
+    cache = tmp_path / "cache"
+    env = {"WECOM_G1": ROBOT + "SECRET-KEY-1"}
+    write_groups(tmp_path, GOOD)
+    load_groups(tmp_path, environ=env, cache_dir=cache)
+    kept = valid_cache(cache)
+    good = kept.read_text(encoding="utf-8")
+    assert str(tmp_path / "out") in good and "第2网格群" in good
+    calls = counted_validation(monkeypatch)
+    # edited by hand: messages redirected to another directory, a group renamed
+    kept.write_text(good.replace(str(tmp_path / "out"), "/tmp/elsewhere")
+                    .replace("第2网格群", "冒名群"), encoding="utf-8")
+    config = load_groups(tmp_path, environ=env, cache_dir=cache)
+    assert calls == ["g1", "g2"]
+    assert config.groups[1].name == "第2网格群" and config.groups[1].channel.path == str(tmp_path / "out")
+    assert "冒名群" not in kept.read_text(encoding="utf-8")     # rewritten from the file
+    # damaged (cut short); well-formed with its digests but of a shape this code never
+    # wrote (a bad key, bad entries); written by another version of the code
+    body = json.loads(kept.read_text(encoding="utf-8").split("\n", 1)[1])
+    for damage in (lambda: kept.write_bytes(kept.read_bytes()[:60]),
+                   lambda: CheckedCache(kept, code_version()).store({"key": "zz", "groups": []}),
+                   lambda: CheckedCache(kept, code_version()).store(
+                       {"key": body["key"], "groups": {key: {"spec": 1} for key in body["groups"]}}),
+                   lambda: CheckedCache(kept, "another version").store(body)):
+        damage()
+        calls.clear()
+        config = load_groups(tmp_path, environ=env, cache_dir=cache)
+        assert calls == ["g1", "g2"], damage
+        assert [g.name for g in config.groups] == ["第1网格群", "第2网格群"]
+        assert config.groups[0].channel.url == ROBOT + "SECRET-KEY-1"
+        calls.clear()
+        load_groups(tmp_path, environ=env, cache_dir=cache)     # rewritten: served again
+        assert calls == [], damage
 
 
 def test_parse_cache_skips_files_with_secrets_written_inline(tmp_path):

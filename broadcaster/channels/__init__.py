@@ -6,7 +6,8 @@ dialect it writes, a placeholder robot for previews, and ``build_part``/``send``
 It registers its class with ``@register("type")``. The modules of this package
 are found by listing it, so adding a platform is one file here plus its tests; a
 channel defined elsewhere is found once its module is imported. They are
-imported on first use, so a pass that sends nothing loads none.
+imported on first use, so a pass that sends nothing loads none, and one that
+sends to WeCom alone loads WeCom's.
 """
 
 from __future__ import annotations
@@ -49,7 +50,18 @@ def channel_types() -> list[str]:
 
 
 def get(type_name: str) -> type[Channel]:
-    """The adapter class for ``type_name``; KeyError if there is none."""
+    """The adapter class for ``type_name``; KeyError if there is none.
+
+    The module named like the type is tried first (a pass to WeCom groups
+    imports the WeCom adapter alone); every module is imported otherwise.
+    """
+    if (type_name not in _REGISTRY and isinstance(type_name, str) and type_name.isidentifier()
+            and not type_name.startswith("_")):
+        try:
+            importlib.import_module(f"{__name__}.{type_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{type_name}":
+                raise
     if type_name not in _REGISTRY:
         _load()
     return _REGISTRY[type_name]

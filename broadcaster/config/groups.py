@@ -344,7 +344,8 @@ def load_groups(
 ) -> GroupsConfig:
     """Load and validate ``<root>/groups.yaml``; raise ConfigError listing every problem.
 
-    ``cache_dir``: keep the parsed file there (see yamlfile.load_yaml) when it holds no secret.
+    ``cache_dir``: keep the parsed file there (see yamlfile.load_yaml) and the validated
+    groups (see broadcaster.config.groupcache) when the file holds no secret.
     ``isolate``: a group whose own entry is invalid (an unset ``${VAR}``, a bad channel)
     is left out and named in ``GroupsConfig.broken`` instead; problems outside the
     groups (the file, ``defaults``, ``inbound``) still raise.
@@ -352,8 +353,14 @@ def load_groups(
     path = root / "groups.yaml"
     shown = display_path(path)
     env_problems: list[Problem] = []
+    inline: list[bool] = []     # the file writes a secret inline: nothing of it is kept
+
+    def cacheable(parsed: Any) -> bool:
+        inline.append(not secrets_from_environment(parsed))
+        return not inline[-1]
+
     data, lines = load_yaml(path, environ=environ, problems=env_problems, cache_dir=cache_dir,
-                            cacheable=secrets_from_environment)
+                            cacheable=cacheable)
     if not isinstance(data, dict):
         raise ConfigError([Problem(shown, 1, None, "expected a mapping with a 'groups:' list")])
     # an unset variable in a staff member's channel leaves out that member, not every group
@@ -370,17 +377,24 @@ def load_groups(
         if m:
             by_group.setdefault(int(m.group(1)), []).append(p)
     problems: list[Problem] = [p for p in env_problems if not _GROUP_FIELD.match(p.field or "")]
+    valid = None
+    if cache_dir is not None and not any(inline):
+        from broadcaster.config.groupcache import GroupCache  # start-up time: loaded when first used
+
+        valid = GroupCache(cache_dir, path, root)
     groups: list[Group] = []
     broken: dict[str, list[Problem]] = {}
     seen: dict[str, int] = {}
     for i, raw in enumerate(top.groups):
         where = ("groups", i)
         mine = list(by_group.get(i, []))
-        spec = None
-        try:
-            spec = GroupSpec.model_validate(raw)
-        except ValidationError as exc:
-            mine.extend(pydantic_problems(exc, shown, lines, where))
+        kept = valid.get(raw) if valid is not None and not mine else None
+        if kept is not None:
+            spec, channel = kept
+        else:
+            spec, channel = _validate(raw, root, shown, lines, where, mine)
+            if valid is not None and channel is not None and not mine:
+                valid.keep(raw, spec, channel)
         duplicate = spec is not None and spec.id in seen
         if spec is not None and duplicate:
             first = line_of(lines, ("groups", seen[spec.id]))
@@ -390,9 +404,6 @@ def load_groups(
             )
         if spec is not None:
             seen.setdefault(spec.id, i)
-        channel = None
-        if spec is not None:
-            channel = channel_config(spec.channel, root, shown, lines, (*where, "channel"), mine)
         if mine:
             # a missing variable also makes its field invalid: say it once
             unset = {(p.line, p.field) for p in by_group.get(i, [])}
@@ -422,12 +433,25 @@ def load_groups(
         )
     if problems:    # the file cannot be used as a whole: say everything at once
         raise ConfigError([*problems, *(p for ps in broken.values() for p in ps)])
+    if valid is not None:
+        valid.save()
     return GroupsConfig(path=path, defaults=top.defaults, groups=groups, staff_entries=top.staff,
                         lines=lines, staff_env_problems=staff_env, inbound=top.inbound,
                         chat_problems=_chat_claims(groups, shown, lines), broken=broken)
 
 
 _GROUP_FIELD = re.compile(r"^groups\.(\d+)(\.|$)")
+
+
+def _validate(raw: Any, root: Path, shown: str, lines, where: tuple,
+              problems: list[Problem]) -> tuple[GroupSpec | None, ChannelConfig | None]:
+    """One group entry validated: its spec and channel (None, and problems, if invalid)."""
+    try:
+        spec = GroupSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(pydantic_problems(exc, shown, lines, where))
+        return None, None
+    return spec, channel_config(spec.channel, root, shown, lines, (*where, "channel"), problems)
 
 
 def _chat_claims(groups: list[Group], shown: str, lines) -> list[Problem]:

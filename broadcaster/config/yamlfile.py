@@ -101,9 +101,10 @@ def load_yaml(
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(shown, None, None, f"cannot read: {exc}")]) from None
     found: list[Problem] = []
-    cache = _ParseCache(cache_dir, path, text) if cache_dir is not None else None
-    data = cache.load() if cache is not None else _MISS
-    if data is not _MISS:
+    cache = (CheckedCache.beside(cache_dir, path, hashlib.sha256(text.encode()).hexdigest())
+             if cache_dir is not None else None)
+    data = cache.load() if cache is not None else MISS
+    if data is not MISS:
         lines = Lines(text)
     else:
         data, lines = _parse(text, shown, found)
@@ -222,47 +223,65 @@ def _interpolate(value, path, lines: Lines, problems: list[Problem], shown: str,
     """Replace ``${NAME}`` in every string, in place; a missing NAME is a problem.
 
     ``${NAME:-default}`` takes ``default`` when NAME is not set (demo values).
+    Only containers and strings holding ``${`` are visited with their path
+    (thousands of groups: most values are plain).
     """
     if isinstance(value, dict):
-        for key, item in value.items():
-            value[key] = _interpolate(item, (*path, key), lines, problems, shown, env)
-        return value
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            value[i] = _interpolate(item, (*path, i), lines, problems, shown, env)
-        return value
-    if isinstance(value, str) and "${" in value:
-        def sub(match: re.Match) -> str:
-            name = match.group(1)
-            if name not in env and match.group(2) is not None:
-                return match.group(2)
-            if name not in env:
-                problems.append(Problem(shown, lines.get(path), _dotted(path),
-                                        f"environment variable {name} is not set"))
-                return ""
-            return env[name]
-
-        return _ENV.sub(sub, value)
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return _substitute(value, path, lines, problems, shown, env)
+    for key, item in items:
+        if isinstance(item, str):
+            if "${" in item:
+                value[key] = _substitute(item, (*path, key), lines, problems, shown, env)
+        elif isinstance(item, dict | list):
+            _interpolate(item, (*path, key), lines, problems, shown, env)
     return value
 
 
-_MISS = object()
+def _substitute(value, path, lines: Lines, problems: list[Problem], shown: str, env):
+    if not (isinstance(value, str) and "${" in value):
+        return value
+
+    def sub(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in env and match.group(2) is not None:
+            return match.group(2)
+        if name not in env:
+            problems.append(Problem(shown, lines.get(path), _dotted(path),
+                                    f"environment variable {name} is not set"))
+            return ""
+        return env[name]
+
+    return _ENV.sub(sub, value)
 
 
-class _ParseCache:
-    """``<cache_dir>/<name>.json``: a file's parsed data, keyed by its text's digest.
+MISS = object()   # what ``CheckedCache.load`` returns when the cache does not match
 
-    The cache file is a header line ``{"sha256": <digest of the YAML text>,
-    "data_sha256": <digest of the data line>}`` and the data as one JSON line. It
-    is used only when both digests match: a cache of another text, or one edited
-    by hand, is ignored (and rewritten), never trusted.
+
+class CheckedCache:
+    """A JSON file of derived data, used only while it matches what it came from.
+
+    The file is a header line ``{"sha256": <digest of the source>, "data_sha256":
+    <digest of the data line>}`` and the data as one JSON line. It is used only
+    when both digests match: a cache of another source, or one edited by hand,
+    is ignored (and rewritten), never trusted. Writing is best effort (0600, in
+    the state directory's 0700 cache folder): a cache that cannot be written is
+    only slower, never wrong.
     """
 
-    def __init__(self, cache_dir: Path, path: Path, text: str):
+    def __init__(self, file: Path, digest: str):
+        self.file = file
+        self.digest = digest
+        self.dir = file.parent
+
+    @classmethod
+    def beside(cls, cache_dir: Path, path: Path, digest: str, kind: str = "") -> CheckedCache:
+        """The cache of ``path``'s derived data of ``kind`` (the parse: ``""``)."""
         name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
-        self.file = cache_dir / f"{path.stem}-{name}.json"
-        self.digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        self.dir = cache_dir
+        return cls(cache_dir / f"{path.stem}-{name}{'-' + kind if kind else ''}.json", digest)
 
     def load(self) -> Any:
         try:
@@ -270,10 +289,10 @@ class _ParseCache:
             doc = json.loads(head)
             if not (isinstance(doc, dict) and doc.get("sha256") == self.digest
                     and doc.get("data_sha256") == hashlib.sha256(body).hexdigest()):
-                return _MISS
+                return MISS
             return json.loads(body)
         except (OSError, ValueError):
-            return _MISS
+            return MISS
 
     def store(self, data: Any) -> None:
         if not _json_plain(data):
