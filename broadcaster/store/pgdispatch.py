@@ -10,8 +10,9 @@ connection drops). A claim marks a batch of due deliveries with the token::
                                        FOR UPDATE SKIP LOCKED)
 
 so two sessions never get the same row, and nobody waits for anybody.
-``record`` is one ``UPDATE`` per result, sent in autocommit (one round trip,
-committed when it returns; the per-send journal: the row itself), applying
+``record`` is an ``UPDATE`` sent in autocommit (committed when it returns; the
+per-send journal: the row itself) that carries the results of every worker
+recording at that moment (``pgbatch``: group commit), applying
 ``records.merge`` in SQL: a row already sent stays sent,
 a cancelled one stays cancelled unless this result says it was sent.
 ``close`` settles the announcements it touched (archiving finished ones) and
@@ -38,7 +39,8 @@ from typing import TYPE_CHECKING
 
 from broadcaster.store import pgschema
 from broadcaster.store.base import Claim, DispatchSession
-from broadcaster.store.pgstore import env_seconds
+from broadcaster.store.pgbatch import Batch
+from broadcaster.store.pgstore import _dumps, env_seconds
 from broadcaster.store.records import AnnouncementMeta, BadRecord, Delivery
 
 if TYPE_CHECKING:
@@ -80,10 +82,12 @@ RETURNING d.announcement, d.row
 
 # records.merge in SQL: sent is never taken back; cancelled stays unless this one was sent
 RECORD = """
-UPDATE deliveries SET status = %(status)s, updated_at = %(updated_at)s,
-       next_attempt_at = %(next)s, row = %(row)s
-WHERE announcement = %(ann)s AND grp = %(grp)s
-  AND status <> 'sent' AND (status <> 'cancelled' OR %(status)s = 'sent')
+UPDATE deliveries d SET status = r.status, updated_at = r.updated_at,
+       next_attempt_at = r.next, row = r.row::jsonb
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+     AS r (ann, grp, status, updated_at, next, row)
+WHERE d.announcement = r.ann AND d.grp = r.grp
+  AND d.status <> 'sent' AND (d.status <> 'cancelled' OR r.status = 'sent')
 """
 
 # announcements whose rows are all settled but whose status is not (a dispatcher died)
@@ -108,6 +112,7 @@ class PgDispatchSession(DispatchSession):
         self._closed = False
         self._stopping = threading.Event()
         self._beat: threading.Thread | None = None
+        self._records: Batch[tuple, None] = Batch(self._record)
 
     # -- being alive -------------------------------------------------------------------
     def _alive(self) -> None:
@@ -220,13 +225,16 @@ class PgDispatchSession(DispatchSession):
 
     # -- recording ---------------------------------------------------------------------
     def record(self, ann_id: str, delivery: Delivery) -> None:
-        from psycopg.types.json import Jsonb  # start-up time: loaded when first used
-
-        params = {"status": delivery.status, "updated_at": delivery.updated_at,
-                  "next": delivery.next_attempt_at, "row": Jsonb(delivery.to_json()),
-                  "ann": ann_id, "grp": delivery.group}
-        self.store.one(RECORD, params, "record a send")
+        self._records.call((ann_id, delivery.group, delivery.status, delivery.updated_at,
+                            delivery.next_attempt_at, _dumps(delivery.to_json())))
         self._touched.add(ann_id)
+
+    def _record(self, rows: list[tuple]) -> list[None]:
+        """The results of every worker waiting to record, in one ``UPDATE`` (committed when
+        it returns; a worker's own rows are never twice in one)."""
+        self.store.all(RECORD, [list(column) for column in zip(*rows, strict=True)],
+                       "record a send")
+        return [None] * len(rows)
 
     def cancelled(self) -> set[str]:
         ids = sorted(self._accepted - self._cancelled)

@@ -25,7 +25,9 @@ The tables (every time is ``timestamptz``; a row's whole record is kept as
 - ``schedule_slots`` (version 3): one row per job and scheduled time fired, so
   a slot fires once across every machine (its primary key decides);
 - ``announcements.add_key`` (version 3): a token made before an add's first
-  try, so that a retry after a commit whose answer was lost finds its own row.
+  try, so that a retry after a commit whose answer was lost finds its own row;
+- ``broadcaster_book_many`` (version 4): the bookings of many sends in one
+  statement (``pgbatch``: one round trip for every worker waiting to book).
 """
 
 from __future__ import annotations
@@ -166,6 +168,44 @@ BEGIN
               FROM unnest(keys, windows, margins) AS u(k, w, m) GROUP BY k) b
         WHERE l.key = b.k;
     END IF;
+END
+$$;
+"""),
+    (4, "bookings of many sends in one statement", """
+-- broadcaster_book for the sends 1..n in order, send reqs[i] limited by the key keys[i]
+-- (counts[i], windows[i], margins[i]); every key's row locked first, in key order, so two
+-- dispatchers booking batches never deadlock.
+CREATE FUNCTION broadcaster_book_many(reqs integer[], keys text[], counts integer[],
+                                      windows float8[], margins float8[], max_waits float8[],
+                                      at_now float8)
+RETURNS TABLE (ok boolean, slot float8)
+LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+    picked integer[];
+BEGIN
+    INSERT INTO rate_limits (key, window_s, sends, blocked_until)
+        SELECT DISTINCT k, 60::float8, '{}'::float8[], 0::float8 FROM unnest(keys) AS k
+        WHERE NOT EXISTS (SELECT 1 FROM rate_limits WHERE key = k)
+        ORDER BY 1
+        ON CONFLICT (key) DO NOTHING;
+    PERFORM 1 FROM rate_limits WHERE key = ANY(keys) ORDER BY key FOR UPDATE;
+    FOR n IN 1 .. cardinality(max_waits) LOOP
+        picked := ARRAY(SELECT i FROM generate_subscripts(reqs, 1) AS i WHERE reqs[i] = n
+                        ORDER BY i);
+        IF cardinality(picked) = 0 THEN
+            ok := true;
+            slot := at_now;
+        ELSE
+            SELECT b.ok, b.slot INTO ok, slot FROM broadcaster_book(
+                ARRAY(SELECT keys[i] FROM unnest(picked) AS i),
+                ARRAY(SELECT counts[i] FROM unnest(picked) AS i),
+                ARRAY(SELECT windows[i] FROM unnest(picked) AS i),
+                ARRAY(SELECT margins[i] FROM unnest(picked) AS i),
+                at_now, max_waits[n]) AS b;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
 END
 $$;
 """),

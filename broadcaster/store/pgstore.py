@@ -160,22 +160,29 @@ class PgStore(Store):
                 waiting.after(exc)
 
     def one(self, sql: str, params: Any, what: str = "") -> Any:
+        """One statement that is a transaction of its own: its first row, or None (see
+        ``all``)."""
+        rows = self.all(sql, params, what)
+        return rows[0] if rows else None
+
+    def all(self, sql: str, params: Any, what: str = "") -> list[tuple]:
         """One statement that is a transaction of its own: sent in autocommit, so the server
-        commits it as it answers (one round trip, no BEGIN and COMMIT); its first row, or
-        None. Inside this thread's transaction it joins that one. Retried as ``run``, so a
-        statement whose answer was lost may run twice: give it one that may."""
+        commits it as it answers (one round trip, no BEGIN and COMMIT); its rows (none for
+        a statement without any). Inside this thread's transaction it joins that one.
+        Retried as ``run``, so a statement whose answer was lost may run twice: give it
+        one that may."""
         import psycopg  # start-up time: loaded when first used
 
         current = getattr(self._local, "conn", None)
         if current is not None:
-            return _first(current.execute(sql, params))
+            return _rows(current.execute(sql, params))
         waiting = None
         while True:
             try:
                 with self._pooled() as conn:
                     conn.autocommit = True
                     try:
-                        return _first(conn.execute(sql, params))
+                        return _rows(conn.execute(sql, params))
                     finally:
                         with contextlib.suppress(psycopg.Error):   # a broken one is dropped
                             conn.autocommit = False
@@ -541,8 +548,8 @@ def _refused(exc: Exception) -> bool:
         "does not exist" in text or "authentication failed" in text
 
 
-def _first(cur: psycopg.Cursor) -> Any:
-    return cur.fetchone() if cur.description is not None else None
+def _rows(cur: psycopg.Cursor) -> list[tuple]:
+    return cur.fetchall() if cur.description is not None else []
 
 
 def _dumps(obj: Any) -> str:
