@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 import pytest
@@ -119,6 +119,50 @@ def test_db_upgrade_creates_the_schema_once_and_a_daemon_refuses_an_unknown_one(
     assert newer.code == 1
     assert "schema version 99, newer than this broadcaster knows" in newer.err
     assert "postgresql://" in newer.err
+
+
+def test_a_database_with_history_at_the_first_schema_upgrades_and_reads_back(proj, pg_server):
+    """Every later migration applies over rows written at version 1 (an office upgrading)."""
+    from psycopg.types.json import Jsonb
+
+    from broadcaster.store.pgstore import delivery_params
+    from tests.test_store_contract import finish
+
+    url = pg_server.create_db("from_first_schema")
+    day_ago = datetime.now(LATER.tzinfo).replace(microsecond=0) - timedelta(days=1)
+    done = announcement(f"{day_ago:%Y%m%d-%H%M%S}-aaaaaa", groups=("g01", "g02"), at=day_ago)
+    queued = announcement(f"{day_ago:%Y%m%d-%H%M%S}-bbbbbb", groups=("g03",),
+                          at=day_ago + timedelta(seconds=1))
+    finish(done)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE broadcaster_schema (version integer PRIMARY KEY,"
+                     " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+        version, name, sql = MIGRATIONS[0]
+        conn.execute(sql)
+        conn.execute("INSERT INTO broadcaster_schema (version, name) VALUES (%s, %s)",
+                     (version, name))
+        for ann in (done, queued):
+            m = ann.meta
+            conn.execute("INSERT INTO announcements (id, day, created_at, scheduled_for,"
+                         " expires_at, status, finished, meta) VALUES (%s, %s, %s, %s, %s, %s,"
+                         " %s, %s)", (m.id, m.created_at.date(), m.created_at, m.scheduled_for,
+                                      m.expires_at, m.status, ann.finished, Jsonb(m.to_json())))
+            for i, d in enumerate(ann.deliveries, 1):
+                conn.execute("INSERT INTO deliveries (announcement, position, grp, status,"
+                             " updated_at, next_attempt_at, row) VALUES (%s, %s, %s, %s, %s, %s,"
+                             " %s)", delivery_params(m.id, i, d))
+    env = {"BROADCASTER_DATABASE_URL": url}
+    assert "run `broadcaster db upgrade`" in cli(proj, "status", env=env).err
+    up = cli(proj, "db", "upgrade", "--json", env=env)
+    assert up.code == 0, up.err
+    assert up.json()["applied"] == [v for v, _, _ in MIGRATIONS[1:]]
+    listed = cli(proj, "queue", "list", "--all", "--json", env=env).json()
+    assert [(a["id"], a["status"]) for a in listed] == [(queued.id, "queued"), (done.id, "done")]
+    assert [(r["group"], r["status"]) for r in cli(proj, "log", "--group", "g02", "--json",
+                                                   env=env).json()] == [("g02", "sent")]
+    assert cli(proj, "report", done.id, "--json", env=env).json()["sent"] == 2
+    stats = cli(proj, "stats", "--since", "30d", "--json", env=env)
+    assert stats.code == 0, stats.err
 
 
 def test_db_commands_need_a_database_url(proj):
