@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 from benchmarks.bench_history import NOW, REPO, TIMEOUT, cache_dir, history, measure_cpu, run
@@ -68,6 +69,9 @@ QUERIES = {
     "an announcement (report)": "SELECT meta FROM announcements WHERE id = %(newest)s",
     "its deliveries (report, log)":
         "SELECT row FROM deliveries WHERE announcement = %(newest)s ORDER BY position",
+    "a group's rows of a day's announcements (log --group)":
+        "SELECT announcement, row FROM deliveries WHERE announcement = ANY(%(day)s)"
+        " AND grp = 'g0001' AND (NULL::text IS NULL OR status = NULL) ORDER BY announcement, position",
 }
 
 
@@ -141,9 +145,12 @@ def explain(url: str, newest: str) -> None:
     import psycopg
 
     with psycopg.connect(url) as conn:
+        day = [r[0] for r in conn.execute("SELECT id FROM announcements WHERE finished AND day ="
+                                          " %s", (date(int(newest[:4]), int(newest[4:6]),
+                                                       int(newest[6:8])),)).fetchall()]
         for what, sql in QUERIES.items():
             plan = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}",
-                                {"newest": newest}).fetchall()
+                                {"newest": newest, "day": day}).fetchall()
             print(f"  -- {what}")
             for (line,) in plan:
                 print(f"     {line}")

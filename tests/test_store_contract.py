@@ -234,6 +234,11 @@ def test_an_archived_announcement_is_read_whole_or_by_group_and_state(any_store)
     assert store.history.load(ann_id, group="a", status="failed")[1] == []
     assert store.history.load(ann_id, group="nobody") == (meta, [])
     assert store.history.load("20261122-070000-ffffff", group="a") is None
+    unknown = "20261122-070000-ffffff"
+    assert store.history.load_group([ann_id, unknown], "b") == {
+        ann_id: (meta, [d for d in rows if d["group"] == "b"])}
+    assert store.history.load_group([unknown, ann_id], "b", "sent") == {ann_id: (meta, [])}
+    assert store.history.load_group([], "b") == {}
 
 
 def test_the_history_index_follows_the_archive_and_retention_drops_old_months(any_store):

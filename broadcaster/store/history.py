@@ -64,6 +64,9 @@ class Loader(Protocol):
                  ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None: ...
 
 
+# ``Loader`` of a group's rows of many announcements at once: {id: (meta, rows)} of those archived
+GroupLoader = Callable[[list[str], str, str | None], dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]]
+
 # archived ids by the day in their id, for the given YYYY-MM months (None: all)
 Listing = Callable[[list[str] | None], dict[date, set[str]]]
 
@@ -200,9 +203,10 @@ def _fingerprint(ids: set[str]) -> str:
 
 class History:
     def __init__(self, shelf: Shelf, *, load: Loader, listing: Listing,
-                 lock: Callable[[], AbstractContextManager]):
+                 lock: Callable[[], AbstractContextManager], load_group: GroupLoader | None = None):
         self.shelf = shelf
         self._load = load
+        self._load_group = load_group
         self._listing = listing
         self._lock = lock
 
@@ -218,6 +222,15 @@ class History:
         """An archived announcement's meta and rows (None if it is not in the archive); with
         ``group`` or ``status``, only its rows of that group or in that state."""
         return self._load(ann_id, group=group, status=status)
+
+    def load_group(self, ann_ids: list[str], group: str, status: str | None = None
+                   ) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """``load(…, group=group, status=status)`` of each of ``ann_ids`` that is archived, by
+        id: in one query where the store has one (a database), else one at a time."""
+        if self._load_group is not None:
+            return self._load_group(ann_ids, group, status)
+        loaded = {ann_id: self._load(ann_id, group=group, status=status) for ann_id in ann_ids}
+        return {ann_id: got for ann_id, got in loaded.items() if got is not None}
 
     def tally(self, day: date) -> Tally | None:
         data = self.shelf.read(DAYS, day)

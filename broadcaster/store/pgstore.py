@@ -375,7 +375,7 @@ class PgStore(Store):
     @cached_property
     def history(self) -> History:
         return History(PgShelf(self), load=self.load_archived, listing=self.archived_by_day,
-                       lock=self._history_tx)
+                       lock=self._history_tx, load_group=self.load_archived_group)
 
     @contextmanager
     def _history_tx(self) -> Iterator[None]:
@@ -399,6 +399,24 @@ class PgStore(Store):
             rows = conn.execute(f"SELECT row FROM deliveries WHERE {' AND '.join(where)}"  # noqa: S608
                                 " ORDER BY position", params).fetchall()
             return row[0], [r[0] for r in rows]
+
+        return self.run(read, "read history")
+
+    def load_archived_group(self, ann_ids: list[str], group: str, status: str | None
+                            ) -> dict[str, tuple[dict, list[dict]]]:
+        """``history.GroupLoader``: two queries whatever the number of announcements (the
+        rows through the index on (announcement, grp))."""
+        def read(conn):
+            found = {ann_id: (meta, []) for ann_id, meta in conn.execute(
+                "SELECT id, meta FROM announcements WHERE id = ANY(%s) AND finished",
+                (ann_ids,)).fetchall()}
+            rows = conn.execute(
+                "SELECT announcement, row FROM deliveries WHERE announcement = ANY(%s) AND grp = %s"
+                " AND (%s::text IS NULL OR status = %s) ORDER BY announcement, position",
+                (list(found), group, status, status)).fetchall()
+            for ann_id, row in rows:
+                found[ann_id][1].append(row)
+            return found
 
         return self.run(read, "read history")
 
