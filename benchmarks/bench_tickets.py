@@ -123,13 +123,13 @@ def _ticket(rnd: random.Random, seq: dict, created: datetime, status: str, group
 def write_tickets(state: Path, *, open_n: int, closed_n: int, groups: int) -> dict[str, int]:
     """Write the tickets and the claims a daemon would have left; returns counts."""
     from broadcaster.store import open_store
+    from broadcaster.store.filetickets import FileTicketStore
     from broadcaster.tickets.deadlines import reminder_at
-    from broadcaster.tickets.store import TicketStore
     from broadcaster.timeparse import iso
 
     rnd = random.Random(11)
     store = open_store(state)
-    tickets = TicketStore(store)
+    tickets = FileTicketStore(store)
     tickets.ensure()
     seq: dict[str, int] = {}
     opened: dict[Path, dict] = {}

@@ -85,12 +85,12 @@ def generate_residents(root: Path, *, groups: int, days: int, now: datetime,
                        seed: int = 5) -> dict[str, int]:
     """Write the journal and the tickets; return what was written, to check figures against."""
     from broadcaster.store import open_store
-    from broadcaster.tickets.store import TicketStore
+    from broadcaster.store.filetickets import FileTicketStore
 
     rnd = random.Random(seed)
     state = root / "var"
     asked = _questions(state, rnd, groups, days, now, questions_per_day)
-    tickets = TicketStore(open_store(state))
+    tickets = FileTicketStore(open_store(state))
     tickets.ensure()
     seq: dict[str, int] = {}
     opened: dict[Path, dict] = {}

@@ -159,7 +159,7 @@ def test_faq_cli_list_test_and_misses(kroot):
     from broadcaster.inbound.journal import Journal
 
     app = App(kroot)
-    j = Journal(app.state_dir, app.tz)
+    j = Journal(app.store, app.tz)
     j.start()
     now = datetime.now(app.tz)
     for i, (text, group) in enumerate([("明天几点开会", "hlz-g01"), ("明天几点开会啊", "hmq-g01"),

@@ -102,7 +102,7 @@ def test_messages_stored_before_a_crash_are_answered_at_restart(root):
         w = world(root, sim)
         app = App(root)
         # what a server killed right after storing (before working) leaves behind
-        j = journal.Journal(app.state_dir, app.tz)
+        j = journal.Journal(app.store, app.tz)
         j.start()
         j.append({"type": "message", "key": "generic:crash-1", "platform": "generic",
                   "chat": f"generic:{CHATS['generic']}", "group": w.group_of["generic"],
@@ -126,7 +126,7 @@ def test_resident_messages_are_deleted_after_the_retention(root):
     with PlatformSimulator() as sim:
         world(root, sim, faq=False)
     app = App(root)
-    d = journal.directory(app.state_dir)
+    d = app.store.journal().dir
     d.mkdir(parents=True)
     today = date.today()
     for days in (0, 179, 181, 400):

@@ -129,7 +129,7 @@ def served(root):
 
 
 def stored(app) -> list[dict]:
-    return [r for r in journal.read(app.state_dir) if r.get("type") in ("message", "join")]
+    return [r for r in journal.read(app.store) if r.get("type") in ("message", "join")]
 
 
 def test_healthz(served):

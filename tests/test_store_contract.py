@@ -256,3 +256,118 @@ def test_the_history_index_follows_the_archive_and_retention_drops_old_months(an
     assert [a.id for a in store.archived()] == [new]
     assert [day for day, _ in store.history.check(date(2026, 9, 1), date(2026, 11, 30))] \
         == [date(2026, 11, 22)]
+
+
+# -- tickets (broadcaster.tickets.store) ------------------------------------------------
+
+def ticket(tid: str, *, at=T0, status="open", staff=None, category="sanitation", group="g1",
+           hours=48, source=None):
+    from broadcaster.tickets.model import Change, Ticket
+
+    return Ticket(id=tid, day=at.date(), status=status, category=category, category_name="卫生",
+                  urgent=False, group=group, reporter="赵大爷", reporter_id="u-zhao",
+                  text="楼道垃圾没人清", staff=staff, created_at=at, clock_from=at,
+                  deadline=at + timedelta(hours=hours), source=source,
+                  history=[Change(at, "resident", status, "opened")])
+
+
+def opened(tickets, prefix="GL", *, at=T0, source=None, **kw):
+    return tickets.create(at.date(), prefix, lambda tid: ticket(tid, at=at, source=source, **kw),
+                          source)
+
+
+def test_tickets_are_numbered_per_prefix_and_day_and_opened_once_per_message(any_store):
+    from broadcaster.errors import InputError
+
+    tickets = any_store.tickets()
+    assert not tickets.kept() and tickets.open_rows() == []
+    a, new = opened(tickets, source="generic:chat:m1")
+    b, _ = opened(tickets)
+    c, _ = opened(tickets, "QH")
+    d, _ = opened(tickets, at=T0 + timedelta(days=1))
+    assert new and (a.id, b.id, c.id, d.id) == ("GL-1122-0001", "GL-1122-0002", "QH-1122-0001",
+                                                "GL-1123-0001")
+    again, new = opened(tickets, source="generic:chat:m1")     # the platform retried
+    assert not new and again.id == a.id
+    assert opened(tickets, at=T0 + timedelta(days=365))[0].id == "GL-1122-0003"  # never restarts
+    assert tickets.kept()
+    got = tickets.get("gl-1122-0001")
+    assert got.to_record() == a.to_record()
+    assert tickets.find("GL-1122-0099") is None and tickets.find("../../etc/passwd") is None
+    with pytest.raises(InputError, match="no ticket 'GL-1122-0009'"):
+        tickets.get("GL-1122-0009")
+    with pytest.raises(InputError, match="is not a ticket number"):
+        tickets.get("nonsense")
+    assert tickets.forget_sources_before(T0.date() + timedelta(days=1)) == 1
+    assert opened(tickets, source="generic:chat:m1")[1]          # forgotten: a new ticket
+
+
+def test_a_change_against_an_old_version_is_refused_and_history_is_kept(any_store):
+    from broadcaster.tickets.store import StaleTicket
+
+    tickets = any_store.tickets()
+    t, _ = opened(tickets)
+    mark = tickets.open_mark()
+
+    def accept(x):
+        x.staff = "wang-li"
+        x.add(LATER, "wang-li", "accepted", "on my way")
+
+    done = tickets.change(t.id, accept, expected_version=1)
+    assert done.version == 2 and tickets.open_mark() != mark
+    with pytest.raises(StaleTicket, match=r"ticket GL-1122-0001 changed since you read it "
+                                          r"\(version 1, now 2: accepted by wang-li at 2026-11-22 07:01\)"):
+        tickets.change(t.id, lambda x: x.add(LATER, "li-qiang", "assigned"), expected_version=1)
+    mark = tickets.open_mark()
+    tickets.change(t.id, lambda x: x.notices.append({"key": "k"}), bump=False)   # bookkeeping
+    got = tickets.get(t.id)
+    assert got.version == 2 and got.notices == [{"key": "k"}] and tickets.open_mark() != mark
+    assert [(c.by, c.status, c.note) for c in got.history] == [
+        ("resident", "open", "opened"), ("wang-li", "accepted", "on my way")]
+    assert got.history[1].at == LATER and got.history[1].at.utcoffset() == timedelta(hours=8)
+    assert got.to_record() == {**done.to_record(), "notices": [{"key": "k"}]}
+
+
+def test_closed_tickets_leave_the_open_ones_and_come_back_when_reopened(any_store):
+    from broadcaster.errors import InputError
+
+    tickets = any_store.tickets()
+    first, _ = opened(tickets, staff="wang-li")
+    late, _ = opened(tickets, hours=1)
+    other, _ = opened(tickets, "QH", at=T0 - timedelta(days=40))
+    assert sorted(r["id"] for r in tickets.open_rows()) == sorted([other.id, late.id, first.id])
+    assert {t.id for t in tickets.open_tickets() if t.overdue(T0 + timedelta(hours=2))} == \
+        {late.id, other.id}
+    for tid in (first.id, other.id):
+        tickets.change(tid, lambda x: x.add(LATER, "wang-li", "closed"))
+    tickets.tidy(tickets.open_rows(), set())
+    assert {r["id"] for r in tickets.open_rows()} == {late.id}
+    assert [t.id for t in tickets.archived_tickets(["2026-11"])] == [first.id]
+    assert [t.id for t in tickets.archived_tickets(["2026-10"])] == [other.id]
+    assert sorted(t.id for t in tickets.archived_tickets()) == sorted([first.id, other.id])
+    assert list(tickets.archived_tickets([])) == []
+    assert tickets.get(first.id).status == "closed"      # still found, and changed
+    reopened = tickets.change(first.id, lambda x: x.add(LATER, "zhang-hua", "reopened", "again"))
+    tickets.tidy(tickets.open_rows(), set())
+    assert reopened.version == 3
+    assert {r["id"] for r in tickets.open_rows()} == {late.id, first.id}
+    assert [t.id for t in tickets.archived_tickets(["2026-11"])] == []
+    assert tickets.get(first.id).history[-1].note == "again"
+    with pytest.raises(InputError, match="no ticket"):
+        tickets.change("GL-1122-0042", lambda x: None)
+
+
+def test_a_closed_ticket_with_messages_still_to_queue_stays_open_until_they_are(any_store):
+    tickets = any_store.tickets()
+    t, _ = opened(tickets)
+
+    def close_with_notice(x):
+        x.add(LATER, "wang-li", "closed")
+        x.notices.append({"key": "closed|1"})
+
+    tickets.change(t.id, close_with_notice)
+    tickets.tidy(tickets.open_rows(), {t.id})          # the pass keeps it for its message
+    assert [r["id"] for r in tickets.open_rows()] == [t.id]
+    tickets.change(t.id, lambda x: x.notices.clear(), bump=False)
+    tickets.tidy(tickets.open_rows(), set())
+    assert tickets.open_rows() == [] and [x.id for x in tickets.archived_tickets()] == [t.id]

@@ -158,7 +158,8 @@ def test_names_and_text_cannot_steer_the_group_message(root, robots):
 CRASH = textwrap.dedent("""
     import os, sys
     from broadcaster.app import App
-    from broadcaster.tickets import notices, store
+    from broadcaster.store import filetickets
+    from broadcaster.tickets import notices
     from broadcaster.tickets.intake import open_from_message
     from tests.tickets_helpers import Msg
 
@@ -166,12 +167,12 @@ CRASH = textwrap.dedent("""
     if point == "after-store":                 # the ticket is on disk, nothing queued yet
         notices.Notices.send_pending = lambda *a, **k: os._exit(9)
     else:                                      # queued, not yet marked as queued on the ticket
-        real = store.TicketStore.change
+        real = filetickets.FileTicketStore.change
         def change(self, *a, bump=True, **k):
             if not bump:
                 os._exit(9)
             return real(self, *a, bump=bump, **k)
-        store.TicketStore.change = change
+        filetickets.FileTicketStore.change = change
     open_from_message(App(sys.argv[1]), Msg("楼道垃圾三天没清了"))
 """)
 

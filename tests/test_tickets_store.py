@@ -123,17 +123,17 @@ def test_opening_is_idempotent_per_message(troot):
 
 
 def test_a_crash_after_the_number_is_noted_reuses_it(troot, monkeypatch):
-    from broadcaster.tickets.store import TicketStore
+    from broadcaster.store.filetickets import FileTicketStore
 
-    real = TicketStore._write
+    real = FileTicketStore._write
 
     def crash(path, rows):   # the message's number is on disk, the ticket not yet
         raise OSError("killed")
 
-    monkeypatch.setattr(TicketStore, "_write", staticmethod(crash))
+    monkeypatch.setattr(FileTicketStore, "_write", staticmethod(crash))
     with pytest.raises(OSError):
         _open(troot, source="generic:hlz-g01:m-9")
-    monkeypatch.setattr(TicketStore, "_write", staticmethod(real))
+    monkeypatch.setattr(FileTicketStore, "_write", staticmethod(real))
     again = _open(troot, source="generic:hlz-g01:m-9")
     other = _open(troot, source="generic:hlz-g01:m-10")
     assert again.id.endswith("-0001") and other.id.endswith("-0002")
@@ -141,7 +141,7 @@ def test_a_crash_after_the_number_is_noted_reuses_it(troot, monkeypatch):
 
 
 def test_many_tickets_of_one_day_are_kept_in_shards(troot):
-    from broadcaster.tickets.store import SHARD
+    from broadcaster.store.filetickets import SHARD
 
     app = App(troot)
     group = app.groups.by_id["hlz-g01"]

@@ -46,7 +46,9 @@ def upgrade(ctx: typer.Context, json_: JsonOpt = False) -> None:
 def import_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Copy the embedded store (<root>/var or BROADCASTER_STATE_DIR) into the database.
 
-    Announcements already in the database are skipped, so running it twice is safe.
+    Copies announcements, history, state, tickets with their history and the
+    resident-message journal. What is already in the database is skipped, so
+    running it twice is safe.
 
     \b
     Example:
@@ -57,7 +59,7 @@ def import_(ctx: typer.Context, json_: JsonOpt = False) -> None:
 
     a, store = _database(ctx)
     src = FileStore(a.state_dir)
-    if not src.active_dir.is_dir():
+    if not (src.active_dir.is_dir() or src.tickets().kept() or src.journal().kept()):
         raise InputError(f"no embedded store in {a.state_dir} (nothing to import)")
     store.ensure()
     done = import_store(src, store)
@@ -66,7 +68,8 @@ def import_(ctx: typer.Context, json_: JsonOpt = False) -> None:
         return
     typer.echo(f"imported {done.announcements} announcement(s) from {a.state_dir} "
                f"({done.skipped} already there), {done.documents} document(s), "
-               f"{done.counters} counter(s), {done.records} "
-               "collection record(s)")
+               f"{done.counters} counter(s), {done.records} collection record(s), "
+               f"{done.tickets} ticket(s) ({done.tickets_skipped} already there), "
+               f"{done.journal} resident-message record(s)")
     for line in done.damaged:
         typer.echo(f"warning: damaged, not imported: {line}", err=True)

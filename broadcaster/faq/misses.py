@@ -21,7 +21,7 @@ def misses(app, since: datetime) -> list[dict]:
     from broadcaster.faq.text import compact  # start-up time: loaded when first used
 
     counts: dict[str, dict] = {}
-    for rec in journal.read(app.state_dir, since, app.tz):
+    for rec in journal.read(app.store, since, app.tz):
         if rec.get("type") != "miss" or not isinstance(rec.get("text"), str):
             continue
         at = rec.get("at") or ""

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 def figures(app: App, start: datetime, end: datetime) -> dict:
     messages = answered = missed = 0
-    for rec in journal.read(app.state_dir, start, app.tz):
+    for rec in journal.read(app.store, start, app.tz):
         kind = rec.get("type")
         at = rec.get("received_at") if kind == "message" else rec.get("at")
         if not at or not start <= datetime.fromisoformat(at) <= end:

@@ -63,7 +63,7 @@ class Service:
         self.app = app
         _ = app.groups   # load (and fail) before listening
         self.stop = threading.Event()
-        self.journal = Journal(app.state_dir, app.tz)
+        self.journal = Journal(app.store, app.tz)
         self.replies = ReplySender(app, self.stop)
         self.worker = Worker(app, self.journal, self.replies, self.stop)
         self.send_replies = send_replies
@@ -74,7 +74,7 @@ class Service:
         from broadcaster.timeparse import parse_duration  # start-up time: loaded when first used
 
         retention = parse_duration(self.app.groups.defaults.retention, option="defaults.retention")
-        journal_mod.purge(self.app.state_dir, self.app.now().date(), retention)
+        journal_mod.purge(self.app.store, self.app.now().date(), retention)
         backlog = self.journal.start()
         answered = self.replies.adopt_pending() if self.send_replies else {}
         self.worker.start(backlog, answered)

@@ -115,7 +115,7 @@ class Worker:
         since = self.app.now() - self.knowledge.cooldown
         from broadcaster.inbound import journal  # start-up time: loaded when first used
 
-        for rec in journal.read(self.app.state_dir, since, self.app.tz):
+        for rec in journal.read(self.app.store, since, self.app.tz):
             if rec.get("type") == "outcome" and rec.get("entry") and rec.get("group") and rec.get("at"):
                 self.knowledge.remember(rec["group"], rec["entry"], datetime.fromisoformat(rec["at"]))
 

@@ -127,9 +127,9 @@ def purge_resident_messages(app, now) -> int:
     """Delete resident messages older than ``defaults.retention`` (where ``serve`` ever stored any)."""
     from broadcaster.inbound import journal  # start-up time: loaded when first used
 
-    if not journal.directory(app.state_dir).is_dir():
+    if not app.store.journal().kept():
         return 0
     from broadcaster.timeparse import parse_duration  # start-up time: loaded when first used
 
     retention = parse_duration(app.groups.defaults.retention, option="defaults.retention")
-    return journal.purge(app.state_dir, now.astimezone(app.tz).date(), retention)
+    return journal.purge(app.store, now.astimezone(app.tz).date(), retention)

@@ -56,11 +56,10 @@ def _months(start: datetime, end: datetime) -> list[str]:
 
 def _load_tickets(app: App, start: datetime, end: datetime) -> list | None:
     try:
-        from broadcaster.tickets.store import TicketStore  # start-up time: loaded when first used
+        store = app.store.tickets()
     except ImportError:
         return None
-    store = TicketStore(app.store)
-    if not store.dir.is_dir():
+    if not store.kept():
         return []
     found = {t.id: t for t in store.archived_tickets(_months(start, end))}
     found.update((t.id, t) for t in store.open_tickets())  # the open copy wins

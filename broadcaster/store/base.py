@@ -21,8 +21,12 @@ The parts, and the promise each makes:
   (schedule claims, rate limits, heartbeats, once-only records), each read and
   written whole under the store's lock.
 - **Collections** (``collection``): records of one kind keyed by a string,
-  optionally partitioned by day, for the data of newer features (resident
-  messages, knowledge-base misses, tickets).
+  optionally partitioned by day, for the data of newer features.
+- **Tickets** (``tickets``): work orders and their history, with optimistic
+  versions (``broadcaster.tickets.store`` states the promises).
+- **The resident-message journal** (``journal``): what the inbound server
+  received, made durable before the platform is answered, and what was done
+  with it (knowledge-base misses included).
 - **Damage** (``damaged``): a record that fails validation on read is set
   aside, named here, and everything else goes on.
 
@@ -46,6 +50,7 @@ from broadcaster.store.records import Announcement, AnnouncementMeta, Damaged, D
 if TYPE_CHECKING:
     from broadcaster.delivery.ratelimit import RateLimiter
     from broadcaster.store.history import History
+    from broadcaster.tickets.store import TicketStore
 
 
 NAME_RE = re.compile(r"^[a-z0-9_-]+$")    # a document's or a collection's name
@@ -199,6 +204,34 @@ class Collection(ABC, Generic[R]):
         """Delete every partition older than ``day``; returns how many records went."""
 
 
+class JournalShelf(ABC):
+    """Where the resident-message journal lives: records (JSON objects) kept per local day,
+    in the order written. ``broadcaster.inbound.journal.Journal`` batches appends into
+    ``write`` calls (group commit) and keeps the promise "durable before the answer"."""
+
+    @abstractmethod
+    def write(self, day: date, records: list[dict[str, Any]], unique: list[bool]) -> list[bool]:
+        """Append ``records`` to ``day`` durably (all of them, or OSError/StoreError and none
+        counted); returns, per record, whether it was written. A record whose ``unique``
+        flag is set is left out (False) when one with its ``key`` and the same flag is
+        kept already (a store shared by several servers); the others are always written."""
+
+    @abstractmethod
+    def read(self, first: date | None = None) -> Iterator[dict[str, Any]]:
+        """Every record from day ``first`` on (all without it), oldest day first."""
+
+    @abstractmethod
+    def kept(self) -> bool:
+        """Whether any record was ever written here (cheap)."""
+
+    @abstractmethod
+    def purge(self, before: date) -> int:
+        """Delete the days before ``before``; returns how many days went."""
+
+    def close(self) -> None:  # noqa: B027 - most shelves hold nothing open
+        """Let go of open files; safe to repeat."""
+
+
 class Store(ABC):
     """All mutable state of one installation. See the module docstring for the promises."""
 
@@ -304,6 +337,15 @@ class Store(ABC):
     @abstractmethod
     def collection(self, name: str, record: type[R], *, by_day: bool = False) -> Collection[R]:
         """The collection ``name`` of ``record``s (created on first write)."""
+
+    # -- tickets and resident messages ----------------------------------------------------
+    @abstractmethod
+    def tickets(self) -> TicketStore:
+        """The work orders and their history (see ``broadcaster.tickets.store``)."""
+
+    @abstractmethod
+    def journal(self) -> JournalShelf:
+        """Where the resident-message journal is kept (see ``JournalShelf``)."""
 
     # -- damage --------------------------------------------------------------------------
     @abstractmethod

@@ -50,7 +50,7 @@ from filelock import FileLock, Timeout
 from tinydb.storages import Storage
 
 from broadcaster.errors import LockHeld
-from broadcaster.store.base import Collection, R, Store, StoreError, check_name
+from broadcaster.store.base import Collection, JournalShelf, R, Store, StoreError, check_name
 from broadcaster.store.durable import atomic_write, dumps, fsync_dir, make_dirs, read_json, read_lines
 from broadcaster.store.records import (
     Announcement,
@@ -63,6 +63,7 @@ from broadcaster.store.records import (
 
 if TYPE_CHECKING:
     from broadcaster.store.history import History
+    from broadcaster.tickets.store import TicketStore
 
 log = logging.getLogger("broadcaster.store")
 
@@ -547,6 +548,17 @@ class FileStore(Store):
         from broadcaster.store.filecollections import FileCollection  # start-up time: loaded when first used
 
         return FileCollection(self, check_name("collection", name), record, by_day=by_day)
+
+    # -- tickets and resident messages --------------------------------------------------
+    def tickets(self) -> TicketStore:
+        from broadcaster.store.filetickets import FileTicketStore  # start-up time: loaded when first used
+
+        return FileTicketStore(self)
+
+    def journal(self) -> JournalShelf:
+        from broadcaster.store.filejournal import FileJournal  # start-up time: loaded when first used
+
+        return FileJournal(self.dir)
 
     # -- damage ------------------------------------------------------------------------
     def set_aside(self, path: Path, name: str, reason: str, *,

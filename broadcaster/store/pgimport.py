@@ -3,14 +3,18 @@
 What is copied: every announcement, queued or finished, with its deliveries
 as they stand (journals of an interrupted dispatcher laid over them); the
 state documents (schedule claims, rate limits, heartbeats…); the counters;
-the collections. What is already in the database is left as it is: an
-announcement whose id is there is skipped, a document or a collection record
-already there is kept, a counter keeps the larger value. So a second run
-copies nothing, and a run after the embedded store gained announcements
-copies just those. The history index of the imported finished announcements
-is written as they go in. Announcements are read one at a time and indexed in
-batches of about ``BATCH_ROWS`` delivery rows, so 180 days of a district's
-history (millions of rows) go through in bounded memory.
+the collections; the tickets with their history, the messages they were
+opened from and their numbering (``ticket-seq``, as counters); the
+resident-message journal (knowledge-base misses included). What is already
+in the database is left as it is: an announcement or a ticket whose id is
+there is skipped, a document or a collection record already there is kept,
+a counter keeps the larger value, a journal day that holds records is
+skipped. So a second run copies nothing, and a run after the embedded store
+gained announcements copies just those. The history index of the imported
+finished announcements is written as they go in. Announcements are read one
+at a time and indexed in batches of about ``BATCH_ROWS`` delivery rows, so
+180 days of a district's history (millions of rows) go through in bounded
+memory.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
+from broadcaster.store.base import StoreError
 from broadcaster.store.durable import read_json
+from broadcaster.store.filetickets import SEQ_STATE as TICKET_SEQ
+from broadcaster.store.pgtickets import SEQ
 
 if TYPE_CHECKING:
     from broadcaster.store.files import FileStore
@@ -29,6 +36,8 @@ if TYPE_CHECKING:
     from broadcaster.store.records import Announcement
 
 BATCH_ROWS = 50_000   # delivery rows of finished announcements indexed per transaction
+ONCE = ("message", "join")   # journal records kept once per key (see pgjournal)
+BATCH = 200          # tickets copied per transaction
 
 
 @dataclass
@@ -38,12 +47,17 @@ class Imported:
     documents: int = 0
     counters: int = 0
     records: int = 0
+    tickets: int = 0
+    tickets_skipped: int = 0
+    journal: int = 0
     damaged: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {"announcements": self.announcements, "skipped": self.skipped,
                 "documents": self.documents, "counters": self.counters,
-                "collection_records": self.records, "damaged": self.damaged}
+                "collection_records": self.records, "tickets": self.tickets,
+                "tickets_skipped": self.tickets_skipped, "journal_records": self.journal,
+                "damaged": self.damaged}
 
 
 def import_store(src: FileStore, dst: PgStore) -> Imported:
@@ -64,6 +78,8 @@ def import_store(src: FileStore, dst: PgStore) -> Imported:
     _index(dst, finished)
     _documents(src, dst, out)
     _collections(src, dst, out)
+    _tickets(src, dst, out)
+    _journal(src, dst, out)
     out.damaged = [f"{d.name}: {d.reason}" for d in src.damaged()]
     return out
 
@@ -110,10 +126,11 @@ def _documents(src: FileStore, dst: PgStore, out: Imported) -> None:
     for path in paths:
         name = path.stem
         doc = src.read_state(name)
-        if name == "counters":
+        if name in ("counters", TICKET_SEQ):
+            prefix = "" if name == "counters" else SEQ      # ticket numbers: see pgtickets
             for counter, value in doc.items():
                 if isinstance(value, int):
-                    dst.run(lambda conn, c=counter, v=value: conn.execute(
+                    dst.run(lambda conn, c=prefix + counter, v=value: conn.execute(
                         "INSERT INTO counters (name, value) VALUES (%s, %s) ON CONFLICT (name)"
                         " DO UPDATE SET value = greatest(counters.value, excluded.value)", (c, v)))
                     out.counters += 1
@@ -159,3 +176,53 @@ def _collections(src: FileStore, dst: PgStore, out: Imported) -> None:
             return n
 
         out.records += dst.run(copy, "import")
+
+
+def _tickets(src: FileStore, dst: PgStore, out: Imported) -> None:
+    """Every ticket (the open copy of one reopened from the archive) with its history, and
+    the messages they were opened from, in batches of ``BATCH``."""
+    from broadcaster.store.pgtickets import insert  # start-up time: loaded when first used
+
+    tickets = src.tickets()
+    if not tickets.kept():
+        return
+    have = {r[0] for r in dst.run(lambda conn: conn.execute("SELECT id FROM tickets").fetchall(),
+                                  "import")}
+    opened = tickets.open_tickets()
+    seen = {t.id for t in opened}
+    todo = [*opened, *(t for t in tickets.archived_tickets() if t.id not in seen)]
+    out.tickets_skipped = sum(1 for t in todo if t.id in have)
+    todo = [t for t in todo if t.id not in have]
+
+    def copy(conn, batch):
+        return sum(insert(conn, t) for t in batch)
+
+    for i in range(0, len(todo), BATCH):
+        out.tickets += dst.run(lambda conn, b=todo[i:i + BATCH]: copy(conn, b), "import")
+    for path in sorted(tickets.sources_dir.glob("*.json")) if tickets.sources_dir.is_dir() else []:
+        try:
+            day = date.fromisoformat(path.stem)
+            sources = tickets.read_sources(path)
+        except (ValueError, StoreError) as exc:
+            out.damaged.append(f"ticket sources {path.name}: {exc}, not imported")
+            continue
+        dst.run(lambda conn, d=day, s=sources: _sources(conn, d, s), "import")
+
+
+def _sources(conn, day: date, sources: dict[str, str]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO ticket_sources (day, source, ticket) VALUES (%s, %s, %s)"
+                        " ON CONFLICT DO NOTHING", [(day, k, v) for k, v in sources.items()])
+
+
+def _journal(src: FileStore, dst: PgStore, out: Imported) -> None:
+    """The resident-message journal, day by day; a day already in the database is skipped."""
+    shelf = src.journal()
+    have = {r[0] for r in dst.run(lambda conn: conn.execute(
+        "SELECT DISTINCT day FROM inbound_journal").fetchall(), "import")}
+    for day, path in shelf.day_files():
+        records = list(shelf.read_file(path))
+        if day in have or not records:
+            continue
+        dst.journal().write(day, records, [r.get("type") in ONCE for r in records])
+        out.journal += len(records)

@@ -27,7 +27,11 @@ The tables (every time is ``timestamptz``; a row's whole record is kept as
 - ``announcements.add_key`` (version 3): a token made before an add's first
   try, so that a retry after a commit whose answer was lost finds its own row;
 - ``broadcaster_book_many`` (version 4): the bookings of many sends in one
-  statement (``pgbatch``: one round trip for every worker waiting to book).
+  statement (``pgbatch``: one round trip for every worker waiting to book);
+- ``tickets``, ``ticket_history``, ``ticket_sources`` (version 5): work orders
+  with a version column, their history, the message each was opened from
+  (``pgtickets``); ``inbound_journal``: the resident-message journal
+  (``pgjournal``).
 """
 
 from __future__ import annotations
@@ -208,6 +212,53 @@ BEGIN
     END LOOP;
 END
 $$;
+"""),
+    (5, "tickets and the resident-message journal", """
+CREATE SEQUENCE ticket_changes;
+CREATE TABLE tickets (
+    id         text PRIMARY KEY,                 -- GL-1123-0042
+    day        date NOT NULL,                    -- the local day it was opened
+    version    integer NOT NULL,                 -- changes people made (refuses stale ones)
+    changed    bigint NOT NULL,                  -- ticket_changes: moves on every write
+    status     text NOT NULL,
+    working    boolean NOT NULL,                 -- not closed/rejected, or messages to queue
+    category   text NOT NULL,
+    grp        text NOT NULL,
+    staff      text,
+    created_at timestamptz NOT NULL,
+    deadline   timestamptz NOT NULL,
+    record     jsonb NOT NULL                    -- Ticket.to_record() without its history
+);
+CREATE INDEX tickets_working ON tickets (deadline, id) WHERE working;
+CREATE INDEX tickets_working_staff ON tickets (staff, deadline) WHERE working;
+CREATE INDEX tickets_archive ON tickets (day, id) WHERE NOT working;
+
+CREATE TABLE ticket_history (
+    ticket   text NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
+    position integer NOT NULL,
+    at       timestamptz NOT NULL,
+    actor    text NOT NULL,
+    status   text NOT NULL,
+    change   jsonb NOT NULL,                     -- Change.as_json(): its time keeps its offset
+    PRIMARY KEY (ticket, position)
+);
+
+CREATE TABLE ticket_sources (
+    day    date NOT NULL,                        -- the day the message opened its ticket
+    source text NOT NULL,                        -- platform:chat:message_id
+    ticket text NOT NULL,
+    PRIMARY KEY (day, source)
+);
+
+CREATE TABLE inbound_journal (
+    position bigserial PRIMARY KEY,
+    day      date NOT NULL,                      -- the local day it was written
+    key      text,
+    once     boolean NOT NULL,                   -- a message or join: one per key
+    record   json NOT NULL                       -- as written, keys in order
+);
+CREATE INDEX inbound_journal_day ON inbound_journal (day, position);
+CREATE UNIQUE INDEX inbound_journal_once ON inbound_journal (key) WHERE once;
 """),
 ]
 

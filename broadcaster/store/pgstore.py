@@ -22,9 +22,9 @@ database instead of a file lock:
 A thread inside ``transaction()`` or ``state()`` keeps one connection, and
 the store calls it makes meanwhile run on it (re-entrant, like the file lock).
 The schema is checked on the first connection (``pgschema.check``). Nothing of
-the queue or its history is written under the state directory; it still holds
-local locks and caches (``locks_dir``, ``dir``) and, for now, tickets and the
-resident-message journal.
+the queue, its history, the tickets (``pgtickets``) or the resident-message
+journal (``pgjournal``) is written under the state directory; it holds local
+locks and caches only (``locks_dir``, ``dir``).
 """
 
 from __future__ import annotations
@@ -43,11 +43,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from filelock import FileLock
-
 from broadcaster.redact import redact
 from broadcaster.store import pgschema
-from broadcaster.store.base import Collection, R, Store, StoreError, check_name
+from broadcaster.store.base import Collection, JournalShelf, R, Store, StoreError, check_name
 from broadcaster.store.durable import make_dirs
 from broadcaster.store.history import History, id_day
 from broadcaster.store.records import (
@@ -61,6 +59,8 @@ from broadcaster.store.records import (
 if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
+
+    from broadcaster.tickets.store import TicketStore
 
 log = logging.getLogger("broadcaster.store")
 
@@ -96,7 +96,6 @@ class PgStore(Store):
         self._pool_lock = threading.Lock()
         self._local = threading.local()
         self._checked = False
-        self._local_lock: FileLock | None = None
 
     # -- connections -------------------------------------------------------------------
     def pool(self) -> ConnectionPool:
@@ -221,13 +220,6 @@ class PgStore(Store):
         """Apply the missing migrations (``db upgrade``); returns the versions applied."""
         with self.connect(autocommit=True) as conn:
             return pgschema.upgrade(conn)
-
-    def lock(self) -> FileLock:
-        """A lock on this machine, for the parts still kept in files (tickets)."""
-        make_dirs(self.dir, self.locks_dir)
-        if self._local_lock is None:
-            self._local_lock = FileLock(self.locks_dir / "store.lock", timeout=60, mode=0o600)
-        return self._local_lock
 
     @contextmanager
     def dispatch_lock(self, *, wait: float | None = 0) -> Iterator[None]:
@@ -532,6 +524,17 @@ class PgStore(Store):
         from broadcaster.store.pgcollections import PgCollection  # start-up time: loaded when first used
 
         return PgCollection(self, check_name("collection", name), record, by_day=by_day)
+
+    # -- tickets and resident messages --------------------------------------------------
+    def tickets(self) -> TicketStore:
+        from broadcaster.store.pgtickets import PgTicketStore  # start-up time: loaded when first used
+
+        return PgTicketStore(self)
+
+    def journal(self) -> JournalShelf:
+        from broadcaster.store.pgjournal import PgJournal  # start-up time: loaded when first used
+
+        return PgJournal(self)
 
     # -- damage ------------------------------------------------------------------------
     def set_aside(self, name: str, place: str, reason: str, data: Any) -> None:

@@ -61,7 +61,7 @@ class Desk:
 
     @cached_property
     def store(self) -> TicketStore:
-        return TicketStore(self.app.store)
+        return self.app.store.tickets()
 
     @cached_property
     def notices(self) -> notices.Notices:

@@ -17,8 +17,8 @@ Each message once: it is queued under an outbox id derived from its key, then
 the key is claimed in state ``ticket-notices``. A process that dies between the
 two, or a second process (a daemon beside cron) doing the same, queues nothing twice.
 
-Idle cost: state ``ticket-pass`` keeps a mark of ``tickets/open/`` (its
-modification time) and when something is next due; a pass that finds the mark
+Idle cost: state ``ticket-pass`` keeps the store's mark of the open tickets
+(``TicketStore.open_mark``) and when something is next due; a pass that finds the mark
 unchanged and nothing due reads nothing else. A full pass runs at least every
 ``FULL_EVERY`` all the same.
 """
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from broadcaster.timeparse import from_iso, iso
 
@@ -54,24 +54,14 @@ def run(app, now: datetime | None = None) -> list[str]:
         return [f"tickets: {app.redact(exc)}"]
 
 
-def _open_dir(app):
-    return app.store.dir / "tickets" / "open"
-
-
-def _mark(app) -> int:
-    try:
-        return _open_dir(app).stat().st_mtime_ns
-    except FileNotFoundError:
-        return 0
-
-
 def _wanted(app, now: datetime) -> bool:
     """Whether a full pass is needed: tickets exist or may, and something changed or is due."""
-    if not (app.root / "tickets.yaml").exists() and not _open_dir(app).is_dir():
+    tickets = app.store.tickets()
+    if not (app.root / "tickets.yaml").exists() and not tickets.kept():
         return False
     st = app.store.read_state(STATE)
     due = from_iso(st.get("next_due"))
-    return st.get("mark") != _mark(app) or due is None or now >= due
+    return st.get("mark") != tickets.open_mark() or due is None or now >= due
 
 
 class TicketPass:
@@ -92,12 +82,10 @@ class TicketPass:
         self._digests(by_staff)
         if self.claimed:
             self._claim()
-        for path in self._moving(rows):
-            store.finish_moves(path)
-            store.archive_final(path, keep)
+        store.tidy(rows, keep)
         store.forget_sources_before((self.now - SOURCES_KEEP).date())
         with self.app.store.state(STATE) as st:
-            st.update(mark=_mark(self.app), next_due=iso(self.next_due))
+            st.update(mark=store.open_mark(), next_due=iso(self.next_due))
         return self.errors
 
     def _ticket(self, row: dict):
@@ -105,17 +93,6 @@ class TicketPass:
         from broadcaster.tickets.model import Ticket  # start-up time: loaded when first used
 
         return Ticket.from_record(row)
-
-    def _moving(self, rows: list[dict]) -> list:
-        """The files of ``open/`` with tickets to archive or to drop from the archive (and
-        any file written without a shard number, which older versions wrote)."""
-        from broadcaster.tickets.model import FINAL  # start-up time: loaded when first used
-
-        store = self.desk.store
-        paths = {store.open_path(date.fromisoformat(r["day"]), r["id"]) for r in rows
-                 if r["status"] in FINAL or r.get("unarchived")}
-        paths.update(p for p in store.open_files() if len(p.name) == len("YYYY-MM-DD.json"))
-        return sorted(p for p in paths if p.exists())
 
     # -- 1. messages a crash left ---------------------------------------------------
     def _leftovers(self, rows: list[dict]) -> set[str]:

@@ -1,0 +1,191 @@
+"""Tickets on PostgreSQL: the tables ``tickets``, ``ticket_history`` and ``ticket_sources``.
+
+One row per ticket: the columns ``tickets list``, ``stats`` and the pass
+filter and sort on (status, staff, category, group, day, deadline) and the
+rest of ``Ticket.to_record`` as ``jsonb``; one row per line of its history.
+There is no archive to move tickets to: ``working`` (not closed or rejected,
+or messages still to queue) splits the open tickets from the archived ones,
+and each half has its index.
+
+Versions (``broadcaster.tickets.store``): a change reads the ticket, applies
+the caller's change and writes it with
+``UPDATE tickets … WHERE id = %s AND version = %s AND changed = %s``, so of
+two changes made from the same read one updates a row and the other none:
+that one reads again, and is refused with ``StaleTicket`` when a person's
+change (a new ``version``) came first, or is applied again on the new copy
+when it was bookkeeping (``changed`` moves on every write). Nothing waits on
+a row lock held by another terminal.
+
+Numbers come from the table ``counters`` (``ticket-seq/<prefix>-<MMDD>``),
+incremented in the transaction that inserts the ticket, so no two machines
+give one number. The message a ticket was opened from is written in that
+same transaction (``ticket_sources``), under an advisory lock on the message,
+so one message opens one ticket however many servers see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import TYPE_CHECKING
+
+from broadcaster.tickets import ids
+from broadcaster.tickets.model import FINAL, Ticket
+from broadcaster.tickets.store import TicketStore, no_ticket, stale
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from broadcaster.store.pgstore import PgStore
+
+SEQ = "ticket-seq/"             # counters: ticket-seq/GL-1123
+# A ticket as Ticket.to_record() gives it: the record, its version and its history.
+SELECT = """SELECT t.record || jsonb_build_object('version', t.version, 'history', coalesce(
+  (SELECT jsonb_agg(h.change ORDER BY h.position) FROM ticket_history h WHERE h.ticket = t.id),
+  '[]'::jsonb)), t.changed FROM tickets t """
+INSERT = """INSERT INTO tickets (id, changed, day, version, status, working, category, grp,
+  staff, created_at, deadline, record)
+VALUES (%s, nextval('ticket_changes'), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (id) DO NOTHING"""
+UPDATE = """UPDATE tickets SET changed = nextval('ticket_changes'), day = %s, version = %s,
+  status = %s, working = %s, category = %s, grp = %s, staff = %s, created_at = %s,
+  deadline = %s, record = %s
+WHERE id = %s AND version = %s AND changed = %s"""
+
+
+def columns(t: Ticket) -> tuple:
+    """The values of the columns from ``day`` to ``record`` for ``t`` (its history is kept apart)."""
+    from psycopg.types.json import Jsonb  # start-up time: loaded when first used
+
+    record = t.to_record()
+    del record["history"]
+    return (t.day, t.version, t.status, t.status not in FINAL or bool(t.notices), t.category,
+            t.group, t.staff, t.created_at, t.deadline, Jsonb(record))
+
+
+def add_history(conn: psycopg.Connection, t: Ticket, first: int) -> None:
+    """Insert the lines of ``t``'s history from position ``first`` on."""
+    from psycopg.types.json import Jsonb  # start-up time: loaded when first used
+
+    rows = [(t.id, i, c.at, c.by, c.status, Jsonb(c.as_json()))
+            for i, c in enumerate(t.history) if i >= first]
+    if rows:
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO ticket_history (ticket, position, at, actor, status, change)"
+                            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", rows)
+
+
+def insert(conn: psycopg.Connection, t: Ticket) -> bool:
+    """Insert ``t`` with its history unless its number is taken; True when inserted."""
+    added = conn.execute(INSERT, (t.id, *columns(t))).rowcount == 1
+    if added:
+        add_history(conn, t, 0)
+    return added
+
+
+class PgTicketStore(TicketStore):
+    def __init__(self, store: PgStore):
+        self.store = store
+
+    # -- reading -------------------------------------------------------------------
+    def _one(self, conn: psycopg.Connection, tid: str) -> tuple[Ticket, int] | None:
+        row = conn.execute(SELECT + "WHERE t.id = %s", (tid,)).fetchone()
+        return None if row is None else (Ticket.from_record(row[0]), row[1])
+
+    def find(self, ticket_id: str) -> Ticket | None:
+        found = self.store.run(lambda conn: self._one(conn, ids.normalize_id(ticket_id)), "tickets")
+        return None if found is None else found[0]
+
+    def open_rows(self, errors: list[str] | None = None) -> list[dict]:
+        return [r[0] for r in self.store.run(lambda conn: conn.execute(
+            SELECT + "WHERE t.working ORDER BY t.deadline, t.id").fetchall(),
+            "tickets")]
+
+    def archived_tickets(self, months: list[str] | None = None) -> Iterator[Ticket]:
+        if months is not None and not months:
+            return
+        first = last = None
+        if months:
+            first = date.fromisoformat(f"{min(months)}-01")
+            end = date.fromisoformat(f"{max(months)}-01")
+            last = date(end.year + end.month // 12, end.month % 12 + 1, 1)
+        rows = self.store.run(lambda conn: conn.execute(
+            SELECT + "WHERE NOT t.working"
+            " AND t.day >= coalesce(%s::date, '-infinity') AND t.day < coalesce(%s::date, 'infinity')"
+            " AND (%s::text[] IS NULL OR to_char(t.day, 'YYYY-MM') = ANY(%s::text[]))"
+            " ORDER BY t.day, t.id", (first, last, months, months)).fetchall(), "tickets")
+        for record, _ in rows:
+            yield Ticket.from_record(record)
+
+    def kept(self) -> bool:
+        return self.store.run(lambda conn: conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM tickets)").fetchone()[0], "tickets")
+
+    def open_mark(self) -> int:
+        last, called = self.store.run(lambda conn: conn.execute(
+            "SELECT last_value, is_called FROM ticket_changes").fetchone(), "tickets")
+        return last if called else 0
+
+    # -- writing -------------------------------------------------------------------
+    def create(self, day: date, prefix: str, build: Callable[[str], Ticket],
+               source: str | None = None) -> tuple[Ticket, bool]:
+        def add(conn: psycopg.Connection) -> tuple[Ticket, bool]:
+            tid = None
+            if source is not None:
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                             (f"ticket-source/{day}/{source}",))
+                row = conn.execute("SELECT ticket FROM ticket_sources WHERE day = %s AND source = %s",
+                                   (day, source)).fetchone()
+                if row is not None:
+                    tid = row[0]
+                    found = self._one(conn, tid)
+                    if found is not None:
+                        return found[0], False
+            if tid is None:
+                tid = ids.format_id(prefix, day, self.store.next_number(f"{SEQ}{prefix}-{day:%m%d}"))
+                if source is not None:
+                    conn.execute("INSERT INTO ticket_sources (day, source, ticket) VALUES (%s, %s, %s)",
+                                 (day, source, tid))
+            ticket = build(tid)
+            insert(conn, ticket)
+            return ticket, True
+
+        return self.store.run(add, "tickets")
+
+    def change(self, ticket_id: str, apply: Callable[[Ticket], None], *,
+               expected_version: int | None = None, bump: bool = True) -> Ticket:
+        tid = ids.normalize_id(ticket_id)
+        while True:
+            found = self.store.run(lambda conn: self._one(conn, tid), "tickets")
+            if found is None:
+                raise no_ticket(tid)
+            ticket, changed = found
+            if expected_version is not None and ticket.version != expected_version:
+                raise stale(tid, expected_version, ticket)
+            read_version, read_lines = ticket.version, len(ticket.history)
+            apply(ticket)
+            if bump:
+                ticket.version += 1
+            if self._write(ticket, read_version, changed, read_lines):
+                return ticket
+            # another change came first: read it again (refused above if it was a person's)
+
+    def _write(self, t: Ticket, version: int, changed: int, lines: int) -> bool:
+        """Store ``t`` if the row is still the one read (``version``, ``changed``)."""
+        def write(conn: psycopg.Connection) -> bool:
+            done = conn.execute(UPDATE, (*columns(t), t.id, version, changed)).rowcount == 1
+            if done:
+                add_history(conn, t, lines)
+            return done
+
+        return self.store.run(write, "tickets")
+
+    # -- the pass ------------------------------------------------------------------
+    def tidy(self, rows: list[dict], keep: set[str]) -> int:
+        """Nothing moves: a ticket leaves the open ones when it is final and its messages are
+        queued (``working``, kept by every write)."""
+        return 0
+
+    def forget_sources_before(self, day: date) -> int:
+        return self.store.run(lambda conn: conn.execute(
+            "DELETE FROM ticket_sources WHERE day < %s", (day,)).rowcount, "tickets")

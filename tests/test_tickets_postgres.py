@@ -1,0 +1,269 @@
+"""Tickets and the resident-message journal on PostgreSQL: the same commands answer the same
+JSON as on the embedded store; two staff changing one ticket (threads racing on one read,
+real processes): exactly one wins; ``db import`` of tickets and the journal, twice; one
+message journaled once across two servers, and nothing acknowledged lost to a kill -9."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+from broadcaster.inbound import journal
+from broadcaster.store import open_store
+from tests.conftest import REPO, cli, cli_process
+from tests.test_store_contract import opened
+from tests.test_store_postgres import masked
+from tests.tickets_helpers import write_tickets_root
+
+TZ = ZoneInfo("Asia/Shanghai")
+MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
+TIMED = re.compile(r'"request_ms": \{[^}]*\}')     # how long the file channel took
+
+
+@pytest.fixture
+def troot(root):
+    write_tickets_root(root)
+    return root
+
+
+def ticket_session(root, env) -> dict:
+    """Open, list, change (one change refused as stale), close, export, a pass, stats: the JSON
+    of each, ids and times masked; a day later the list again (now overdue)."""
+    out = {}
+    steps = [
+        ("open", ("tickets", "open", "楼道垃圾三天没清", "--group", "hlz-g01", "--reporter", "赵大爷",
+                  "--by", "zhang-hua", "--json")),
+        ("open2", ("tickets", "open", "路灯坏了", "--group", "huju-g01", "--by", "zhang-hua", "--json")),
+        ("open3", ("tickets", "open", "消防通道被占", "--group", "volunteers", "--by", "zhang-hua",
+                   "--json")),
+        ("list", ("tickets", "list", "--json")),
+        ("accept", ("tickets", "accept", "GL-1123-0001", "--by", "wang-li", "--if-version", "1",
+                    "--json")),
+        ("stale", ("tickets", "assign", "GL-1123-0001", "li-qiang", "--if-version", "1", "--json")),
+        ("resolve", ("tickets", "resolve", "GL-1123-0001", "--result", "已清运", "--by", "wang-li",
+                     "--json")),
+        ("close", ("tickets", "close", "GL-1123-0001", "--by", "zhang-hua", "--json")),
+        ("reject", ("tickets", "reject", "QH-1123-0001", "--reason", "重复", "--by", "zhang-hua",
+                    "--json")),
+        ("run", ("run-once", "--json")),
+        ("closed", ("tickets", "list", "--status", "closed", "--json")),
+        ("show", ("tickets", "show", "gl-1123-0001", "--json")),
+        ("staff", ("tickets", "list", "--staff", "li-qiang", "--json")),
+        ("grid", ("tickets", "list", "--grid", "community:huju", "--category", "repair", "--json")),
+        ("export", ("tickets", "export", "--json")),
+        ("missing", ("tickets", "show", "GL-1123-0009", "--json")),
+    ]
+    with time_machine.travel(MONDAY, tick=False):
+        for name, args in steps:
+            res = cli(root, *args, env=env)
+            out[name] = (res.code, masked(res.json()))
+    with time_machine.travel(MONDAY + timedelta(days=5), tick=False):
+        for name, args in (("overdue", ("tickets", "list", "--overdue", "--json")),
+                           ("run2", ("run-once", "--json")), ("stats", ("stats", "--json"))):
+            res = cli(root, *args, env=env)
+            shown = masked(res.json())
+            out[name] = (res.code, TIMED.sub("<ms>", shown) if isinstance(shown, str) else shown)
+    return out
+
+
+def test_the_ticket_commands_answer_the_same_on_postgres(troot, tmp_path, pg_url):
+    other = tmp_path / "other-root"
+    shutil.copytree(troot, other)
+    on_files = ticket_session(other, {"BROADCASTER_DATABASE_URL": ""})
+    on_pg = ticket_session(troot, {"BROADCASTER_DATABASE_URL": pg_url})
+    for name in on_files:
+        assert on_pg[name] == on_files[name], "\n".join(__import__("difflib").unified_diff(
+            on_files[name][1].splitlines(), on_pg[name][1].splitlines(), lineterm=""))
+    assert on_pg["stale"][0] == 1 and "changed since you read it" in on_pg["stale"][1]
+    assert on_pg["missing"][0] == 1
+    assert on_pg["reject"][0] == 0
+    assert [json.loads(t)["id"] for t in on_pg["overdue"][1]] == ["GL-1123-0002"]   # the light
+    assert not (troot / "var" / "tickets").exists()             # nothing of them under var/
+
+
+def test_two_staff_changing_one_ticket_from_one_read_one_wins(pg_url, tmp_path):
+    """Both read version 1, both apply their change, then both write: one UPDATE finds the
+    row still at version 1, the other none and is told."""
+    from broadcaster.tickets.store import StaleTicket
+
+    stores = [open_store(tmp_path / f"var{i}", url=pg_url) for i in range(2)]
+    try:
+        t, _ = opened(stores[0].tickets())
+        both_read = threading.Barrier(2, timeout=10)
+
+        def change(i):
+            def apply(x):
+                both_read.wait()
+                x.staff = f"staff-{i}"
+                x.add(datetime.now(TZ), f"staff-{i}", "assigned")
+            try:
+                return stores[i].tickets().change(t.id, apply, expected_version=1)
+            except StaleTicket as exc:
+                return exc
+
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(change, range(2)))
+        won = [r for r in results if not isinstance(r, Exception)]
+        lost = [r for r in results if isinstance(r, StaleTicket)]
+        assert len(won) == 1 and len(lost) == 1
+        assert f"now 2: assigned by {won[0].staff}" in str(lost[0])
+        stored = stores[1].tickets().get(t.id)
+        assert stored.version == 2 and stored.staff == won[0].staff
+        assert [c.by for c in stored.history] == ["resident", won[0].staff]
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_bookkeeping_racing_a_change_loses_neither(pg_url, tmp_path):
+    stores = [open_store(tmp_path / f"var{i}", url=pg_url) for i in range(2)]
+    try:
+        t, _ = opened(stores[0].tickets())
+        both_read = threading.Barrier(2, timeout=10)
+
+        tries = {"accept": 0, "note": 0}
+
+        def first_try(name):
+            tries[name] += 1
+            if tries[name] == 1:     # both read the same row; a second try reads anew
+                both_read.wait()
+
+        def accept(x):
+            first_try("accept")
+            x.add(datetime.now(TZ), "wang-li", "accepted")
+
+        def note(x):
+            first_try("note")
+            x.notices.append({"key": "k"})
+
+        with ThreadPoolExecutor(2) as pool:
+            a = pool.submit(stores[0].tickets().change, t.id, accept, expected_version=1)
+            b = pool.submit(stores[1].tickets().change, t.id, note, bump=False)
+            a.result(), b.result()
+        got = stores[0].tickets().get(t.id)
+        assert got.version == 2 and got.status == "accepted" and got.notices == [{"key": "k"}]
+        assert sorted(tries.values()) == [1, 2]          # one wrote, the other tried again
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_staff_on_six_machines_changing_one_ticket_exactly_one_wins(troot, pg_url):
+    env = {"BROADCASTER_DATABASE_URL": pg_url}
+    opened_ = cli(troot, "tickets", "open", "楼道垃圾三天没清", "--group", "hlz-g01", "--json", env=env)
+    tid, version = opened_.json()["id"], opened_.json()["version"]
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda i: cli_process(
+            troot, "tickets", "assign", tid, "li-qiang" if i % 2 else "zhang-hua", "--if-version",
+            str(version), "--note", f"terminal {i}", "--json", env=env), range(6)))
+    assert sorted(r.code for r in results) == [0, 1, 1, 1, 1, 1], [r.err for r in results]
+    for r in results:
+        if r.code:
+            assert "changed since you read it" in r.err and f"version {version}, now" in r.err
+    shown = cli(troot, "tickets", "show", tid, "--json", env=env).json()
+    assert shown["version"] == version + 1
+    assert [h["note"] for h in shown["history"]].count(
+        next(r.json()["history"][-1]["note"] for r in results if r.code == 0)) == 1
+
+
+def test_db_import_copies_tickets_and_the_journal_and_is_safe_twice(troot, pg_url):
+    files = {"BROADCASTER_DATABASE_URL": ""}
+    pg = {"BROADCASTER_DATABASE_URL": pg_url}
+    with time_machine.travel(MONDAY, tick=False):
+        for text, group in (("楼道垃圾三天没清", "hlz-g01"), ("路灯坏了", "huju-g01"),
+                            ("垃圾又没清", "hlz-g01")):
+            assert cli(troot, "tickets", "open", text, "--group", group, "--json", env=files).code == 0
+        assert cli(troot, "tickets", "reject", "GL-1123-0003", "--reason", "重复", "--by", "zhang-hua",
+                   env=files).code == 0
+        assert cli(troot, "run-once", env=files).code == 0          # archives the rejected one
+        assert (troot / "var" / "tickets" / "archive").is_dir()
+        app_store = open_store(troot / "var", url="")
+        j = journal.Journal(app_store, TZ)
+        j.start()
+        j.append({"type": "message", "key": "generic:m1", "text": "医保怎么交"}, dedup=True)
+        j.append({"type": "miss", "key": "generic:m1", "group": "hlz-g01", "text": "医保怎么交",
+                  "at": MONDAY.isoformat()})
+        j.stop()
+        before = {args: cli(troot, *args, env=files).json() for args in (
+            ("tickets", "list", "--json"), ("tickets", "list", "--status", "rejected", "--json"),
+            ("tickets", "show", "GL-1123-0001", "--json"), ("faq", "misses", "--json"))}
+        first = cli(troot, "db", "import", "--json", env=pg)
+        assert first.code == 0, first.err
+        second = cli(troot, "db", "import", "--json", env=pg)
+        after = {args: cli(troot, *args, env=pg).json() for args in before}
+        assert after == before
+        new = cli(troot, "tickets", "open", "垃圾还在", "--group", "hlz-g01", "--json", env=pg)
+    assert (first.json()["tickets"], first.json()["tickets_skipped"]) == (3, 0)
+    assert first.json()["journal_records"] == 2
+    assert (second.json()["tickets"], second.json()["tickets_skipped"]) == (0, 3)
+    assert second.json()["journal_records"] == 0
+    assert new.json()["id"] == "GL-1123-0004"        # the numbering came along
+    assert len(before[("faq", "misses", "--json")]) == 1
+
+
+def test_one_message_is_journaled_once_across_two_servers(pg_url, tmp_path):
+    stores = [open_store(tmp_path / f"var{i}", url=pg_url) for i in range(2)]
+    journals = [journal.Journal(s, TZ) for s in stores]
+    try:
+        for j in journals:
+            j.start()
+        msg = {"type": "message", "key": "generic:retry-1", "text": "医保怎么交"}
+        assert journals[0].append(msg, dedup=True)
+        assert not journals[1].append(msg, dedup=True)      # the platform retried elsewhere
+        journals[1].append({"type": "outcome", "key": "generic:retry-1", "at": "x"})
+        assert [r["type"] for r in journal.read(stores[0])] == ["message", "outcome"]
+    finally:
+        for j in journals:
+            j.stop()
+        for s in stores:
+            s.close()
+
+
+KILLED = """
+import sys
+from zoneinfo import ZoneInfo
+from broadcaster.inbound.journal import Journal
+from broadcaster.store import open_store
+
+j = Journal(open_store(sys.argv[1], url=sys.argv[2]), ZoneInfo("Asia/Shanghai"))
+j.start()
+for i in range(100000):
+    j.append({"type": "message", "key": f"generic:{i}", "text": "停水了吗"}, dedup=True)
+    print(i, flush=True)      # the platform is answered now
+"""
+
+
+@pytest.mark.parametrize("kind", ["files", "postgres"])
+def test_an_acknowledged_message_survives_a_kill_9(kind, tmp_path, request):
+    url = request.getfixturevalue("pg_url") if kind == "postgres" else ""
+    p = subprocess.Popen([sys.executable, "-c", KILLED, str(tmp_path / "var"), url], cwd=REPO,
+                         stdout=subprocess.PIPE, text=True)
+    acked = []
+    try:
+        for line in p.stdout:
+            acked.append(int(line))
+            if len(acked) >= 200:
+                break
+        p.send_signal(signal.SIGKILL)
+    finally:
+        p.wait(timeout=10)
+        p.stdout.close()
+    store = open_store(tmp_path / "var", url=url)
+    try:
+        kept = {r["key"] for r in journal.read(store)}
+        assert {f"generic:{i}" for i in acked} <= kept
+        assert store.journal().purge(date.today() + timedelta(days=2)) == 1   # any zone's today
+        assert list(journal.read(store)) == []
+    finally:
+        store.close()
