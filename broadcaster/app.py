@@ -95,9 +95,9 @@ class App:
         """``defaults.timezone``, without loading the groups when they are not loaded yet."""
         if "groups" in self.__dict__:
             return self.groups.defaults.timezone
-        from broadcaster.config.fields import default_timezone  # start-up time: loaded when first used
+        from broadcaster.config.timezone import default_timezone  # start-up time: loaded when first used
 
-        return default_timezone(self.root)
+        return default_timezone(self.root, self.cache_dir)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -9,6 +9,11 @@ is not UTF-8, a shell-completion request) goes to the typer app in
 ``broadcaster.cli``, which runs ``run-once`` with the same ``run_once`` below and
 reports errors with the same ``broadcaster.output.report_error``: both ways print
 the same bytes and exit with the same codes (tests/test_entry.py compares them).
+
+A pass with nothing due loads little more than the store: the jobs and the time zone
+come as the last pass kept them while schedules/ and groups.yaml are unchanged
+(``config/job.py``, ``config/timezone.py``), and the dispatcher (with the channels
+and their models) starts only when something is queued (``WhenQueued``).
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ from typing import TYPE_CHECKING
 
 from broadcaster.app import App
 from broadcaster.cleantext import check_utf8
+from broadcaster.delivery.result import PassResult
 from broadcaster.errors import BroadcasterError, LockHeld
 from broadcaster.output import echo, emit_json, is_ascii, progress_bar, report_error
 from broadcaster.redact import redact
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 LOCK_AGAIN = 10.0   # seconds run-once waits to send what its jobs queued
 EXIT_FAILED = 1     # a job failed or is invalid, a send failed (the rest of the pass still ran)
@@ -93,7 +99,7 @@ def run_once(app: App, as_json: bool) -> int:
     print what it did (one JSON document under ``as_json``) and the problems on stderr.
     Returns the exit code: 0, or 1 when a job failed or is invalid or a send failed.
     ``LockHeld`` (exit 75) when another process is sending: nothing done."""
-    from broadcaster.delivery.dispatch import Dispatcher  # start-up time: only when deliveries are due
+    # start-up time: only run-once needs the engine (not a command falling through to typer)
     from broadcaster.schedule.passes import Run, dispatch_pass, fire_jobs, record_run
 
     app.on_warning = lambda _text: None      # a group left out is listed below as a problem
@@ -101,11 +107,11 @@ def run_once(app: App, as_json: bool) -> int:
     update, bar = progress_bar(not as_json)
     try:
         with app.store.dispatch_lock(wait=0):     # what is due now: never behind a slow feed
-            dispatch_pass(app, Dispatcher(app, progress=update), run)
+            dispatch_pass(app, WhenQueued(app, update), run)
         if fire_jobs(app, run):                   # content: outside the dispatch lock
             try:
                 with app.store.dispatch_lock(wait=LOCK_AGAIN):
-                    dispatch_pass(app, Dispatcher(app, progress=update), run)
+                    dispatch_pass(app, WhenQueued(app, update), run)
             except LockHeld:    # another dispatcher took over meanwhile: it sends them
                 pass
     finally:
@@ -123,6 +129,22 @@ def run_once(app: App, as_json: bool) -> int:
     for err in result.errors:
         echo(f"error: {err}", err=True)
     return EXIT_FAILED if run.failed else 0
+
+
+class WhenQueued:
+    """A pass's dispatcher, started only when the store holds something to send or settle:
+    with nothing queued, the pass's result is empty and the channels are not loaded."""
+
+    def __init__(self, app: App, progress: Callable[[int, int, int], None] | None):
+        self.app = app
+        self.progress = progress
+
+    def run(self) -> PassResult:
+        if self.app.store.nothing_queued():
+            return PassResult()
+        from broadcaster.delivery.dispatch import Dispatcher  # start-up time: only when something is queued
+
+        return Dispatcher(self.app, progress=self.progress).run()
 
 
 class _Quiet:

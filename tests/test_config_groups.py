@@ -122,7 +122,7 @@ def test_quiet_hours(window, hhmm, inside):
     ],
 )
 def test_default_timezone_without_loading_groups(tmp_path, text, zone):
-    from broadcaster.config.fields import default_timezone
+    from broadcaster.config.timezone import default_timezone
 
     (tmp_path / "groups.yaml").write_text(text)
     assert default_timezone(tmp_path) == zone

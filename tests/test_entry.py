@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from broadcaster.entry import cron_run_once
-from tests.conftest import REPO, Result, write_groups
+from tests.conftest import REPO, Result, cli, write_groups
 from tests.test_scheduler import GROUPS
 
 # The entry point as the script and main.py run it; it reports whether typer was loaded.
@@ -86,6 +86,13 @@ def test_a_job_due_fires_and_sends_the_same_both_ways(root, json_):
     _project(root, EVERY_MINUTE)    # a job seen first fires the minute it is in
     r = both(["--root", str(root), "run-once", *json_], root, _twin(root))
     assert r.code == 0 and "minutely" in r.out and ("sent 2" in r.out or '"sent": 2' in r.out)
+
+
+def test_an_announcement_not_due_yet_is_counted_the_same_both_ways(root):
+    _project(root)
+    assert cli(root, "announce", "停水通知", "--to", "all", "--at", "+2h").code == 0
+    r = both(["--root", str(root), "run-once"], root)
+    assert r.code == 0 and r.out == "fired nothing; sent 0, failed 0, pending 2\n"
 
 
 @pytest.mark.parametrize("json_", [[], ["--json"]])

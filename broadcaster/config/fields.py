@@ -2,24 +2,23 @@
 
 ``Slug``, ``Name``, ``Selectors`` and ``SourceUrl`` are annotated types for pydantic
 models (groups, staff, tickets, the feeds sections the sources declare, schedules);
-``check_zone`` and ``is_local`` are plain checks behind them; ``default_timezone`` reads
-``defaults.timezone`` alone (a pass with nothing due needs no more of the config).
+``check_zone`` and ``DEFAULT_TIMEZONE`` come from ``config/timezone.py``, which reads
+``defaults.timezone`` alone, and ``is_local`` from ``net/urls.py``.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator
 
-from broadcaster.net.urls import check_fetch_url
+from broadcaster.config.timezone import DEFAULT_TIMEZONE as DEFAULT_TIMEZONE  # re-exported
+from broadcaster.config.timezone import check_zone as check_zone
+from broadcaster.net.urls import check_fetch_url, is_local
 
 SLUG = re.compile(r"^[a-z0-9_-]+$")
-DEFAULT_TIMEZONE = "Asia/Shanghai"   # defaults.timezone when groups.yaml names none
 
 
 def _slug(value: str) -> str:
@@ -32,20 +31,6 @@ def _name(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
     return value.strip()
-
-
-def check_zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {name!r}") from None
-    return name
-
-
-def is_local(url: str) -> bool:
-    """A ``file:`` URL or a plain path (no scheme) rather than http(s)."""
-    scheme = urlsplit(url).scheme.lower()
-    return scheme in ("", "file") or (len(scheme) == 1 and url[1:2] == ":")  # C:\ paths
 
 
 def _selectors(v: list[str]) -> list[str]:
@@ -81,44 +66,3 @@ Slug = Annotated[str, AfterValidator(_slug)]     # an id: lowercase letters, dig
 Name = Annotated[str, AfterValidator(_name)]     # a name people read: not blank, trimmed
 Selectors = Annotated[list[str], AfterValidator(_selectors)]   # a `to:` list
 SourceUrl = Annotated[str, AfterValidator(source_url)]        # https://, http://, file: or a path
-
-
-def default_timezone(root: Path) -> str:
-    """``defaults.timezone`` of groups.yaml, read without loading the groups.
-
-    A pass with nothing to send needs only the clock's time zone; reading the
-    YAML event stream up to ``defaults`` spares it parsing thousands of groups.
-    Anything unusual (no file, broken YAML, a bad zone) falls back to the
-    default here and is reported by the full load wherever the groups are used.
-    """
-    import yaml  # start-up time: loaded when first used (a pass with nothing due reads only this)
-
-    try:
-        text = (root / "groups.yaml").read_text(encoding="utf-8")
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        depth, top_key, want_top_key, sub_key, want_sub_key = 0, None, True, None, True
-        for ev in yaml.parse(text, Loader=loader):
-            if isinstance(ev, yaml.MappingStartEvent | yaml.SequenceStartEvent):
-                depth += 1
-                want_sub_key = want_sub_key or depth == 2
-            elif isinstance(ev, yaml.MappingEndEvent | yaml.SequenceEndEvent):
-                depth -= 1
-                if depth == 0:
-                    break
-                if depth == 1:
-                    want_top_key = True
-                elif depth == 2:
-                    want_sub_key = True
-            elif isinstance(ev, yaml.ScalarEvent | yaml.AliasEvent):
-                value = getattr(ev, "value", None)
-                if depth == 1:
-                    top_key = value if want_top_key else top_key
-                    want_top_key = not want_top_key
-                elif depth == 2 and top_key == "defaults":
-                    if not want_sub_key and sub_key == "timezone":
-                        return check_zone(value)
-                    sub_key = value if want_sub_key else sub_key
-                    want_sub_key = not want_sub_key
-    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError):
-        pass
-    return DEFAULT_TIMEZONE

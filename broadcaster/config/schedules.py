@@ -13,26 +13,20 @@ cron ORs them, APScheduler ANDs them, and a resident should not get the wrong on
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from broadcaster.config.fields import Selectors, Slug, check_zone
+from broadcaster.config.job import Job, make_trigger
 from broadcaster.config.yamlfile import line_of, load_folder, pydantic_problems
 from broadcaster.errors import ConfigError, InputError, Problem
 from broadcaster.sources import kinds
 from broadcaster.timeparse import parse_duration
 
-if TYPE_CHECKING:
-    from apscheduler.triggers.cron import CronTrigger
-
-_DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 def parse_grace(value: Any) -> timedelta:
     """``30m``, ``2h``, ``1d``, ``90s`` or a number of seconds."""
@@ -44,57 +38,6 @@ def parse_grace(value: Any) -> timedelta:
         return parse_duration(str(value))
     except InputError:
         raise ValueError(f"invalid duration {value!r} (use e.g. 30m, 1h, 2h)") from None
-
-
-def _dow_field(text: str) -> str:
-    """Cron day-of-week (0/7 = Sunday) → APScheduler names (its numbers start at Monday)."""
-    if text == "*":
-        return text
-    days: list[str] = []
-    for item in text.split(","):
-        part, _, step_text = item.partition("/")
-        step = int(step_text) if step_text.isdigit() else None
-        if step_text and step is None:
-            raise ValueError(f"invalid step in day-of-week {item!r}")
-        if re.fullmatch(r"[a-zA-Z]{3}(-[a-zA-Z]{3})?", part) and step is None:
-            days.append(part.lower())
-            continue
-        if part == "*":
-            lo, hi = 0, 6
-        elif re.fullmatch(r"\d", part):
-            lo = hi = int(part)
-            if step is not None:
-                hi = 6
-        elif re.fullmatch(r"\d-\d", part):
-            lo, hi = int(part[0]), int(part[2])
-        else:
-            raise ValueError(f"invalid day-of-week {item!r} (use 0-7 or mon..sun)")
-        if hi > 7 or lo > hi:
-            raise ValueError(f"invalid day-of-week range {item!r}")
-        days.extend(_DOW_NAMES[d % 7] for d in range(lo, hi + 1, step or 1))
-    return ",".join(dict.fromkeys(days))
-
-
-@lru_cache(maxsize=512)   # a pass asks for each job's trigger again; CronTrigger is immutable
-def make_trigger(cron: str, tz: ZoneInfo) -> CronTrigger:
-    """A CronTrigger for a 5-field crontab line; ValueError with a readable reason."""
-    fields = cron.split()
-    if len(fields) != 5:
-        raise ValueError(
-            f"cron needs 5 fields (minute hour day month weekday), got {len(fields)}: {cron!r}"
-        )
-    minute, hour, day, month, dow = fields
-    if day not in ("*", "?") and dow not in ("*", "?"):
-        raise ValueError("cron restricts both day-of-month and day-of-week; use one of them")
-    from apscheduler.triggers.cron import CronTrigger  # start-up time: only to plan or check a cron
-
-    try:
-        return CronTrigger(
-            minute=minute, hour=hour, day=day.replace("?", "*"), month=month,
-            day_of_week=_dow_field(dow.replace("?", "*")), timezone=tz,
-        )
-    except ValueError as exc:
-        raise ValueError(f"invalid cron {cron!r}: {exc}") from None
 
 
 class JobSpec(BaseModel):
@@ -151,39 +94,6 @@ class JobSpec(BaseModel):
             if kind is int and not 1 <= value <= 366:
                 raise ValueError(f"option {name!r} must be between 1 and 366")
         return self
-
-
-@dataclass(frozen=True)
-class Job:
-    id: str
-    cron: str
-    timezone: str
-    content: str
-    to: tuple[str, ...]
-    exclude: tuple[str, ...] = ()
-    template: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    catch_up: str = "once"
-    grace: timedelta = timedelta(hours=1)
-    enabled: bool = True
-    file: str = ""                  # where it was written, for messages
-    line: int | None = None
-
-    @property
-    def where(self) -> str:
-        return f"{self.file}:{self.line}" if self.line else self.file
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    def trigger(self) -> CronTrigger:
-        return make_trigger(self.cron, self.tz)
-
-
-def cron_key(job: Job) -> str:
-    """What a job's fire times depend on: its cron line and its timezone."""
-    return f"{job.cron} {job.timezone}"
 
 
 def load_schedules(

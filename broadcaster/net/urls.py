@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 LOOPBACK_NAMES = ("localhost",)
 _UNSAFE = re.compile(r"[\\\s\x00-\x1f\x7f]")
@@ -68,6 +69,12 @@ def parse(url: str) -> Checked:
     if not parts.host:
         raise UrlRefused("has no host")
     return Checked(parts.url, scheme, parts.host.lower(), parts.port)
+
+
+def is_local(url: str) -> bool:
+    """A ``file:`` URL or a plain path (no scheme) rather than http(s)."""
+    scheme = urlsplit(url).scheme.lower()
+    return scheme in ("", "file") or (len(scheme) == 1 and url[1:2] == ":")  # C:\ paths
 
 
 def is_loopback_host(host: str) -> bool:

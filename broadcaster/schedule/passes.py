@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from broadcaster.delivery.dispatch import Dispatcher, PassResult
+from broadcaster.delivery.result import PassResult
 from broadcaster.timeparse import iso
 
 if TYPE_CHECKING:
     from broadcaster.app import App
     from broadcaster.config.feeds import FeedsConfig
     from broadcaster.config.schedules import Job
+    from broadcaster.delivery.dispatch import Dispatcher
 
 RUNS_STATE = "runs"
 

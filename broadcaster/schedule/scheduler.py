@@ -31,9 +31,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from broadcaster.config.feeds import load_feeds
-from broadcaster.config.schedules import Job, cron_key, load_schedules
-from broadcaster.errors import InputError, did_you_mean
+from broadcaster.config.job import Job, cron_key, jobs_key, keep_jobs, kept_jobs
+from broadcaster.errors import ConfigError, InputError, did_you_mean
 from broadcaster.timeparse import from_iso, iso
 
 if TYPE_CHECKING:
@@ -56,13 +55,24 @@ def load_jobs(app: App, problems: list[str] | None = None, *,
               known_crons: frozenset[str] = frozenset()) -> list[Job]:
     """The valid jobs. Given ``problems``, an invalid job is described there and left
     out (it stops only itself); without it, ConfigError lists every problem.
-    ``known_crons``: ``cron_key``s already known valid (see ``load_schedules``)."""
-    if problems is None:
-        return load_schedules(app.root, app.default_timezone, known_crons=known_crons)
+    ``known_crons``: ``cron_key``s already known valid (see ``load_schedules``).
+    Jobs of unchanged schedules come as the last load kept them (``config/job.py``)."""
+    tz = app.default_timezone
+    key = jobs_key(app.root, tz)
+    jobs = kept_jobs(app.cache_dir, key) if key is not None else None
+    if jobs is not None:
+        return jobs
+    # start-up time: YAML, pydantic and the content kinds only when schedules/ changed
+    from broadcaster.config.schedules import load_schedules
+
     found: list = []
-    jobs = load_schedules(app.root, app.default_timezone, problems=found,
-                          known_crons=known_crons)
-    problems.extend(f"{p} (job left out until this is fixed)" for p in found)
+    jobs = load_schedules(app.root, tz, problems=found, known_crons=known_crons)
+    if problems is None and found:
+        raise ConfigError(found)
+    if problems is not None:
+        problems.extend(f"{p} (job left out until this is fixed)" for p in found)
+    if not found and key is not None and jobs_key(app.root, tz) == key:
+        keep_jobs(app.cache_dir, key, jobs)
     return jobs
 
 
@@ -108,6 +118,8 @@ def schedule_records(app: App) -> dict[str, dict]:
 
 def load_feeds_isolated(app: App, problems: list[str]) -> FeedsConfig:
     """``feeds/`` with its invalid entries left out and described in ``problems``."""
+    from broadcaster.config.feeds import load_feeds  # start-up time: feeds are read only when a job is due
+
     found: list = []
     feeds = load_feeds(app.root, problems=found)
     problems.extend(f"{p} (feed left out until this is fixed)" for p in found)

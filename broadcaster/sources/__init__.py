@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
 
 from broadcaster.cleantext import clean_text
-from broadcaster.config.fields import is_local
+from broadcaster.net.urls import is_local
 
 if TYPE_CHECKING:
     from broadcaster.net.client import HttpClient

@@ -220,6 +220,12 @@ def get(name: str) -> ContentKind:
     return _CONTENT[name]
 
 
+def declared_elsewhere() -> list[str]:
+    """The content kinds registered so far by modules outside ``BUILTIN`` (a test's toy kind):
+    a schedule valid with them is not valid in a process that never imports them."""
+    return [name for name, kind in _CONTENT.items() if type(kind).__module__ not in BUILTIN]
+
+
 def template_kinds() -> dict[str, TemplateKind]:
     """Every template kind, by name (a kind is listed with the module its sample comes from)."""
     _load()

@@ -24,7 +24,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from broadcaster import channels
 from broadcaster.errors import InputError, did_you_mean
 from broadcaster.queue.outbox import Message, enqueue
 from broadcaster.sources import safe_text
@@ -169,6 +168,8 @@ def poll_telegram(
     if inbound is not None and inbound.telegram is not None \
             and inbound.telegram.effective_mode == "webhook":
         return []
+    from broadcaster import channels  # start-up time: a pass greeting nobody loads no channel
+
     bots: dict[str, tuple[str, dict[str, str]]] = {}   # token -> (Bot API URL, chat id -> group)
     for g in app.groups.groups:
         if g.channel_type == "telegram":   # the channel knows its bot, its API and its chat

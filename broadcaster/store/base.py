@@ -291,6 +291,12 @@ class Store(ABC):
         """Retention: delete finished announcements created before ``day`` (whole months,
         so possibly fewer) with their history; returns how many went."""
 
+    def nothing_queued(self) -> bool:
+        """True only when certainly nothing is queued nor left by a dispatcher to settle: a
+        pass then need not start one (nor load the channels). Stores that cannot tell
+        cheaply answer False (the default)."""
+        return False
+
     @abstractmethod
     def queue_mark(self) -> object:
         """A value that changes whenever an announcement is added (the daemon's wake-up)."""

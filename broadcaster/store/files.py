@@ -446,6 +446,18 @@ class FileStore(Store):
         except FileNotFoundError:
             return 0
 
+    def nothing_queued(self) -> bool:
+        """No file in ``active/`` (an announcement, or a damaged one to set aside) and no
+        journal left to fold."""
+        for folder in (self.active_dir, self.journal_dir):
+            try:
+                with os.scandir(folder) as entries:
+                    if next(entries, None) is not None:
+                        return False
+            except FileNotFoundError:
+                continue
+        return True
+
     def dispatch(self):
         from broadcaster.store.filedispatch import FileDispatchSession  # start-up time: loaded when first used
 
