@@ -7,8 +7,8 @@ deriving them again each minute would mean parsing YAML and validating every job
 digest of everything the data depends on (the files' text, the environment
 variables they name, the code that validates them).
 
-A kept file is ``<cache_dir>/<name>.json`` (the state directory's 0700 cache
-folder, mode 0600): a header line ``{"key": key, "data_sha256": ...}`` and the
+A kept file is ``<cache_dir>/<name>.json`` (``cache_dir`` is the state directory's
+cache folder: both are made private, 0700, or refused; the file is 0600): a header line ``{"key": key, "data_sha256": ...}`` and the
 data as one JSON line. A file of another key, damaged or edited by hand is a
 miss (and is written again), never trusted; one that cannot be written only
 makes the next process slower.
@@ -43,7 +43,7 @@ def store(cache_dir: Path, name: str, key: str, data: Any) -> None:
     try:
         body = json.dumps(data, ensure_ascii=False).encode("utf-8")
         header = json.dumps({"key": key, "data_sha256": hashlib.sha256(body).hexdigest()})
-        make_dirs(cache_dir)
+        make_dirs(cache_dir.parent, cache_dir)   # the state directory first: never a shared one
         atomic_write(cache_dir / f"{name}.json", header.encode() + b"\n" + body)
     except (OSError, BroadcasterError):
         pass    # kept only to be faster: the next process derives it again
