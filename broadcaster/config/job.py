@@ -17,7 +17,6 @@ which reports every problem as before (a broken file is never kept).
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -151,7 +150,7 @@ def jobs_key(root: Path, default_tz: str, environ: dict[str, str] | None = None)
 
 def kept_jobs(cache_dir: Path, key: str) -> list[Job] | None:
     """The jobs kept under ``key`` (see ``jobs_key``), or None: load them."""
-    data = kept.load(cache_dir, KEPT, key)
+    data = kept.kept(cache_dir, KEPT, key)
     if not isinstance(data, list):
         return None
     try:
@@ -170,12 +169,7 @@ def keep_jobs(cache_dir: Path, key: str, jobs: list[Job]) -> None:
         d = {name: getattr(job, name) for name in job.__dataclass_fields__}
         d.update(to=list(job.to), exclude=list(job.exclude), grace=job.grace.total_seconds())
         data.append(d)
-    try:
-        same = json.loads(json.dumps(data)) == data
-    except (TypeError, ValueError):
-        same = False
-    if same:    # else options JSON cannot hold as they are (a date): validated each time
-        kept.store(cache_dir, KEPT, key, data)
+    kept.keep(cache_dir, KEPT, key, data)   # not when options hold what JSON cannot (a date)
 
 
 @lru_cache(maxsize=1)

@@ -38,12 +38,12 @@ def default_timezone(root: Path, cache_dir: Path | None = None) -> str:
         return DEFAULT_TIMEZONE
     key = kept.digest(KEPT, text)
     if cache_dir is not None:
-        zone = kept.load(cache_dir, KEPT, key)
+        zone = kept.kept(cache_dir, KEPT, key)
         if isinstance(zone, str):
             return zone
     zone = _peek(text)
     if cache_dir is not None:
-        kept.store(cache_dir, KEPT, key, zone)
+        kept.keep(cache_dir, KEPT, key, zone)
     return zone
 
 

@@ -17,7 +17,6 @@ recursion that made 900 levels a RecursionError and 50,000 a crash.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -26,7 +25,8 @@ from typing import Any
 
 import yaml
 
-from broadcaster.errors import BroadcasterError, ConfigError, Problem
+from broadcaster.config.kept import MISS, CheckedCache
+from broadcaster.errors import ConfigError, Problem
 
 # libyaml's parser when present (tens of times faster on a 2,000-group file)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -256,66 +256,6 @@ def _substitute(value, path, lines: Lines, problems: list[Problem], shown: str, 
         return env[name]
 
     return _ENV.sub(sub, value)
-
-
-MISS = object()   # what ``CheckedCache.load`` returns when the cache does not match
-
-
-class CheckedCache:
-    """A JSON file of derived data, used only while it matches what it came from.
-
-    The file is a header line ``{"sha256": <digest of the source>, "data_sha256":
-    <digest of the data line>}`` and the data as one JSON line. It is used only
-    when both digests match: a cache of another source, or one edited by hand,
-    is ignored (and rewritten), never trusted. Writing is best effort (0600, in
-    the state directory's 0700 cache folder): a cache that cannot be written is
-    only slower, never wrong.
-    """
-
-    def __init__(self, file: Path, digest: str):
-        self.file = file
-        self.digest = digest
-        self.dir = file.parent
-
-    @classmethod
-    def beside(cls, cache_dir: Path, path: Path, digest: str, kind: str = "") -> CheckedCache:
-        """The cache of ``path``'s derived data of ``kind`` (the parse: ``""``)."""
-        name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
-        return cls(cache_dir / f"{path.stem}-{name}{'-' + kind if kind else ''}.json", digest)
-
-    def load(self) -> Any:
-        try:
-            head, _, body = self.file.read_bytes().partition(b"\n")
-            doc = json.loads(head)
-            if not (isinstance(doc, dict) and doc.get("sha256") == self.digest
-                    and doc.get("data_sha256") == hashlib.sha256(body).hexdigest()):
-                return MISS
-            return json.loads(body)
-        except (OSError, ValueError):
-            return MISS
-
-    def store(self, data: Any) -> None:
-        if not _json_plain(data):
-            return  # dates, non-string keys...: JSON would not give them back as they were
-        from broadcaster.store import atomic_write  # start-up time: loaded when first used
-        from broadcaster.store.durable import make_dirs  # start-up time: loaded when first used
-
-        try:
-            make_dirs(self.dir)
-            body = json.dumps(data, ensure_ascii=False).encode("utf-8")
-            head = json.dumps({"sha256": self.digest,
-                               "data_sha256": hashlib.sha256(body).hexdigest()})
-            atomic_write(self.file, head.encode() + b"\n" + body)
-        except (OSError, BroadcasterError):
-            pass  # a cache that cannot be written is only slower, never wrong
-
-
-def _json_plain(value) -> bool:
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _json_plain(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_json_plain(v) for v in value)
-    return value is None or isinstance(value, str | int | float | bool)
 
 
 def _plain(node, constructor):
