@@ -290,3 +290,27 @@ def test_parse_cache_skips_files_with_secrets_written_inline(tmp_path):
                                         '"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=inline"'))
     load_groups(tmp_path, environ={}, cache_dir=cache)
     assert not cache.exists() or not list(cache.iterdir())
+
+
+def test_loading_groups_imports_their_adapters_alone_and_no_http_stack(tmp_path):
+    """``announce`` loads WeCom groups without requests or other adapters; from the cache,
+    without even urllib3 (whose parser checks robot URLs)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    write_groups(tmp_path, GOOD)
+    code = (f"import json, sys\nfrom pathlib import Path\n"
+            f"from broadcaster.config.groups import load_groups\n"
+            f"load_groups(Path({str(tmp_path)!r}), environ={{'WECOM_G1': {ROBOT + 'k'!r}}}, "
+            f"cache_dir=Path({str(tmp_path / 'cache')!r}))\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    for http_stack in ({"requests"}, {"requests", "urllib3"}):    # validated, then from the cache
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             cwd=REPO, timeout=60, check=True).stdout
+        modules = set(json.loads(out))
+        assert {"broadcaster.channels.wecom", "broadcaster.channels.file"} <= modules
+        assert not modules & {*http_stack, "broadcaster.net.client",
+                              "broadcaster.channels.dingtalk", "broadcaster.channels.telegram"}

@@ -15,10 +15,8 @@ import hashlib
 import hmac
 import time
 from collections.abc import Hashable
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote_plus
-
-import requests
 
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
@@ -31,6 +29,9 @@ from broadcaster.channels.http import (
 )
 from broadcaster.delivery.markdown import strip_markdown
 from broadcaster.delivery.splitting import SplitCache, numbered_title
+
+if TYPE_CHECKING:
+    import requests
 
 type_name = "dingtalk"
 LIMIT = Limit(20_000, "body_bytes")

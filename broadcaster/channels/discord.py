@@ -8,9 +8,7 @@ prefixes ``@everyone`` and allows exactly that mention.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
-import requests
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
@@ -22,6 +20,9 @@ from broadcaster.channels.http import (
     response_json,
 )
 from broadcaster.delivery.markdown import utf16_len
+
+if TYPE_CHECKING:
+    import requests
 
 type_name = "discord"
 LIMIT = Limit(2000, "chars")

@@ -15,14 +15,15 @@ import hashlib
 import hmac
 import re
 import time
-from typing import Any, ClassVar, Literal
-
-import requests
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
 from broadcaster.channels.http import HttpChannel, HttpsUrl, encode_json, json_code_result
 from broadcaster.delivery.splitting import numbered_title, parse_label
+
+if TYPE_CHECKING:
+    import requests
 
 type_name = "feishu"
 LIMIT = Limit(20_000, "body_bytes")  # "20 KB"; 20,000 is safe under either reading

@@ -25,10 +25,9 @@ import json
 import math
 import time
 from email.utils import parsedate_to_datetime
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
-import requests
 from pydantic import AfterValidator
 
 from broadcaster.channels.base import (
@@ -38,17 +37,14 @@ from broadcaster.channels.base import (
     RateLimit,
     SendResult,
 )
-from broadcaster.net.client import (
-    CONNECT_TIMEOUT,
-    DEADLINE,
-    READ_TIMEOUT,
-    HttpClient,
-    HttpFailure,
-    Timeout,
-    shared_client,
-)
+from broadcaster.net.deadline import CONNECT_TIMEOUT, DEADLINE, READ_TIMEOUT, Timeout
 from broadcaster.net.urls import UrlRefused, check_webhook_url
 from broadcaster.redact import Redactor
+
+if TYPE_CHECKING:    # the HTTP stack (requests, urllib3) is imported by the first request
+    import requests
+
+    from broadcaster.net.client import HttpClient, HttpFailure
 
 MAX_RETRY_AFTER = 3600.0   # seconds: a platform asking for a longer wait gets a failure instead
 
@@ -108,6 +104,8 @@ def post_json(
     connection failures, permanent for a request that can never work (a URL
     the policy refuses).
     """
+    from broadcaster.net.client import HttpFailure  # start-up time: loaded when first used
+
     data = body if isinstance(body, bytes) else encode_json(body)
     all_headers = {"Content-Type": "application/json; charset=utf-8"}
     all_headers.update(headers or {})
@@ -275,7 +273,11 @@ class HttpChannel(Channel):
         return http_status_result(response, latency_ms)
 
     def http(self) -> HttpClient:
-        return self.session if self.session is not None else shared_client()
+        if self.session is not None:
+            return self.session
+        from broadcaster.net.client import shared_client  # start-up time: loaded when first used
+
+        return shared_client()
 
     # -- secrets ------------------------------------------------------------
     def secret_strings(self) -> list[str]:

@@ -8,9 +8,7 @@ message per second per channel. ``mention_all`` prefixes ``<!channel>``.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
-import requests
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
@@ -21,6 +19,9 @@ from broadcaster.channels.http import (
     garbled_result,
     http_status_result,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 type_name = "slack"
 LIMIT = Limit(4000, "chars")  # Slack truncates at 40,000 and advises under 4,000

@@ -9,9 +9,8 @@ Telegram has no @all: ``mention_all`` is accepted and does nothing.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import requests
 from pydantic import field_validator
 
 from broadcaster.channels import register
@@ -25,6 +24,9 @@ from broadcaster.channels.http import (
     response_json,
 )
 from broadcaster.delivery.markdown import telegram_visible_text, utf16_len
+
+if TYPE_CHECKING:
+    import requests
 
 type_name = "telegram"
 LIMIT = Limit(4096, "chars")

@@ -7,15 +7,16 @@ that must notify everyone is followed by a short text part that does.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
-import requests
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from broadcaster.channels import register
 from broadcaster.channels.base import ChannelConfig, Limit, Part, RateLimit, SendResult
 from broadcaster.channels.http import HttpChannel, json_code_result, query_param, robot_url
 from broadcaster.delivery.markdown import utf8_len
 from broadcaster.delivery.splitting import SplitCache
+
+if TYPE_CHECKING:
+    import requests
 
 type_name = "wecom"
 MARKDOWN_LIMIT = Limit(4096, "bytes")

@@ -38,18 +38,15 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from broadcaster.net import deadline as deadlines
+from broadcaster.net.deadline import CONNECT_TIMEOUT, DEADLINE, READ_TIMEOUT, Timeout
 from broadcaster.net.urls import Checked, address_allowed, check_fetch_url, check_webhook_url
 
 USER_AGENT = "broadcaster/0.1 (+community announcements)"
-CONNECT_TIMEOUT = 3.0          # seconds: a host that does not accept within this is down
-READ_TIMEOUT = 15.0            # seconds between two reads
-DEADLINE = 20.0                # seconds for the whole request, answer included
 MAX_BYTES = 5 * 1024 * 1024    # an answer larger than this is refused
 MAX_REDIRECTS = 5              # fetches only; webhooks follow none
 POOL_CONNECTIONS = 256         # host pools kept (many groups share few hosts; tests use many ports)
 POOL_MAXSIZE = 64              # connections per host: one per sending thread
 
-Timeout = tuple[float, float]
 
 
 class HttpFailure(Exception):

@@ -23,6 +23,14 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+# The timeouts of every request (``broadcaster.net.client`` applies them; channels declare
+# theirs without importing the HTTP stack).
+CONNECT_TIMEOUT = 3.0          # seconds: a host that does not accept within this is down
+READ_TIMEOUT = 15.0            # seconds between two reads
+DEADLINE = 20.0                # seconds for the whole request, answer included
+
+Timeout = tuple[float, float]
+
 _local = threading.local()
 
 
