@@ -112,6 +112,18 @@ def test_webhooks_follow_no_redirect_and_send_one_user_agent():
     assert srv.hits[0][1]["User-Agent"] == USER_AGENT
 
 
+def test_a_cookie_one_robot_sets_never_goes_to_another():
+    """No cookie jar: robots share hosts, and a cookie set in one answer stays with it."""
+    with Routes() as srv, webhook_client() as client:
+        srv.routes["/a"] = lambda h: (200, {"Set-Cookie": "session=ROBOT-A; Path=/"}, b"{}")
+        srv.routes["/b"] = lambda h: (200, {}, b"{}")
+        assert client.post(f"{srv.url}/a", data=b"{}").status_code == 200
+        assert client.post(f"{srv.url}/b?q=1", data=b"{}", headers={"X-Sign": "s"}).json() == {}
+    (_, first), (path, second) = srv.hits
+    assert "Cookie" not in second and path == "/b?q=1" and second["X-Sign"] == "s"
+    assert second["User-Agent"] == USER_AGENT == first["User-Agent"]
+
+
 def test_no_proxy_or_netrc_from_the_environment(monkeypatch, tmp_path):
     """A proxy and .netrc in the environment are ignored: the request goes straight out."""
     with Routes() as proxy, Routes() as target:
