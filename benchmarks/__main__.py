@@ -7,6 +7,7 @@ from benchmarks import (
     bench_history,
     bench_inbound,
     bench_pg_history,
+    bench_pg_tickets,
     bench_postgres,
     bench_split,
     bench_startup,
@@ -24,3 +25,4 @@ if __name__ == "__main__":
     bench_history.main([])
     bench_postgres.main([])
     bench_pg_history.main([])
+    bench_pg_tickets.main([])

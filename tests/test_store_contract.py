@@ -338,6 +338,12 @@ def test_closed_tickets_leave_the_open_ones_and_come_back_when_reopened(any_stor
     assert sorted(r["id"] for r in tickets.open_rows()) == sorted([other.id, late.id, first.id])
     assert {t.id for t in tickets.open_tickets() if t.overdue(T0 + timedelta(hours=2))} == \
         {late.id, other.id}
+    due = T0 + timedelta(hours=2)        # hints a store may apply; the caller filters again
+    assert [r["id"] for r in tickets.open_rows(overdue_at=due)
+            if datetime.fromisoformat(r["deadline"]) <= due] in ([other.id, late.id], [late.id, other.id])
+    assert [r["id"] for r in tickets.open_rows(staff="wang-li") if r["staff"] == "wang-li"] == [first.id]
+    assert [r["id"] for r in tickets.open_rows(staff="wang-li", category="repair")
+            if r["category"] == "repair"] == []
     for tid in (first.id, other.id):
         tickets.change(tid, lambda x: x.add(LATER, "wang-li", "closed"))
     tickets.tidy(tickets.open_rows(), set())

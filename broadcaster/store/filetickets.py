@@ -37,6 +37,7 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from broadcaster.store.base import Store, StoreError
 from broadcaster.store.durable import atomic_write, make_dirs
@@ -132,8 +133,9 @@ class FileTicketStore(TicketStore):
         self.ensure()
         return sorted(self.open_dir.glob("*.json"))
 
-    def open_rows(self, errors: list[str] | None = None) -> list[dict]:
-        """Every ticket in ``open/`` (closed ones awaiting the archive included).
+    def open_rows(self, errors: list[str] | None = None, **hints: Any) -> list[dict]:
+        """Every ticket in ``open/`` (closed ones awaiting the archive included; the filter
+        ``hints`` are left to the caller: the files are read whole anyway).
 
         A damaged file raises StoreError, or with ``errors`` is named there and skipped.
         """

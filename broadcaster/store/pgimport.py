@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 BATCH_ROWS = 50_000   # delivery rows of finished announcements indexed per transaction
 ONCE = ("message", "join")   # journal records kept once per key (see pgjournal)
-BATCH = 200          # tickets copied per transaction
+BATCH = 1000         # tickets copied per transaction
 
 
 @dataclass
@@ -181,7 +181,7 @@ def _collections(src: FileStore, dst: PgStore, out: Imported) -> None:
 def _tickets(src: FileStore, dst: PgStore, out: Imported) -> None:
     """Every ticket (the open copy of one reopened from the archive) with its history, and
     the messages they were opened from, in batches of ``BATCH``."""
-    from broadcaster.store.pgtickets import insert  # start-up time: loaded when first used
+    from broadcaster.store.pgtickets import insert_many  # start-up time: loaded when first used
 
     tickets = src.tickets()
     if not tickets.kept():
@@ -194,11 +194,8 @@ def _tickets(src: FileStore, dst: PgStore, out: Imported) -> None:
     out.tickets_skipped = sum(1 for t in todo if t.id in have)
     todo = [t for t in todo if t.id not in have]
 
-    def copy(conn, batch):
-        return sum(insert(conn, t) for t in batch)
-
     for i in range(0, len(todo), BATCH):
-        out.tickets += dst.run(lambda conn, b=todo[i:i + BATCH]: copy(conn, b), "import")
+        out.tickets += dst.run(lambda conn, b=todo[i:i + BATCH]: insert_many(conn, b), "import")
     for path in sorted(tickets.sources_dir.glob("*.json")) if tickets.sources_dir.is_dir() else []:
         try:
             day = date.fromisoformat(path.stem)

@@ -26,11 +26,11 @@ so one message opens one ticket however many servers see it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from broadcaster.tickets import ids
-from broadcaster.tickets.model import FINAL, Ticket
+from broadcaster.tickets.model import ACTIVE, FINAL, Ticket
 from broadcaster.tickets.store import TicketStore, no_ticket, stale
 
 if TYPE_CHECKING:
@@ -63,12 +63,15 @@ def columns(t: Ticket) -> tuple:
             t.group, t.staff, t.created_at, t.deadline, Jsonb(record))
 
 
-def add_history(conn: psycopg.Connection, t: Ticket, first: int) -> None:
-    """Insert the lines of ``t``'s history from position ``first`` on."""
+def history_rows(t: Ticket, first: int = 0) -> list[tuple]:
+    """The rows of ``ticket_history`` for ``t``'s history from position ``first`` on."""
     from psycopg.types.json import Jsonb  # start-up time: loaded when first used
 
-    rows = [(t.id, i, c.at, c.by, c.status, Jsonb(c.as_json()))
+    return [(t.id, i, c.at, c.by, c.status, Jsonb(c.as_json()))
             for i, c in enumerate(t.history) if i >= first]
+
+
+def add_history(conn: psycopg.Connection, rows: list[tuple]) -> None:
     if rows:
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO ticket_history (ticket, position, at, actor, status, change)"
@@ -79,7 +82,20 @@ def insert(conn: psycopg.Connection, t: Ticket) -> bool:
     """Insert ``t`` with its history unless its number is taken; True when inserted."""
     added = conn.execute(INSERT, (t.id, *columns(t))).rowcount == 1
     if added:
-        add_history(conn, t, 0)
+        add_history(conn, history_rows(t))
+    return added
+
+
+def insert_many(conn: psycopg.Connection, tickets: list[Ticket]) -> int:
+    """Insert ``tickets`` with their histories (``db import``: two statements, pipelined); a
+    number already taken keeps its row, and its history lines where they exist. Returns how
+    many were inserted."""
+    if not tickets:
+        return 0
+    with conn.cursor() as cur:
+        cur.executemany(INSERT, [(t.id, *columns(t)) for t in tickets])
+        added = cur.rowcount
+    add_history(conn, [row for t in tickets for row in history_rows(t)])
     return added
 
 
@@ -96,10 +112,23 @@ class PgTicketStore(TicketStore):
         found = self.store.run(lambda conn: self._one(conn, ids.normalize_id(ticket_id)), "tickets")
         return None if found is None else found[0]
 
-    def open_rows(self, errors: list[str] | None = None) -> list[dict]:
-        return [r[0] for r in self.store.run(lambda conn: conn.execute(
-            SELECT + "WHERE t.working ORDER BY t.deadline, t.id").fetchall(),
-            "tickets")]
+    def open_rows(self, errors: list[str] | None = None, *, status: str | None = None,
+                  staff: str | None = None, category: str | None = None,
+                  overdue_at: datetime | None = None) -> list[dict]:
+        """The working tickets that pass the hints given (by ``tickets_working`` or
+        ``tickets_working_staff``), soonest deadline first."""
+        where, params = ["t.working"], []
+        for clause, value in (("t.status = %s", status), ("t.staff = %s", staff),
+                              ("t.category = %s", category)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        if overdue_at is not None:
+            where.append("t.deadline <= %s AND t.status = ANY(%s)")
+            params += [overdue_at, sorted(ACTIVE)]
+        query = SELECT + f"WHERE {' AND '.join(where)} ORDER BY t.deadline, t.id"   # fixed clauses
+        return [r[0] for r in self.store.run(lambda conn: conn.execute(query, params).fetchall(),
+                                             "tickets")]
 
     def archived_tickets(self, months: list[str] | None = None) -> Iterator[Ticket]:
         if months is not None and not months:
@@ -175,7 +204,7 @@ class PgTicketStore(TicketStore):
         def write(conn: psycopg.Connection) -> bool:
             done = conn.execute(UPDATE, (*columns(t), t.id, version, changed)).rowcount == 1
             if done:
-                add_history(conn, t, lines)
+                add_history(conn, history_rows(t, lines))
             return done
 
         return self.store.run(write, "tickets")

@@ -65,7 +65,9 @@ def select(app, *, status: str | None = None, staff: str | None = None,
         pool: Iterable[Ticket] = every_ticket(app, months_since(begin, now))
         start = begin
     else:
-        pool = (Ticket.from_record(r) for r in desk.store.open_rows()
+        rows = desk.store.open_rows(status=status, staff=staff, category=category,
+                                    overdue_at=now if overdue else None)
+        pool = (Ticket.from_record(r) for r in rows
                 if _may_pass(r, status, staff, category, overdue, now))
     out = []
     for t in pool:

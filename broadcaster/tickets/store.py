@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, datetime
 
 from broadcaster.errors import InputError, did_you_mean
 from broadcaster.tickets import ids
@@ -65,10 +65,16 @@ class TicketStore(ABC):
         return ticket
 
     @abstractmethod
-    def open_rows(self, errors: list[str] | None = None) -> list[dict]:
+    def open_rows(self, errors: list[str] | None = None, *, status: str | None = None,
+                  staff: str | None = None, category: str | None = None,
+                  overdue_at: datetime | None = None) -> list[dict]:
         """The open tickets as stored rows (``Ticket.to_record``'s form): filters that read
         a few fields of 10,000 tickets need not build them all. A part that cannot be read
-        raises StoreError, or with ``errors`` is named there and skipped."""
+        raises StoreError, or with ``errors`` is named there and skipped.
+
+        ``status``, ``staff``, ``category``, ``overdue_at`` (active and due by then) are
+        hints: a store may leave out the rows they exclude (a database, by its indexes) or
+        return them all; the caller filters again."""
 
     def open_tickets(self, errors: list[str] | None = None) -> list[Ticket]:
         return [Ticket.from_record(r) for r in self.open_rows(errors)]
