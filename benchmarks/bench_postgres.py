@@ -70,18 +70,46 @@ def cpu_of_children() -> float:
     return use.ru_utime + use.ru_stime
 
 
-def dispatchers(root: Path, env: dict, n: int, groups: int) -> tuple[float, float]:
-    """Seconds until ``n`` run-once processes started together have sent ``groups``, and the
-    CPU seconds they used together."""
-    cpu = cpu_of_children()
+def cpu_of_process(pid: int, *, reaped: bool = False) -> float:
+    """CPU seconds of a running process (all its threads), with its reaped children's."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = int(fields[11]) + int(fields[12])          # utime, stime
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])     # cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of_server(server) -> float:
+    """CPU seconds of the PostgreSQL server: the postmaster, its live processes and the
+    backends that have exited (reaped by the postmaster)."""
+    main = int((server.data / "postmaster.pid").read_text().split()[0])
+    total = cpu_of_process(main, reaped=True)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            if int(text.rpartition(")")[2].split()[1]) == main:
+                total += cpu_of_process(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue          # gone meanwhile
+    return total
+
+
+def dispatchers(root: Path, env: dict, n: int, groups: int, others
+                ) -> tuple[float, float, tuple[float, float]]:
+    """Seconds until ``n`` run-once processes started together have sent ``groups``, the
+    CPU seconds they used together, and those the simulator and the database used
+    meanwhile (``others()``: both so far)."""
+    cpu, other = cpu_of_children(), others()
     t0 = time.perf_counter()
     procs = [command(root, env, "run-once", "--json") for _ in range(n)]
     each = [finish(p)["sent"] for p in procs]
     elapsed = time.perf_counter() - t0
+    time.sleep(0.5)           # the backends of the finished processes are reaped
     assert sum(each) == groups, f"{sum(each)} sent of {groups}"
     if n > 1:
         print(f"  sent by each of the {n}: {', '.join(map(str, each))}")
-    return elapsed, cpu_of_children() - cpu
+    return elapsed, cpu_of_children() - cpu, tuple(b - a for a, b in zip(other, others(),
+                                                                          strict=True))
 
 
 def fresh_database(server, name: str, state: Path) -> dict:
@@ -107,7 +135,8 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             if "shared" in parts:
-                shared(server, base, tmp)
+                shared(server, base, tmp,
+                       lambda: (cpu_of_process(sim.pid), cpu_of_server(server)))
             if "large" in parts:
                 large(server, base, tmp)
     finally:
@@ -116,20 +145,24 @@ def main(argv: list[str] | None = None) -> None:
         server.remove()
 
 
-def shared(server, base: str, tmp: Path) -> None:
+def shared(server, base: str, tmp: Path, others) -> None:
     root = make_root(base, tmp, SHARED)
-    times, cpu = {}, {}
+    times, cpu, other = {}, {}, {}
     for n in (1, 2):
         env = fresh_database(server, f"shared{n}", tmp / f"state-shared{n}")
         timed(root, env, "announce", TEXT, "--to", "all", "--json")
-        times[n], cpu[n] = dispatchers(root, env, n, SHARED)
+        times[n], cpu[n], other[n] = dispatchers(root, env, n, SHARED, others)
     print(f"PostgreSQL: {SHARED:,} groups, 50 ms latency, run-once processes "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
     for n in (1, 2):
         print(f"  {n} dispatcher{'s' if n > 1 else ' '}: {times[n]:6.2f} s "
               f"= {SHARED / times[n]:6.0f} sends/s, {cpu[n]:5.1f} s CPU "
-              f"({1000 * cpu[n] / SHARED:.1f} ms a send)")
+              f"({1000 * cpu[n] / SHARED:.2f} ms a send; meanwhile the simulator "
+              f"{1000 * other[n][0] / SHARED:.2f}, PostgreSQL {1000 * other[n][1] / SHARED:.2f})")
     print(f"  2 vs 1: {times[1] / times[2]:.2f}x the throughput (target >= 1.7x)")
+    whole = (cpu[2] + sum(other[2])) / SHARED
+    print(f"  whole machine: {1000 * whole:.2f} ms CPU a send, so {os.cpu_count()} idle cores "
+          f"carry at most {os.cpu_count() / whole:.0f} sends/s")
 
 
 def large(server, base: str, tmp: Path) -> None:

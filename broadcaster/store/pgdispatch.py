@@ -83,7 +83,8 @@ RETURNING d.announcement, d.row
 # records.merge in SQL: sent is never taken back; cancelled stays unless this one was sent
 RECORD = """
 UPDATE deliveries d SET status = r.status, updated_at = r.updated_at,
-       next_attempt_at = r.next, row = r.row::jsonb
+       next_attempt_at = r.next, row = r.row::jsonb,
+       claimed_by = CASE WHEN r.status = 'pending' THEN d.claimed_by END   -- done: released
 FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[])
      AS r (ann, grp, status, updated_at, next, row)
 WHERE d.announcement = r.ann AND d.grp = r.grp
@@ -274,7 +275,7 @@ class PgDispatchSession(DispatchSession):
                 for ann_id in sorted(self._touched):
                     self.store.settle(conn, ann_id)
                 conn.execute("UPDATE deliveries SET claimed_by = NULL WHERE claimed_by = %s",
-                             (self.token,))
+                             (self.token,))       # the rows still pending
 
             self.store.run(finish, "close the pass")
         finally:
