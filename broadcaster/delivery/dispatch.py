@@ -151,7 +151,11 @@ class Dispatcher:
         self._slots = threading.Semaphore(workers)   # sends at full speed at once
         self._in_flight: dict[int, list] = {}        # id -> [started (monotonic), slot freed]
         self._mine = threading.local()               # .entry: the slot this worker holds
-        self._queue: deque[list[Job]] = deque()      # groups no thread has taken yet
+        self._queue: deque[tuple[str, list[Job]]] = deque()   # groups no thread has taken yet
+        self._queued: dict[str, list[Job]] = {}      # their jobs, by group
+        self._sending: set[str] = set()              # groups a thread is sending to
+        self._later: dict[str, list[Job]] = {}       # claimed for those meanwhile
+        self._total = 0                              # deliveries of this fan-out, for progress
         self._result = PassResult()
         self._done = 0                          # deliveries handled, for the progress bar
 
@@ -177,26 +181,22 @@ class Dispatcher:
             shared = app.store.rate_limiter()     # bookings in the store itself: nothing to merge
             if shared is not None:
                 self.limiter = shared
-            started = shared_at = time.monotonic() - SHARE_LIMITS_EVERY   # loaded at first
-            while not self._halt.is_set() and not self.stop.is_set():
-                claims = session.claim(now, only=self.only,
-                                       accept=lambda meta: self._may_send(meta, now))
-                if not claims:
-                    break
-                if shared_at == started and shared is None:
-                    self.limiter.load(app.store.read_state(STATE_NAME, check=check_state))
-                    shared_at = time.monotonic()
-                work: dict[str, list[Job]] = {}
-                for claim in claims:
-                    if self._halt.is_set():
-                        break
-                    self._plan(claim.meta, claim.delivery, now, work)
-                if work and not self._halt.is_set():
-                    self._fan_out(work)
-                if shared is None and time.monotonic() >= shared_at + SHARE_LIMITS_EVERY:
+            shared_at: float | None = None    # else: the stored bookings loaded, at this time
+
+            def refill() -> dict[str, list[Job]] | None:
+                nonlocal shared_at
+                if shared_at is not None and time.monotonic() >= shared_at + SHARE_LIMITS_EVERY:
                     self._share_limits()
                     shared_at = time.monotonic()
-            if shared is None and shared_at != started:
+                return self._next_work(session, now)
+
+            while (work := self._next_work(session, now)) is not None:
+                if shared is None and shared_at is None:
+                    self.limiter.load(app.store.read_state(STATE_NAME, check=check_state))
+                    shared_at = time.monotonic()
+                if work and not self._halt.is_set():
+                    self._fan_out(work, refill)
+            if shared_at is not None:
                 self._share_limits()
             result.pending, result.next_due = self._remaining(session)
         except StoreFull as exc:
@@ -210,6 +210,21 @@ class Dispatcher:
         if self._full is not None:
             raise self._full
         return result
+
+    def _next_work(self, session: DispatchSession, now: datetime) -> dict[str, list[Job]] | None:
+        """The next batch claimed, sorted by group (``_plan``); None once nothing is left
+        to claim or the pass stops."""
+        if self._halt.is_set() or self.stop.is_set():
+            return None
+        claims = session.claim(now, only=self.only, accept=lambda meta: self._may_send(meta, now))
+        if not claims:
+            return None
+        work: dict[str, list[Job]] = {}
+        for claim in claims:
+            if self._halt.is_set():
+                break
+            self._plan(claim.meta, claim.delivery, now, work)
+        return work
 
     def _share_limits(self) -> None:
         """Merge this pass's bookings into the stored rate-limit state, which other senders
@@ -297,26 +312,47 @@ class Dispatcher:
                 return
         work.setdefault(d.group, []).append(Job(meta, d, group))
 
-    def _fan_out(self, work: dict[str, list[Job]]) -> None:
-        total = sum(len(v) for v in work.values())
+    def _fan_out(self, work: dict[str, list[Job]],
+                 refill: Callable[[], dict[str, list[Job]] | None] | None = None) -> None:
+        """Send ``work`` (group -> its jobs) on the thread pool; while it runs low, add what
+        ``refill()`` claims next (until it says None), so that sending never pauses
+        between batches."""
+        self._total = 0
         self._http_session()        # one pooled client, made before the workers share it
-        self._queue = deque(work.values())
-        cap = min(self.workers * SLOW_FACTOR, len(work))
+        self._queue, self._queued, self._sending, self._later = deque(), {}, set(), {}
+        self._add_work(work)
+        cap = self.workers * SLOW_FACTOR
         pool = ThreadPoolExecutor(max_workers=cap, thread_name_prefix="send")
         abandon = False
+        futures: list = []
+        not_done: set = set()
+
+        def start(n: int) -> None:
+            for _ in range(max(0, min(n, cap - len(not_done), len(self._queue)))):
+                futures.append(pool.submit(self._run_groups))
+                not_done.add(futures[-1])
+
         try:
-            futures = [pool.submit(self._run_groups) for _ in range(min(self.workers, cap))]
-            not_done = set(futures)
             give_up: float | None = None
-            while not_done:
+            while True:
+                start(self.workers - len(not_done))    # groups queued, their threads gone
+                if refill is not None and len(self._queue) < 2 * self.workers \
+                        and not self._halt.is_set() and not self.stop.is_set():
+                    more = refill()
+                    if more is None:
+                        refill = None
+                    else:
+                        self._add_work(more)
+                        start(self.workers - len(not_done))
+                if not not_done:
+                    if refill is None or self._halt.is_set() or self.stop.is_set():
+                        break
+                    continue                           # claimed nothing to send: claim on
                 _, not_done = wait(not_done, timeout=POLL_EVERY)
-                freed = self._free_slow_slots()    # one more thread for each slow send
-                for _ in range(min(freed, cap - len(futures), len(self._queue))):
-                    futures.append(pool.submit(self._run_groups))
-                    not_done.add(futures[-1])
+                start(self._free_slow_slots())    # one more thread for each slow send
                 self._cancelled |= self._session.cancelled()
                 if self.progress:    # handled, of total, failed so far
-                    self.progress(self._done, total, self._result.failed)
+                    self.progress(self._done, self._total, self._result.failed)
                 if self.stop.is_set() and self.stop_grace is not None and not_done:
                     give_up = give_up or time.monotonic() + self.stop_grace
                     if time.monotonic() >= give_up:
@@ -332,6 +368,20 @@ class Dispatcher:
                     self._result.errors.append(self.app.redact(exc))
         finally:
             pool.shutdown(wait=not abandon, cancel_futures=True)
+
+    def _add_work(self, work: dict[str, list[Job]]) -> None:
+        """Queue each group's jobs; a group already queued or being sent to gets them after
+        what it has (one message at a time to a group, in the order claimed)."""
+        with self._count:
+            for group, jobs in work.items():
+                self._total += len(jobs)
+                if group in self._queued:
+                    self._queued[group].extend(jobs)
+                elif group in self._sending:
+                    self._later.setdefault(group, []).extend(jobs)
+                else:
+                    self._queued[group] = jobs
+                    self._queue.append((group, jobs))
 
     # -- sending slots -----------------------------------------------------------
     # A slot is held from the send until its result is recorded (released before the
@@ -381,12 +431,19 @@ class Dispatcher:
             with self._count:
                 if not self._queue:
                     return
-                jobs = self._queue.popleft()
-            try:
-                self._deliver_group(jobs)
-            except Exception as exc:  # a bug, not a platform answer: keep the pass going
-                log.error("send task crashed: %s", self.app.redact(exc))
-                self._result.errors.append(self.app.redact(exc))
+                group, jobs = self._queue.popleft()
+                del self._queued[group]
+                self._sending.add(group)
+            while jobs:
+                try:
+                    self._deliver_group(jobs)
+                except Exception as exc:  # a bug, not a platform answer: keep the pass going
+                    log.error("send task crashed: %s", self.app.redact(exc))
+                    self._result.errors.append(self.app.redact(exc))
+                with self._count:        # claimed for this group while it was sent to
+                    jobs = self._later.pop(group, None)
+                    if not jobs:
+                        self._sending.discard(group)
 
     # -- one group's deliveries (worker thread) ---------------------------------
     def _deliver_group(self, jobs: list[Job]) -> None:

@@ -158,12 +158,6 @@ class PgStore(Store):
             except Exception as exc:
                 waiting.after(exc)
 
-    def one(self, sql: str, params: Any, what: str = "") -> Any:
-        """One statement that is a transaction of its own: its first row, or None (see
-        ``all``)."""
-        rows = self.all(sql, params, what)
-        return rows[0] if rows else None
-
     def all(self, sql: str, params: Any, what: str = "") -> list[tuple]:
         """One statement that is a transaction of its own: sent in autocommit, so the server
         commits it as it answers (one round trip, no BEGIN and COMMIT); its rows (none for
