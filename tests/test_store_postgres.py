@@ -390,3 +390,34 @@ def test_an_add_whose_commit_answer_was_lost_is_queued_once(pg_url, tmp_path):
     other = store.add_announcement(announcement(groups=("c",)))
     assert other != ann_id and len(store.active()) == 2
     store.close()
+
+
+def test_batches_claimed_while_sending_keep_one_message_at_a_time_per_group(root, pg_url,
+                                                                           monkeypatch):
+    """Batches of 3 claimed while the previous ones still send: a group in two batches
+    (two notices to the same groups) gets its notices one after the other, in order."""
+    import yaml
+
+    from broadcaster.app import App
+    from broadcaster.delivery.dispatch import Dispatcher
+    from broadcaster.queue import outbox
+    from broadcaster.queue.outbox import Message
+    from broadcaster.store import pgdispatch
+    from tests.simulator import PlatformSimulator
+
+    monkeypatch.setenv("BROADCASTER_DATABASE_URL", pg_url)
+    monkeypatch.setattr(pgdispatch, "BATCH", 3)
+    with PlatformSimulator(latency=0.05) as sim:
+        robots = [sim.add_robot("wecom", key=f"r{i}") for i in range(5)]
+        groups = [{"id": f"g{i}", "name": f"第{i}网格群", "tags": [], "channel": r.config()}
+                  for i, r in enumerate(robots)]
+        (root / "groups.yaml").write_text(yaml.safe_dump({"groups": groups}, allow_unicode=True))
+        app = App(root)
+        for text in ("第一条通知", "第二条通知"):
+            outbox.enqueue(app, [Message(g["id"], text) for g in groups], source="test")
+        result = Dispatcher(app, workers=4).run()
+        assert result.sent == 10 and result.pending == 0
+        for robot in robots:
+            assert [("第一条" in t, "第二条" in t) for t in robot.texts] == [(True, False),
+                                                                          (False, True)]
+        app.store.close()
