@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +83,27 @@ def clear_of_minute_turn(margin: float = 20) -> None:
     left = 60 - time.time() % 60
     if left < margin:
         time.sleep(left + 0.2)
+
+
+@contextmanager
+def dispatch_lock_held(state: Path):
+    """Another process holds the dispatch lock of the store in ``state`` meanwhile."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from broadcaster.store import open_store\n"
+         f"s = open_store({str(state)!r})\n"
+         "with s.dispatch_lock():\n"
+         "    print('held', flush=True)\n"
+         "    time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
 
 
 def cli_process(root: Path, *args: str, env: dict | None = None, timeout: float = 60,

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from tests.conftest import REPO, cli_process
+from tests.conftest import REPO, cli_process, dispatch_lock_held
 from tests.simulator import PlatformSimulator
 
 pytestmark = pytest.mark.slow
@@ -146,20 +146,7 @@ def test_twenty_announcers_racing_a_dispatcher_lose_nothing(root):
 def test_run_once_exits_75_when_the_lock_is_held(root):
     with PlatformSimulator() as sim:
         _root_with(root, sim, 1)
-        holder = subprocess.Popen(
-            [sys.executable, "-c",
-             "import sys, time\n"
-             "from broadcaster.store import open_store\n"
-             f"s = open_store({str(root / 'var')!r})\n"
-             "with s.dispatch_lock():\n"
-             "    print('held', flush=True)\n"
-             "    time.sleep(20)\n"],
-            stdout=subprocess.PIPE, text=True, cwd=REPO)
-        try:
-            assert holder.stdout.readline().strip() == "held"
+        with dispatch_lock_held(root / "var"):
             r = cli_process(root, "run-once", "--json")
-            assert r.code == 75 and len(r.err.strip().splitlines()) == 1
-            assert "dispatch lock held" in r.json()["error"]["message"]
-        finally:
-            holder.kill()
-            holder.wait()
+        assert r.code == 75 and len(r.err.strip().splitlines()) == 1
+        assert "dispatch lock held" in r.json()["error"]["message"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from broadcaster.entry import cron_run_once
-from tests.conftest import REPO, Result, cli, write_groups
+from tests.conftest import REPO, Result, cli, dispatch_lock_held, write_groups
 from tests.test_scheduler import GROUPS
 
 # The entry point as the script and main.py run it; it reports whether typer was loaded.
@@ -128,21 +128,8 @@ def test_no_project_here_is_the_same_error_both_ways(tmp_path, json_):
 @pytest.mark.parametrize("json_", [[], ["--json"]])
 def test_a_held_dispatch_lock_exits_75_the_same_both_ways(root, json_):
     _project(root)
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time\n"
-         "from broadcaster.store import open_store\n"
-         f"s = open_store({str(root / 'var')!r})\n"
-         "with s.dispatch_lock():\n"
-         "    print('held', flush=True)\n"
-         "    time.sleep(30)\n"],
-        stdout=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with dispatch_lock_held(root / "var"):
         r = both(["--root", str(root), "run-once", *json_], root)
-    finally:
-        holder.kill()
-        holder.wait()
     assert r.code == 75 and "dispatch lock held" in r.err
 
 

@@ -11,7 +11,7 @@ made of it, and serves it to the next process whose entry is the same.
   channel's directory is relative to it), so a changed variable, a changed
   line or another root is a miss: that group alone is validated again.
 - The key of that digest is random, made with the cache; the whole file is
-  checked (``yamlfile.CheckedCache``: a digest of this code, of the libraries
+  checked (``kept.CheckedCache``: a digest of this code, of the libraries
   that validate, and of the data), so a file edited by hand, damaged, or left
   by another version is ignored and rewritten.
 - What is kept: the group's fields as validated and its channel's fields
@@ -33,7 +33,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from broadcaster.config.yamlfile import CheckedCache
+from broadcaster.config.kept import CheckedCache
 
 if TYPE_CHECKING:
     from broadcaster.channels.base import ChannelConfig
