@@ -130,7 +130,9 @@ class PgTicketStore(TicketStore):
         return [r[0] for r in self.store.run(lambda conn: conn.execute(query, params).fetchall(),
                                              "tickets")]
 
-    def archived_tickets(self, months: list[str] | None = None) -> Iterator[Ticket]:
+    def archived_tickets(self, months: list[str] | None = None, *,
+                         since: date | None = None) -> Iterator[Ticket]:
+        """By ``tickets_archive``: the days of ``months`` (from ``since`` on)."""
         if months is not None and not months:
             return
         first = last = None
@@ -138,6 +140,8 @@ class PgTicketStore(TicketStore):
             first = date.fromisoformat(f"{min(months)}-01")
             end = date.fromisoformat(f"{max(months)}-01")
             last = date(end.year + end.month // 12, end.month % 12 + 1, 1)
+        if since is not None:
+            first = max(first, since) if first is not None else since
         rows = self.store.run(lambda conn: conn.execute(
             SELECT + "WHERE NOT t.working"
             " AND t.day >= coalesce(%s::date, '-infinity') AND t.day < coalesce(%s::date, 'infinity')"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from broadcaster.errors import InputError, did_you_mean
 from broadcaster.tickets.model import ACTIVE, FINAL, STATUSES, Ticket, mask_name
@@ -32,13 +32,17 @@ def months_since(since: datetime, until: datetime) -> list[str]:
     return months
 
 
-def every_ticket(app, months: list[str] | None = None) -> Iterator[Ticket]:
-    """Open and archived tickets (archived in ``months`` only, if given), each once."""
+def every_ticket(app, months: list[str] | None = None, *, status: str | None = None,
+                 since: date | None = None) -> Iterator[Ticket]:
+    """Open and archived tickets (archived in ``months`` only, if given), each once.
+
+    ``status``, ``since`` (opened on or after that day): hints the store may apply
+    (see ``TicketStore.open_rows``); the caller filters again."""
     store = app.tickets.store
-    opened = store.open_tickets()
+    opened = [Ticket.from_record(r) for r in store.open_rows(status=status)]
     seen = {t.id for t in opened}
     yield from opened
-    for t in store.archived_tickets(months):
+    for t in store.archived_tickets(months, since=since):
         if t.id not in seen:      # an old copy of a reopened ticket
             seen.add(t.id)
             yield t
@@ -62,7 +66,8 @@ def select(app, *, status: str | None = None, staff: str | None = None,
     start = now - since if since is not None else None
     if status in FINAL:
         begin = start or now - FINAL_SINCE
-        pool: Iterable[Ticket] = every_ticket(app, months_since(begin, now))
+        pool: Iterable[Ticket] = every_ticket(app, months_since(begin, now), status=status,
+                                              since=(begin - timedelta(days=1)).date())
         start = begin
     else:
         rows = desk.store.open_rows(status=status, staff=staff, category=category,

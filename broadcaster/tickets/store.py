@@ -80,8 +80,11 @@ class TicketStore(ABC):
         return [Ticket.from_record(r) for r in self.open_rows(errors)]
 
     @abstractmethod
-    def archived_tickets(self, months: list[str] | None = None) -> Iterator[Ticket]:
-        """Archived tickets, optionally only those opened in the given ``YYYY-MM`` months."""
+    def archived_tickets(self, months: list[str] | None = None, *,
+                         since: date | None = None) -> Iterator[Ticket]:
+        """Archived tickets, optionally only those opened in the given ``YYYY-MM`` months.
+
+        ``since``: a hint (see ``open_rows``): tickets opened before that day may be left out."""
 
     @abstractmethod
     def kept(self) -> bool:
