@@ -33,10 +33,11 @@ class Problem:
 
 
 def did_you_mean(word: str, choices, otherwise: str = "", cutoff: float = 0.6) -> str:
-    """``"; did you mean a, b?"`` for the close matches of ``word``, else ``otherwise``."""
+    """``"; did you mean a, b?"`` for the close matches of ``word`` (never ``word`` itself:
+    ``all`` with every group left out matches nothing, and is no suggestion), else ``otherwise``."""
     import difflib  # start-up time: errors is imported by every command, suggestions are rare
 
-    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=cutoff)
+    close = difflib.get_close_matches(word, [c for c in choices if c != word], n=3, cutoff=cutoff)
     return f"; did you mean {', '.join(close)}?" if close else otherwise
 
 

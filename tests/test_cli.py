@@ -263,3 +263,10 @@ def test_examples_are_written_one_way():
     for doc in docs:
         examples = [line for line in doc.splitlines() if line.strip().startswith("Example")]
         assert all(re.fullmatch(r"Examples?( \([^)]*\))?:", line.strip()) for line in examples), examples
+
+
+def test_all_matching_no_group_suggests_nothing_in_its_place():
+    from broadcaster.errors import did_you_mean
+
+    assert did_you_mean("all", ["all", "district:gulou"]) == ""
+    assert did_you_mean("al", ["all", "district:gulou"]) == "; did you mean all?"
