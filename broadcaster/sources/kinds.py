@@ -165,6 +165,7 @@ class ContentKind:
 
 _CONTENT: dict[str, ContentKind] = {}
 _TEMPLATES: dict[str, TemplateKind] = {}
+_ordered: dict[str, TemplateKind] | None = None   # _TEMPLATES in listing order, until it changes
 _loaded = False
 
 
@@ -182,12 +183,16 @@ def register_template(kind: TemplateKind) -> TemplateKind:
     """Make ``kind`` known to templates; returns it."""
     if kind.name in _TEMPLATES and _TEMPLATES[kind.name] != kind:
         raise ValueError(f"template kind {kind.name!r} is declared twice")
+    global _ordered
     _TEMPLATES[kind.name] = kind
+    _ordered = None
     return kind
 
 
 def unregister(name: str) -> None:
     """Forget content kind ``name`` and its template kinds, or template kind ``name``."""
+    global _ordered
+    _ordered = None
     kind = _CONTENT.pop(name, None)
     for tk in kind.templates if kind else ():
         _TEMPLATES.pop(tk.name, None)
@@ -228,8 +233,11 @@ def declared_elsewhere() -> list[str]:
 
 def template_kinds() -> dict[str, TemplateKind]:
     """Every template kind, by name (a kind is listed with the module its sample comes from)."""
+    global _ordered
     _load()
-    return dict(sorted(_TEMPLATES.items(), key=lambda kv: _listed(kv[1].sample.__module__)))
+    if _ordered is None:   # asked once per group rendered: sorted once
+        _ordered = dict(sorted(_TEMPLATES.items(), key=lambda kv: _listed(kv[1].sample.__module__)))
+    return dict(_ordered)
 
 
 def sections() -> dict[str, Section]:
