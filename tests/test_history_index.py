@@ -187,3 +187,28 @@ def test_retention_deletes_whole_months(history):
     stats = cli(root, "stats", "--since", "60d", "--json").json()
     assert stats["daily"][0]["date"] == "2026-09-23" and not any(
         d["sent"] for d in stats["daily"] if d["date"] < "2026-11-01")
+
+
+def test_a_groups_log_with_a_limit_opens_only_the_archived_files_it_needs(history, monkeypatch):
+    """``log --group --limit`` on the embedded store opens announcements newest first and
+    stops once the next one cannot beat the rows found, as the log of every group does."""
+    from broadcaster.store.files import FileStore
+
+    root, _ = history
+    real, opened = FileStore.load_archived, []
+
+    def counting(self, ann_id, **kw):
+        if kw.get("group"):          # the log's own reads, not the index's mending
+            opened.append(ann_id)
+        return real(self, ann_id, **kw)
+
+    monkeypatch.setattr(FileStore, "load_archived", counting)
+    every = cli(root, "log", "--group", "g0003", "--since", "10d", "--json").json()
+    all_opened = len(opened)
+    opened.clear()
+    first = cli(root, "log", "--group", "g0003", "--since", "10d", "--limit", "1", "--json").json()
+    assert _shown(first) == _shown(every)[:1]
+    day = opened[0][:8]
+    of_day = {m["id"] for m, _ in _archive(root) if m["id"].startswith(day)}
+    assert set(opened) < of_day, "not every announcement of the day"
+    assert len(opened) < all_opened

@@ -159,18 +159,19 @@ def _touched(history, touched: dict[str, str], queued: set[str], day: date, want
     """Rows of ``day`` from the finished announcements changed that day, latest change first;
     with a limit, stop once the next announcement cannot beat the rows found. Only the
     rows of ``group`` and ``status`` are asked of the store (a database's index finds a
-    group's row without reading the other thousands); a group's, of the whole day at once."""
+    group's row without reading the other thousands); a group's, of the whole day in one
+    query where the store has one (files are still opened only while they can beat)."""
     ordered = [(ann_id, last) for ann_id, last in sorted(touched.items(), key=lambda kv: kv[1],
                                                          reverse=True) if ann_id not in queued]
     of_group = (history.load_group([ann_id for ann_id, _ in ordered], group, status)
-                if group is not None else None)
+                if group is not None and history.loads_groups else None)
     for ann_id, last in ordered:
         if left is not None and len(found) >= left:
             found = heapq.nlargest(left, found, key=_newest)
             if _newest(found[-1]) > datetime.fromisoformat(last):
                 break
         loaded = (of_group.get(ann_id) if of_group is not None
-                  else history.load(ann_id, status=status))
+                  else history.load(ann_id, group=group, status=status))
         if loaded is None:
             continue
         meta, rows = loaded

@@ -223,6 +223,11 @@ class History:
         ``group`` or ``status``, only its rows of that group or in that state."""
         return self._load(ann_id, group=group, status=status)
 
+    @property
+    def loads_groups(self) -> bool:
+        """Whether ``load_group`` is one query (a database), not one load per announcement."""
+        return self._load_group is not None
+
     def load_group(self, ann_ids: list[str], group: str, status: str | None = None
                    ) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
         """``load(…, group=group, status=status)`` of each of ``ann_ids`` that is archived, by
