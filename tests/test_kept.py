@@ -86,6 +86,28 @@ def test_a_broken_schedule_is_reported_on_every_load_and_never_kept(project):
     assert (project / "var" / "cache" / f"{KEPT}.json").read_bytes() == kept
 
 
+def test_jobs_whose_options_hold_a_variable_value_are_not_kept(project, monkeypatch):
+    monkeypatch.setenv("NOTICE_TOKEN", "tok-not-for-disk-1234")
+    (project / "schedules" / "s.yaml").write_text(SCHEDULE + """
+  - id: link
+    cron: "0 8 * * *"
+    content: template
+    template: sorting_reminder
+    to: [all]
+    options: {signup: {url: "https://example.org/join?t=${NOTICE_TOKEN}"}}
+""", encoding="utf-8")
+    for _ in range(2):
+        jobs = load_jobs(_app(project), [])
+        assert jobs[2].options == {"signup": {"url": "https://example.org/join?t=tok-not-for-disk-1234"}}
+    assert _kept(project) is None
+    cache = project / "var" / "cache"
+    assert not any(b"tok-not-for-disk" in f.read_bytes() for f in cache.iterdir())
+    monkeypatch.delenv("NOTICE_TOKEN")
+    problems: list[str] = []
+    assert [j.id for j in load_jobs(_app(project), problems)] == []
+    assert "NOTICE_TOKEN is not set" in problems[0]
+
+
 def test_a_damaged_kept_file_is_not_trusted(project):
     load_jobs(_app(project), [])
     path = project / "var" / "cache" / f"{KEPT}.json"

@@ -9,7 +9,9 @@ module. When a load finds no problem at all, its jobs are kept (see
 ``config/kept.py``) under a digest of everything they were made from: the text
 of every schedules file, the environment variables those name, the default time
 zone, the working directory (the ``file`` shown in messages is relative to it)
-and the code and libraries that validate them. The next load with the same
+and the code and libraries that validate them. Jobs whose ``options`` hold a
+variable's value (a token passed to a template, say) are not kept: no value
+from the environment is written to the cache. The next load with the same
 digest takes them as they are; any change is a miss and a full validation,
 which reports every problem as before (a broken file is never kept).
 """
@@ -30,6 +32,8 @@ from broadcaster.config import kept
 from broadcaster.sources import kinds
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from apscheduler.triggers.cron import CronTrigger
 
 _DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -141,8 +145,7 @@ def jobs_key(root: Path, default_tz: str, environ: dict[str, str] | None = None)
     try:
         for path in schedule_files(root / "schedules"):
             text = path.read_text(encoding="utf-8")
-            names = sorted(set(_ENV_NAME.findall(text)))
-            files.append([path.name, text, [[n, env.get(n)] for n in names]])
+            files.append([path.name, text, [[n, env.get(n)] for n in _variables(text)]])
     except (OSError, UnicodeDecodeError):
         return None
     return kept.digest(KEPT, _code_version(), default_tz, os.getcwd(), files)
@@ -160,9 +163,11 @@ def kept_jobs(cache_dir: Path, key: str) -> list[Job] | None:
         return None     # a shape this code did not write
 
 
-def keep_jobs(cache_dir: Path, key: str, jobs: list[Job]) -> None:
-    """Keep ``jobs``, the valid jobs of a load that found no problem, under ``key``."""
-    if kinds.declared_elsewhere():
+def keep_jobs(cache_dir: Path, key: str, jobs: list[Job], root: Path,
+              environ: dict[str, str] | None = None) -> None:
+    """Keep ``jobs``, the valid jobs of a load that found no problem, under ``key``;
+    not when their ``options`` hold the value of a variable ``root``'s schedules name."""
+    if kinds.declared_elsewhere() or _options_hold_variables(jobs, root, environ):
         return
     data = []
     for job in jobs:
@@ -170,6 +175,36 @@ def keep_jobs(cache_dir: Path, key: str, jobs: list[Job]) -> None:
         d.update(to=list(job.to), exclude=list(job.exclude), grace=job.grace.total_seconds())
         data.append(d)
     kept.keep(cache_dir, KEPT, key, data)   # not when options hold what JSON cannot (a date)
+
+
+def _variables(text: str) -> list[str]:
+    """The ``${NAME}`` variables a schedules file names, sorted."""
+    return sorted(set(_ENV_NAME.findall(text)))
+
+
+def _options_hold_variables(jobs: list[Job], root: Path, environ: dict[str, str] | None) -> bool:
+    """Whether a job's options hold (in a string) the value of a variable the schedules
+    name: maybe a secret, never written to the cache. An unreadable file counts as yes."""
+    env = os.environ if environ is None else environ
+    values = set()
+    try:
+        for path in schedule_files(root / "schedules"):
+            values.update(env[n] for n in _variables(path.read_text(encoding="utf-8")) if env.get(n))
+    except (OSError, UnicodeDecodeError):
+        return True
+    return any(value in text for job in jobs for text in _strings(job.options) for value in values)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in ``value``: options as YAML gave them (mappings, lists, scalars)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
 
 
 @lru_cache(maxsize=1)

@@ -72,7 +72,7 @@ def load_jobs(app: App, problems: list[str] | None = None, *,
     if problems is not None:
         problems.extend(f"{p} (job left out until this is fixed)" for p in found)
     if not found and key is not None and jobs_key(app.root, tz) == key:
-        keep_jobs(app.cache_dir, key, jobs)
+        keep_jobs(app.cache_dir, key, jobs, app.root)
     return jobs
 
 
