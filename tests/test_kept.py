@@ -74,6 +74,13 @@ def test_a_changed_file_or_variable_is_loaded_again(project, monkeypatch):
     assert [j.id for j in load_jobs(_app(project), [])] == ["morning", "weekly", "extra"]
 
 
+def test_a_moved_project_shows_its_jobs_where_they_are_now(project, monkeypatch):
+    monkeypatch.chdir(project.parent)
+    assert load_jobs(_app(project.relative_to(project.parent)), [])[0].where == "root/schedules/s.yaml:3"
+    moved = project.rename(project.parent / "moved")     # var/cache/ moves with it
+    assert load_jobs(_app(moved.relative_to(moved.parent)), [])[0].where == "moved/schedules/s.yaml:3"
+
+
 def test_a_broken_schedule_is_reported_on_every_load_and_never_kept(project):
     load_jobs(_app(project), [])
     kept = (project / "var" / "cache" / f"{KEPT}.json").read_bytes()

@@ -8,7 +8,7 @@ minute, and validating means the YAML parser, pydantic and every content kind's
 module. When a load finds no problem at all, its jobs are kept (see
 ``config/kept.py``) under a digest of everything they were made from: the text
 of every schedules file, the environment variables those name, the default time
-zone, the working directory (the ``file`` shown in messages is relative to it)
+zone, each file's path and the working directory (the ``file`` shown in messages)
 and the code and libraries that validate them. Jobs whose ``options`` hold a
 variable's value (a token passed to a template, say) are not kept: no value
 from the environment is written to the cache. The next load with the same
@@ -145,7 +145,9 @@ def jobs_key(root: Path, default_tz: str, environ: dict[str, str] | None = None)
     try:
         for path in schedule_files(root / "schedules"):
             text = path.read_text(encoding="utf-8")
-            files.append([path.name, text, [[n, env.get(n)] for n in _variables(text)]])
+            # as given and resolved: the ``file`` shown in messages is made of both and the cwd
+            files.append([str(path), str(path.resolve()), text,
+                          [[n, env.get(n)] for n in _variables(text)]])
     except (OSError, UnicodeDecodeError):
         return None
     return kept.digest(KEPT, _code_version(), default_tz, os.getcwd(), files)
