@@ -241,3 +241,42 @@ def test_kill_9_loses_no_acknowledged_message(root):
         assert all(r.texts for r in robots), [i for i, r in enumerate(robots) if not r.texts]
         # only answers in flight at the kill may repeat (at most the sender's pool)
         assert sum(len(r.texts) for r in robots) - 40 <= 16
+
+
+def test_a_line_torn_by_a_crash_or_a_full_disk_costs_no_later_record(tmp_path, monkeypatch):
+    import errno
+    from zoneinfo import ZoneInfo
+
+    from broadcaster.store import open_store
+    from broadcaster.store.filejournal import FileJournal
+
+    today = date(2026, 11, 23)
+    shelf = FileJournal(tmp_path / "var")
+    shelf.write(today, [{"type": "message", "key": "generic:1"}], [True])
+    shelf.close()
+    day_file = tmp_path / "var" / "inbound" / "2026-11-23.jsonl"
+    with day_file.open("ab") as fh:
+        fh.write(b'{"type":"message","key":"generic:2","te')    # the power went mid-write
+    real_write = os.write
+    calls = []
+
+    def disk_fills(fd, data):            # half a batch goes down, then the disk is full
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, bytes(data[:len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    shelf.write(today, [{"type": "message", "key": "generic:3"}], [True])
+    monkeypatch.setattr(os, "write", disk_fills)
+    with pytest.raises(OSError):
+        shelf.write(today, [{"type": "message", "key": "generic:4", "text": "停水了吗"}], [True])
+    monkeypatch.setattr(os, "write", real_write)
+    shelf.write(today, [{"type": "message", "key": "generic:4", "text": "停水了吗"}], [True])
+    shelf.close()
+    store = open_store(tmp_path / "var", url="")
+    try:
+        kept = [r["key"] for r in journal.read(store, datetime(2026, 11, 23, tzinfo=ZoneInfo("UTC")),
+                                               ZoneInfo("UTC"))]
+    finally:
+        store.close()
+    assert kept == ["generic:1", "generic:3", "generic:4"]

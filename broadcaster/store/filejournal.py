@@ -2,8 +2,9 @@
 
 Layout: ``<state>/inbound/YYYY-MM-DD.jsonl`` (the local day), mode 0600 in a
 0700 directory. A batch is one ``write`` of its lines and one ``fsync``; a line
-torn by a crash mid-write is skipped on reading. The records and the promises:
-``broadcaster.inbound.journal``.
+torn by a crash or a full disk mid-write is skipped on reading, and ended (a
+newline) before anything more is appended, so the next record stays whole. The
+records and the promises: ``broadcaster.inbound.journal``.
 """
 
 from __future__ import annotations
@@ -45,19 +46,30 @@ class FileJournal(JournalShelf):
         data = b"".join((json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
                         for r in records)
         fd = self._file(day)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError:
+            self.close()        # reopened next time, the torn tail ended first
+            raise
         return [True] * len(records)
 
     def _file(self, day: date) -> int:
         if self._fd is None or self._fd_day != day:
             self.close()
             make_dirs(self.dir)
-            self._fd = os.open(self.dir / f"{day.isoformat()}.jsonl",
-                               os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            self._fd_day = day
+            fd = os.open(self.dir / f"{day.isoformat()}.jsonl",
+                         os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                end = os.lseek(fd, 0, os.SEEK_END)
+                if end and os.pread(fd, 1, end - 1) != b"\n":
+                    os.write(fd, b"\n")      # a line torn before: end it, skipped on reading
+            except OSError:
+                os.close(fd)
+                raise
+            self._fd, self._fd_day = fd, day
         return self._fd
 
     def close(self) -> None:
