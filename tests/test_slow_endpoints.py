@@ -148,3 +148,27 @@ def test_a_short_retry_after_without_a_rate_limit_is_waited_too(one_robot):
     assert result.sent == 1 and 1.0 <= took < 2.5, took
     d = outbox.get(app, ann_id).deliveries[0]
     assert d.attempts == 2 and d.history[0].http_status == 503 and d.status == "sent"
+
+
+def test_a_notice_cancelled_mid_pass_holds_back_none_of_the_groups_other_notices(one_robot):
+    """Three notices to one slow robot; the second is cancelled while the first is on its
+    way: the third still goes out in this pass, after the first (one at a time, in order)."""
+    import time_machine
+
+    sim, robot, app = one_robot("wecom", latency=1.0)
+    texts = ("第一条停水通知", "第二条停水通知", "第三条停水通知")
+    with sim:
+        ids = []
+        for i, text in enumerate(texts):
+            with time_machine.travel(time.time() - 3 + i, tick=False):   # ids in this order
+                ids.append(_announce(app, text))
+        results = []
+        passing = threading.Thread(target=lambda: results.append(Dispatcher(app).run()))
+        passing.start()
+        while robot.attempts < 1 and passing.is_alive():    # the first is on its way
+            time.sleep(0.01)
+        assert outbox.cancel(App(app.root), ids[1]) == 1
+        passing.join(15)
+    assert [next(t for t in texts if t in got) for got in robot.texts] == [texts[0], texts[2]]
+    assert results[0].sent == 2 and results[0].pending == 0
+    assert [outbox.get(app, i).status for i in ids] == ["done", "cancelled", "done"]

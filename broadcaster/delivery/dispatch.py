@@ -448,8 +448,10 @@ class Dispatcher:
     # -- one group's deliveries (worker thread) ---------------------------------
     def _deliver_group(self, jobs: list[Job]) -> None:
         for job in jobs:
-            if self._halted(job.meta.id):
+            if self.stop.is_set() or self._halt.is_set():
                 return
+            if job.meta.id in self._cancelled:    # its row stays as the cancel left it
+                continue                          # the group's other notices go on
             try:
                 self._deliver(job)
             except StoreFull as exc:
