@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -152,6 +153,21 @@ def test_the_time_zone_is_kept_while_groups_yaml_is_unchanged(project):
     write_groups(project, GROUPS.replace("Asia/Shanghai", "Europe/Berlin"))
     assert _app(project).default_timezone == "Europe/Berlin"
     assert _kept(project, KEPT_ZONE) == "Europe/Berlin"
+
+
+def test_a_kept_time_zone_is_read_again_by_other_code(project, monkeypatch, tmp_path):
+    import broadcaster.config.timezone as timezone
+    from broadcaster.config.kept import CheckedCache
+
+    assert _app(project).default_timezone == "Asia/Shanghai"
+    path = project / "var" / "cache" / f"{KEPT_ZONE}.json"
+    key = json.loads(path.read_bytes().partition(b"\n")[0])["sha256"]
+    CheckedCache(path, key).store("Europe/Berlin")     # as an older reading of the same text kept it
+    assert _app(project).default_timezone == "Europe/Berlin"
+    changed = tmp_path / "timezone.py"
+    changed.write_text(Path(timezone.__file__).read_text() + "\n# fixed\n")
+    monkeypatch.setattr(timezone, "__file__", str(changed))
+    assert _app(project).default_timezone == "Asia/Shanghai"
 
 
 def test_nothing_queued_means_no_announcement_and_no_journal(project):

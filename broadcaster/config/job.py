@@ -219,11 +219,4 @@ def _code_version() -> list:
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.origin:
             paths.append(Path(spec.origin))
-    out = []
-    for path in paths:
-        try:
-            st = path.stat()
-            out.append([str(path), st.st_size, st.st_mtime_ns])
-        except OSError:
-            out.append([str(path), None, None])
-    return out
+    return kept.file_versions(paths)

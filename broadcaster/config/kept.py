@@ -97,3 +97,16 @@ def keep(cache_dir: Path, name: str, key: str, data: Any) -> None:
 def digest(*parts: object) -> str:
     """A key: the SHA-256 of ``parts`` as JSON (strings, numbers, None, lists)."""
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def file_versions(paths: list[Path]) -> list:
+    """Each path with its size and change time (None when missing): in a key, the version
+    of the code that derived the data."""
+    out = []
+    for path in paths:
+        try:
+            st = path.stat()
+            out.append([str(path), st.st_size, st.st_mtime_ns])
+        except OSError:
+            out.append([str(path), None, None])
+    return out

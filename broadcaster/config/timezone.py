@@ -3,7 +3,7 @@
 A pass with nothing to send needs only the clock's time zone. ``default_timezone``
 reads the YAML event stream up to ``defaults`` (sparing it parsing thousands of
 groups), and with a ``cache_dir`` keeps the answer for the next process while
-groups.yaml's text is unchanged (sparing it the YAML parser). ``check_zone`` is
+groups.yaml's text and this module are unchanged (sparing it the YAML parser). ``check_zone`` is
 the one check of a zone name, used by every model that takes one.
 """
 
@@ -36,7 +36,7 @@ def default_timezone(root: Path, cache_dir: Path | None = None) -> str:
         text = (root / "groups.yaml").read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return DEFAULT_TIMEZONE
-    key = kept.digest(KEPT, text)
+    key = kept.digest(KEPT, kept.file_versions([Path(__file__)]), text)   # this code reads it
     if cache_dir is not None:
         zone = kept.kept(cache_dir, KEPT, key)
         if isinstance(zone, str):
