@@ -218,8 +218,10 @@ def _journal(src: FileStore, dst: PgStore, out: Imported) -> None:
     have = {r[0] for r in dst.run(lambda conn: conn.execute(
         "SELECT DISTINCT day FROM inbound_journal").fetchall(), "import")}
     for day, path in shelf.day_files():
+        if day in have:
+            continue
         records = list(shelf.read_file(path))
-        if day in have or not records:
+        if not records:
             continue
         dst.journal().write(day, records, [r.get("type") in ONCE for r in records])
         out.journal += len(records)
