@@ -208,17 +208,37 @@ def test_the_events_job_posts_the_rest_and_names_the_skipped_event(root, tmp_pat
 
 
 def test_a_rule_that_can_never_match_is_bounded_and_skipped(monkeypatch):
-    """dateutil searches such a rule to the year 9999; the walk is timed and the event skipped,
-    so the calendar does not pay for it a second time when it is expanded."""
+    """dateutil searches such a rule to the year 9999 inside one step of its iterator (3 s here,
+    more on a loaded machine); the walk is stopped when its time is up and the event skipped, so
+    the calendar does not pay for it a second time when it is expanded."""
     from broadcaster.sources import recurrence
 
-    monkeypatch.setattr(recurrence, "MAX_SECONDS", 0.05)
-    body = calendar(vevent("never@x", "二月三十日", "FREQ=MONTHLY;BYMONTH=2;BYMONTHDAY=30"),
+    monkeypatch.setattr(recurrence, "MAX_SECONDS", 0.2)
+    body = calendar(vevent("never@x", "二月三十日", "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"),
                     vevent("weekly@hlz", "义诊", "FREQ=WEEKLY;BYDAY=SA"))
+    began = time.monotonic()
     found, warnings, _ = occurrences(body)
+    assert time.monotonic() - began < 2.5          # not the 3 s (or more) of the whole search
     assert [e["title"] for e in found] == ["义诊"]
     assert warnings == ["events hlz: event '二月三十日' (UID never@x) skipped: its rule took more "
-                        "than 0.05 s to expand"]
+                        "than 0.2 s to expand"]
+
+
+def test_a_walk_that_ends_in_time_leaves_no_stop_behind():
+    """A stop raised as the block ends is withdrawn: nothing lands later in the thread."""
+    from broadcaster.sources import recurrence
+
+    overran = 0
+    for _ in range(300):                         # the timer and the block's end race
+        try:
+            with recurrence._stopped_after(0.001):
+                time.sleep(0.001)
+        except recurrence._Overran:
+            overran += 1
+    time.sleep(0.05)
+    total = sum(range(200_000))                  # bytecode enough for a stray stop to land
+    assert total == 19_999_900_000
+    assert overran > 0                           # the race was run
 
 
 def test_after_the_calendar_budget_the_remaining_recurring_events_are_skipped(monkeypatch):

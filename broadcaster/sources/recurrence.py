@@ -12,9 +12,13 @@ event that:
 - has more than ``MAX_PER_EVENT`` occurrences starting in ``[start, end)``;
 - needs more than what is left of the calendar's ``MAX_STEPS`` rule steps
   (shared by all its events) to get from its DTSTART past ``end``, or walks
-  for more than ``MAX_SECONDS`` without reaching it (a rule that can never
-  match, ``FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30``, makes dateutil search to
-  the year 9999: about 3 s);
+  for more than ``MAX_SECONDS`` without reaching it. A rule that can never
+  match (``FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30``) makes dateutil search to the
+  year 9999 inside one step of its iterator — 3 s, 5 s when hourly — so the
+  walk is stopped from outside: ``_stopped_after`` raises in the walking
+  thread when its time is up (``PyThreadState_SetAsyncExc``, the means
+  ``func_timeout`` and ``stopit`` use; dateutil's loop is pure Python, so it
+  is interrupted at once);
 - comes after the calendar has spent ``CALENDAR_SECONDS`` on such walks.
 
 It returns one warning per event removed, naming the event (its summary
@@ -24,7 +28,10 @@ and UID); the rest of the calendar is expanded and posted as usual.
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -100,24 +107,58 @@ def _over_bounds(comp, rules: list, start: datetime, end: datetime, tz: ZoneInfo
 def _walk(rule, lo: datetime, hi: datetime, budget: _Budget) -> str | None:
     """Count ``rule``'s occurrences up to ``hi``; why it is over the bounds, or None."""
     seen = 0
-    began = time.monotonic()
-    for when in rule:
-        budget.steps -= 1
-        if when >= hi:
-            return None
-        if when >= lo:
-            seen += 1
-            if seen > MAX_PER_EVENT:
-                return (f"it repeats more than {MAX_PER_EVENT} times between "
-                        f"{lo:%Y-%m-%d %H:%M} and {hi:%Y-%m-%d %H:%M}")
-        if budget.steps < 0:
-            return (f"the calendar's recurring events need more than {MAX_STEPS:,} steps "
-                    "to reach the dates wanted")
-        if time.monotonic() - began > MAX_SECONDS:
-            break
-    if time.monotonic() - began > MAX_SECONDS:
+    try:
+        with _stopped_after(MAX_SECONDS):
+            for when in rule:
+                budget.steps -= 1
+                if when >= hi:
+                    return None
+                if when >= lo:
+                    seen += 1
+                    if seen > MAX_PER_EVENT:
+                        return (f"it repeats more than {MAX_PER_EVENT} times between "
+                                f"{lo:%Y-%m-%d %H:%M} and {hi:%Y-%m-%d %H:%M}")
+                if budget.steps < 0:
+                    return (f"the calendar's recurring events need more than {MAX_STEPS:,} steps "
+                            "to reach the dates wanted")
+    except _Overran:
         return f"its rule took more than {MAX_SECONDS:g} s to expand"
     return None
+
+
+class _Overran(Exception):
+    """Raised in a walking thread whose time is up."""
+
+
+@contextmanager
+def _stopped_after(seconds: float) -> Iterator[None]:
+    """Raise ``_Overran`` in this thread if the block is still running after ``seconds``.
+
+    The exception is delivered between two bytecodes of the block (pure Python only); a
+    pending one is withdrawn when the block ends first, so it never lands outside the block.
+    """
+    import ctypes  # start-up time: loaded when a calendar is first checked
+
+    set_async = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    me = ctypes.c_ulong(threading.get_ident())
+    lock = threading.Lock()
+    running = True
+
+    def stop() -> None:
+        with lock:
+            if running:
+                set_async(me, ctypes.py_object(_Overran))
+
+    timer = threading.Timer(seconds, stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        with lock:
+            running = False
+            set_async(me, None)      # withdraw one raised too late to land in the block
 
 
 def _naive_until(rule: str, zone: Any) -> str:
