@@ -25,7 +25,7 @@ from tests.test_crash_concurrency import _root_with
 pytestmark = pytest.mark.slow
 
 SCENARIO = textwrap.dedent(r"""
-    import json, os, signal, subprocess, sys, time
+    import json, os, signal, subprocess, sys, threading, time
     from pathlib import Path
 
     root, state = Path(sys.argv[1]), Path(sys.argv[1]) / "var"
@@ -63,7 +63,13 @@ SCENARIO = textwrap.dedent(r"""
     steps["active-full"] = len(list((state / "active").glob("*.json")))
     daemon = subprocess.Popen([*main, "daemon"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
+    log = []
+    reader = threading.Thread(target=lambda: log.extend(daemon.stderr), daemon=True)
+    reader.start()
+    deadline = time.time() + 60                     # its first pass meets the full disk
+    while time.time() < deadline and not any("no space left in" in line for line in log):
+        time.sleep(0.2)
+    time.sleep(1)
     steps["daemon-alive-full"] = daemon.poll() is None
     os.unlink(state / "filler")                     # space is back
     run("announce-after", "announce", "第三条通知", "--to", "all", "--json")   # wakes the daemon
@@ -75,7 +81,8 @@ SCENARIO = textwrap.dedent(r"""
         time.sleep(0.5)
     daemon.send_signal(signal.SIGTERM)
     steps["daemon-code"] = daemon.wait(timeout=30)
-    steps["daemon-log"] = daemon.stderr.read()
+    reader.join(timeout=10)
+    steps["daemon-log"] = "".join(log)
     steps["leftovers-after"] = leftovers()
     print(json.dumps(steps, ensure_ascii=False))
 """)
