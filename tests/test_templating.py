@@ -533,3 +533,92 @@ def test_news_item_without_a_link_is_bold_text_not_an_empty_link(root):
     out = render(root, "news", {"items": items})
     assert "1. **社区通知**" in out and "]()" not in out
     assert "2. **[街道新闻](https://example.gov.cn/a)**" in out
+
+
+# -- one template for many groups ---------------------------------------------------------------
+
+MANY = "groups:\n" + "".join(
+    f"  - id: g{i}\n    name: 第{i}网格群\n    channel: {{type: file, path: out}}\n"
+    + ("    timezone: Europe/London\n" if i % 3 == 0 else "")
+    for i in range(12))
+
+
+def _counting(t: Templates, monkeypatch) -> list[str]:
+    rendered: list[str] = []
+    real = t.env.render
+    monkeypatch.setattr(t.env, "render", lambda tpl, ctx: rendered.append(tpl.name) or
+                        real(tpl, ctx))
+    return rendered
+
+
+@pytest.mark.parametrize("name", sorted(set(SHIPPED)))
+def test_a_batch_renders_what_each_group_gets_alone(root, name):
+    from broadcaster.templating.batch import RenderBatch
+
+    write_groups(root, GROUPS + MANY.removeprefix("groups:\n"))
+    groups = load_groups(root).groups
+    t = Templates(root)
+    batch = RenderBatch(t)
+    data = t.sample_data(t.kind_of(name), NOW)
+    for g in groups:
+        assert batch.render(name, group=g, data=data, now=NOW) == \
+            t.render(name, group=g, data=data, now=NOW), g.id
+
+
+def test_a_batch_renders_each_distinct_message_once(root, monkeypatch):
+    from broadcaster.templating.batch import RenderBatch
+
+    write_groups(root, MANY)
+    groups = load_groups(root).groups
+    t = Templates(root)
+    rendered = _counting(t, monkeypatch)
+    put(root, "plain.md.j2", "{{ vars.text }} {{ now|hhmm }} {{ vars.n }}\n")
+    batch = RenderBatch(t)
+    texts = {g.id: batch.render("plain", group=g, data={"vars": {"text": "停水", "n": 1}},
+                                now=NOW) for g in groups}
+    assert len(rendered) == 2      # one per timezone
+    assert texts["g0"] == "停水 00:00 1" and texts["g1"] == "停水 08:00 1"
+    # values alike to == but printed differently are not taken for each other
+    outs = [batch.render("plain", group=groups[1], data={"vars": {"text": "x", "n": n}},
+                         now=NOW) for n in (1, True, 1.0, 0.0, -0.0, "1", [1], (1,))]
+    assert outs == ["x 08:00 1", "x 08:00 True", "x 08:00 1.0", "x 08:00 0.0", "x 08:00 -0.0",
+                    "x 08:00 1", "x 08:00 [1]", "x 08:00 (1,)"]
+
+
+@pytest.mark.parametrize("body, partial", [
+    ("{{ vars.text }}/{{ group.name }}\n", None),
+    ("{{ vars.text }}{% include '_who.md.j2' %}\n", "/{{ group.name }}"),
+    ("{% from '_who.md.j2' import who with context %}{{ vars.text }}{{ who() }}\n",
+     "{% macro who() %}/{{ group.name }}{% endmacro %}"),
+    ("{{ vars.text }}{% include '_' ~ vars.part ~ '.md.j2' %}\n", "/{{ group.name }}"),
+])
+def test_a_batch_renders_per_group_a_template_that_reads_the_group(root, monkeypatch, body,
+                                                                    partial):
+    from broadcaster.templating.batch import RenderBatch
+
+    write_groups(root, MANY)
+    groups = load_groups(root).groups
+    put(root, "named.md.j2", body)
+    if partial is not None:
+        put(root, "_who.md.j2", partial)
+    t = Templates(root)
+    rendered = _counting(t, monkeypatch)
+    batch = RenderBatch(t)
+    data = {"vars": {"text": "who", "part": "who"}}
+    texts = [batch.render("named", group=g, data=data, now=NOW) for g in groups]
+    assert texts == [f"who/{g.name}" for g in groups]
+    assert len(rendered) == len(groups)
+
+
+def test_a_batch_draws_a_random_choice_per_group(root, monkeypatch):
+    from broadcaster.templating.batch import RenderBatch
+
+    write_groups(root, MANY)
+    groups = load_groups(root).groups
+    put(root, "lucky.md.j2", "{{ range(1000)|random }}\n")
+    t = Templates(root)
+    rendered = _counting(t, monkeypatch)
+    batch = RenderBatch(t)
+    texts = {batch.render("lucky", group=g, data={}, now=NOW) for g in groups}
+    assert len(rendered) == len(groups)
+    assert len(texts) > 1

@@ -106,12 +106,15 @@ def compose(
     name = template or "announcement"
     if template is not None:
         _check_announceable(app, template)
+    from broadcaster.templating.batch import RenderBatch  # start-up time: loaded when first used
+
     groups = select(app.groups, to, exclude)
     now = app.now()
     messages = []
+    renderer = RenderBatch(app.templates)     # each distinct message rendered once
     for g in groups:
         data = {"text": text or "", "urgent": urgent, "sender": sender, "vars": variables}
-        markdown = app.templates.render(name, group=g, data=data, now=now.astimezone(g.tz))
+        markdown = renderer.render(name, group=g, data=data, now=now.astimezone(g.tz))
         if not markdown.strip():
             raise InputError(f"template {name!r} renders an empty message for group {g.id}")
         messages.append(Message(g.id, markdown))

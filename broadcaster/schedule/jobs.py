@@ -153,8 +153,11 @@ class JobContext:
              festival: str | None = None, **queue: Any) -> str | None:
         """Render ``template`` for each group (``data``: a mapping, or a function of the
         group) and queue them as one announcement; its id, or None when nothing was queued."""
+        from broadcaster.templating.batch import RenderBatch  # start-up time: loaded when first used
+
+        renderer = RenderBatch(self.app.templates)    # each distinct message rendered once
         messages = [
-            Message(g.id, self.app.templates.render(
+            Message(g.id, renderer.render(
                 template, group=g, data=data(g) if callable(data) else data,
                 now=self.local_now, festival=festival))
             for g in groups
