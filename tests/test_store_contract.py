@@ -377,3 +377,46 @@ def test_a_closed_ticket_with_messages_still_to_queue_stays_open_until_they_are(
     tickets.change(t.id, lambda x: x.notices.clear(), bump=False)
     tickets.tidy(tickets.open_rows(), set())
     assert tickets.open_rows() == [] and [x.id for x in tickets.archived_tickets()] == [t.id]
+
+
+def test_the_ticket_figures_count_the_window_by_grid_without_building_tickets(any_store):
+    """``figures``: opened in the window, resolved in it (when last resolved, reopened since
+    or not), overdue at its end, medians of whole seconds (an even count: the mean of the
+    middle two); the open tickets of any month, the archived ones of the window's months."""
+    from broadcaster.tickets.store import Counts, Figures
+
+    tickets = any_store.tickets()
+    h = timedelta(hours=1)
+
+    def move(t, at, status, by="wang-li"):
+        return tickets.change(t.id, lambda x: x.add(at, by, status))
+
+    a, _ = opened(tickets, group="g1")                              # resolved in 6 h, closed
+    move(a, T0 + 6 * h, "resolved")
+    move(a, T0 + 7 * h, "closed")
+    opened(tickets, group="g1")                                     # open, due in 48 h: overdue
+    c, _ = opened(tickets, at=T0 - 48 * h, group="g2")              # resolved in 49 h, reopened
+    move(c, T0 + h, "resolved")
+    move(c, T0 + 2 * h, "reopened", "zhang-hua")
+    d, _ = opened(tickets, at=datetime(2026, 10, 20, 9, 0, tzinfo=TZ), group="g9")   # a group
+    move(d, datetime(2026, 11, 2, 9, 0, tzinfo=TZ), "resolved")     # no longer configured
+    e, _ = opened(tickets, at=datetime(2026, 9, 10, 9, 0, tzinfo=TZ), group="g1")   # September
+    move(e, datetime(2026, 9, 10, 12, 0, tzinfo=TZ), "resolved")
+    move(e, datetime(2026, 9, 11, 12, 0, tzinfo=TZ), "closed")
+    f, _ = opened(tickets, at=T0 + h, group="g1")                   # resolved in 3 h 0 min 1 s
+    move(f, T0 + 4 * h + timedelta(seconds=1), "resolved")
+    g, _ = opened(tickets, group="g2")
+    move(g, T0 + h, "rejected", "zhang-hua")
+    tickets.tidy(tickets.open_rows(), set())
+
+    start, end = datetime(2026, 11, 1, tzinfo=TZ), datetime(2026, 11, 25, 12, 0, tzinfo=TZ)
+    got = tickets.figures(start, end, {"g1": "grid-a", "g2": "grid-a", "g3": "grid-b"}, "(?)")
+    assert got == Figures(
+        total=Counts(opened=5, resolved=4, overdue=2, handling_s=(21600 + 176400) / 2),
+        by_grid={"grid-a": Counts(5, 3, 2, 21600), "(?)": Counts(0, 1, 0, 13 * 86400)},
+        by_status={"closed": 1, "open": 1, "reopened": 1, "rejected": 1, "resolved": 1})
+    half = tickets.figures(start, datetime(2026, 11, 22, 13, 30, tzinfo=TZ), {"g1": "grid-a"}, "(?)")
+    assert half.by_grid["grid-a"] == Counts(3, 2, 0, (10801 + 21600) / 2)   # g1: a, b, f
+    assert half.total.opened == 5 and half.total.overdue == 1               # c, due at T0
+    assert tickets.figures(datetime(2027, 1, 1, tzinfo=TZ), datetime(2027, 1, 2, tzinfo=TZ),
+                           {}, "(?)") == Figures(Counts(0, 0, 2), {"(?)": Counts(0, 0, 2)}, {})

@@ -74,6 +74,9 @@ def ticket_session(root, env) -> dict:
             res = cli(root, *args, env=env)
             shown = masked(res.json())
             out[name] = (res.code, TIMED.sub("<ms>", shown) if isinstance(shown, str) else shown)
+        res = cli(root, "stats", env=env)                   # as text: the same tables
+        out["stats_text"] = (res.code, re.sub(r"(platform answer median / p95 \(ms\)).*", r"\1",
+                                              res.out))
     return out
 
 
@@ -88,6 +91,8 @@ def test_the_ticket_commands_answer_the_same_on_postgres(troot, tmp_path, pg_url
     assert on_pg["stale"][0] == 1 and "changed since you read it" in on_pg["stale"][1]
     assert on_pg["missing"][0] == 1
     assert on_pg["reject"][0] == 0
+    assert re.search(r"tickets resolved +1\n", on_pg["stats_text"][1])
+    assert re.search(r"hlz-g01 +1 +1 +0 ", on_pg["stats_text"][1]), on_pg["stats_text"][1]
     assert [json.loads(t)["id"] for t in on_pg["overdue"][1]] == ["GL-1123-0002"]   # the light
     assert not (troot / "var" / "tickets").exists()             # nothing of them under var/
 

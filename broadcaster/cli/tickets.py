@@ -225,14 +225,14 @@ def export(
       broadcaster tickets export --csv --month 2026-11 --out 2026-11.csv
     """
 
-    from broadcaster.tickets.listing import csv_text, every_ticket  # start-up time: loaded when first used
+    from broadcaster.tickets.listing import csv_text  # start-up time: loaded when first used
 
     if not csv_ and not json_:
         raise typer.BadParameter("give --csv (or --json)", param_hint="--csv")
     if month is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
         raise InputError(f"--month: expected YYYY-MM, got {month!r}")
     a = get_app(ctx)
-    rows = sorted(every_ticket(a, [month] if month else None), key=lambda t: (t.created_at, t.id))
+    rows = sorted(a.tickets.store.every_ticket([month] if month else None), key=lambda t: (t.created_at, t.id))
     if month:
         rows = [t for t in rows if t.day.strftime("%Y-%m") == month]
     if not csv_:

@@ -151,17 +151,16 @@ class FileTicketStore(TicketStore):
             out.extend(rows.values())
         return out
 
-    def archived_tickets(self, months: list[str] | None = None, *,
-                         since: date | None = None) -> Iterator[Ticket]:
-        """Archived tickets, optionally only those opened in the given ``YYYY-MM`` months
-        (``since`` is left to the caller: a month's files are read whole)."""
+    def archived_rows(self, months: list[str] | None = None, *,
+                      since: date | None = None) -> Iterator[dict]:
+        """Archived tickets' rows, optionally only those opened in the given ``YYYY-MM``
+        months (``since`` is left to the caller: a month's files are read whole)."""
         self.ensure()
         dirs = ([self.archive_dir / m for m in months] if months is not None
                 else sorted(p for p in self.archive_dir.iterdir() if p.is_dir()))
         for d in dirs:
             for path in sorted(d.glob("*.json")):
-                for row in self._read(path).values():
-                    yield Ticket.from_record(row)
+                yield from self._read(path).values()
 
     def kept(self) -> bool:
         return self.open_dir.is_dir()

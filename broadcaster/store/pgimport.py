@@ -188,9 +188,7 @@ def _tickets(src: FileStore, dst: PgStore, out: Imported) -> None:
         return
     have = {r[0] for r in dst.run(lambda conn: conn.execute("SELECT id FROM tickets").fetchall(),
                                   "import")}
-    opened = tickets.open_tickets()
-    seen = {t.id for t in opened}
-    todo = [*opened, *(t for t in tickets.archived_tickets() if t.id not in seen)]
+    todo = list(tickets.every_ticket())
     out.tickets_skipped = sum(1 for t in todo if t.id in have)
     todo = [t for t in todo if t.id not in have]
 

@@ -33,7 +33,10 @@ The tables (every time is ``timestamptz``; a row's whole record is kept as
 - ``tickets``, ``ticket_history``, ``ticket_sources`` (version 5): work orders
   with a version column, their history, the message each was opened from
   (``pgtickets``); ``inbound_journal``: the resident-message journal
-  (``pgjournal``).
+  (``pgjournal``);
+- ``tickets.resolved_at`` (version 7): when a ticket last entered ``resolved``
+  (from its history), so that ``stats`` counts tickets in one query over the
+  columns, and the index ``tickets_figures`` it reads them by.
 """
 
 from __future__ import annotations
@@ -312,6 +315,16 @@ BEGIN
 END
 $$;
 """),  # noqa: S608 - constant SQL, no input in it
+    (7, "ticket figures from columns", """
+ALTER TABLE tickets ADD COLUMN resolved_at timestamptz;    -- when it last entered resolved
+UPDATE tickets t SET resolved_at = h.at
+FROM (SELECT DISTINCT ON (ticket) ticket, at FROM ticket_history WHERE status = 'resolved'
+      ORDER BY ticket, position DESC) h
+WHERE h.ticket = t.id;
+-- the archived tickets of stats' window, read from the index alone
+CREATE INDEX tickets_figures ON tickets (day) INCLUDE (grp, status, created_at, resolved_at, deadline)
+    WHERE NOT working;
+"""),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -1,8 +1,9 @@
 """Tickets on PostgreSQL: the tables ``tickets``, ``ticket_history`` and ``ticket_sources``.
 
 One row per ticket: the columns ``tickets list``, ``stats`` and the pass
-filter and sort on (status, staff, category, group, day, deadline) and the
-rest of ``Ticket.to_record`` as ``jsonb``; one row per line of its history.
+filter and sort on (status, staff, category, group, day, deadline, when it
+was last resolved) and the rest of ``Ticket.to_record`` as ``jsonb``; one row
+per line of its history. ``stats`` counts from the columns (``FIGURES``).
 There is no archive to move tickets to: ``working`` (not closed or rejected,
 or messages still to queue) splits the open tickets from the archived ones,
 and each half has its index.
@@ -25,13 +26,13 @@ so one message opens one ticket however many servers see it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from broadcaster.tickets import ids
-from broadcaster.tickets.model import ACTIVE, FINAL, Ticket
-from broadcaster.tickets.store import TicketStore, no_ticket, stale
+from broadcaster.tickets.model import ACTIVE, FINAL, RESOLVED, Ticket
+from broadcaster.tickets.store import Counts, Figures, TicketStore, months_between, no_ticket, stale
 
 if TYPE_CHECKING:
     import psycopg
@@ -44,13 +45,33 @@ SELECT = """SELECT t.record || jsonb_build_object('version', t.version, 'history
   (SELECT jsonb_agg(h.change ORDER BY h.position) FROM ticket_history h WHERE h.ticket = t.id),
   '[]'::jsonb)), t.changed FROM tickets t """
 INSERT = """INSERT INTO tickets (id, changed, day, version, status, working, category, grp,
-  staff, created_at, deadline, record)
-VALUES (%s, nextval('ticket_changes'), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+  staff, created_at, deadline, resolved_at, record)
+VALUES (%s, nextval('ticket_changes'), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (id) DO NOTHING"""
 UPDATE = """UPDATE tickets SET changed = nextval('ticket_changes'), day = %s, version = %s,
   status = %s, working = %s, category = %s, grp = %s, staff = %s, created_at = %s,
-  deadline = %s, record = %s
+  deadline = %s, resolved_at = %s, record = %s
 WHERE id = %s AND version = %s AND changed = %s"""
+
+# TicketStore.figures in one statement: each ticket counted once, in its grid (grids: the
+# groups' grids as two arrays), then the counts by grid, by status and in all.
+FIGURES = """WITH grids (grp, grid) AS (SELECT * FROM unnest(%(groups)s::text[], %(grids)s::text[])),
+counted AS (
+  SELECT coalesce(g.grid, %(unknown)s) AS grid, t.status,
+    t.created_at BETWEEN %(start)s AND %(end)s AS opened,
+    t.resolved_at BETWEEN %(start)s AND %(end)s AS resolved,
+    (extract(epoch FROM t.resolved_at) - extract(epoch FROM t.created_at))::float8 AS handling,
+    t.status = ANY(%(active)s) AND t.deadline <= %(end)s AS overdue
+  FROM (SELECT grp, status, created_at, resolved_at, deadline FROM tickets WHERE working
+        UNION ALL
+        SELECT grp, status, created_at, resolved_at, deadline FROM tickets
+        WHERE NOT working AND day >= %(first)s AND day < %(last)s) t
+  LEFT JOIN grids g ON g.grp = t.grp)
+SELECT grouping(grid), grouping(status), grid, status,
+  count(*) FILTER (WHERE opened), count(*) FILTER (WHERE resolved),
+  count(*) FILTER (WHERE overdue),
+  percentile_cont(0.5) WITHIN GROUP (ORDER BY handling) FILTER (WHERE resolved)
+FROM counted GROUP BY GROUPING SETS ((grid), (status), ())"""
 
 
 def columns(t: Ticket) -> tuple:
@@ -60,7 +81,7 @@ def columns(t: Ticket) -> tuple:
     record = t.to_record()
     del record["history"]
     return (t.day, t.version, t.status, t.status not in FINAL or bool(t.notices), t.category,
-            t.group, t.staff, t.created_at, t.deadline, Jsonb(record))
+            t.group, t.staff, t.created_at, t.deadline, t.changed_at(RESOLVED), Jsonb(record))
 
 
 def history_rows(t: Ticket, first: int = 0) -> list[tuple]:
@@ -130,8 +151,8 @@ class PgTicketStore(TicketStore):
         return [r[0] for r in self.store.run(lambda conn: conn.execute(query, params).fetchall(),
                                              "tickets")]
 
-    def archived_tickets(self, months: list[str] | None = None, *,
-                         since: date | None = None) -> Iterator[Ticket]:
+    def archived_rows(self, months: list[str] | None = None, *,
+                      since: date | None = None) -> Iterator[dict]:
         """By ``tickets_archive``: the days of ``months`` (from ``since`` on)."""
         if months is not None and not months:
             return
@@ -148,7 +169,29 @@ class PgTicketStore(TicketStore):
             " AND (%s::text[] IS NULL OR to_char(t.day, 'YYYY-MM') = ANY(%s::text[]))"
             " ORDER BY t.day, t.id", (first, last, months, months)).fetchall(), "tickets")
         for record, _ in rows:
-            yield Ticket.from_record(record)
+            yield record
+
+    def figures(self, start: datetime, end: datetime, grids: Mapping[str, str],
+                unknown: str) -> Figures:
+        """One query (``FIGURES``): the working tickets by ``tickets_working``, the archived
+        ones of the window's months by ``tickets_archive``."""
+        months = months_between(start, end)
+        first = date.fromisoformat(f"{months[0]}-01")
+        last = (date.fromisoformat(f"{months[-1]}-01") + timedelta(days=32)).replace(day=1)
+        params = {"groups": list(grids), "grids": list(grids.values()), "unknown": unknown,
+                  "start": start, "end": end, "active": sorted(ACTIVE), "first": first,
+                  "last": last}
+        rows = self.store.run(lambda conn: conn.execute(FIGURES, params).fetchall(), "tickets")
+        out = Figures()
+        for all_grids, all_statuses, grid, status, opened, resolved, overdue, handling in rows:
+            if not all_grids:
+                out.by_grid[grid] = Counts(opened, resolved, overdue, handling)
+            elif not all_statuses:
+                if opened:
+                    out.by_status[status] = opened
+            else:
+                out.total = Counts(opened, resolved, overdue, handling)
+        return out
 
     def kept(self) -> bool:
         return self.store.run(lambda conn: conn.execute(

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
-from datetime import date, datetime, timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from broadcaster.errors import InputError, did_you_mean
 from broadcaster.tickets.model import ACTIVE, FINAL, STATUSES, Ticket, mask_name
+from broadcaster.tickets.store import months_between
 from broadcaster.timeparse import from_iso, iso
 
 FINAL_SINCE = timedelta(days=30)
@@ -22,30 +23,6 @@ BOM = "\ufeff"   # so that Excel opens the CSV as UTF-8
 CSV_COLUMNS = ("id", "created_at", "category", "category_name", "urgent", "group", "group_name",
                "staff", "staff_name", "status", "deadline", "overdue", "resolved_at",
                "closed_at", "late", "reporter", "text", "result")
-
-
-def months_since(since: datetime, until: datetime) -> list[str]:
-    months, cur = [], since.replace(day=1)
-    while (cur.year, cur.month) <= (until.year, until.month):
-        months.append(f"{cur:%Y-%m}")
-        cur = (cur + timedelta(days=32)).replace(day=1)
-    return months
-
-
-def every_ticket(app, months: list[str] | None = None, *, status: str | None = None,
-                 since: date | None = None) -> Iterator[Ticket]:
-    """Open and archived tickets (archived in ``months`` only, if given), each once.
-
-    ``status``, ``since`` (opened on or after that day): hints the store may apply
-    (see ``TicketStore.open_rows``); the caller filters again."""
-    store = app.tickets.store
-    opened = [Ticket.from_record(r) for r in store.open_rows(status=status)]
-    seen = {t.id for t in opened}
-    yield from opened
-    for t in store.archived_tickets(months, since=since):
-        if t.id not in seen:      # an old copy of a reopened ticket
-            seen.add(t.id)
-            yield t
 
 
 def select(app, *, status: str | None = None, staff: str | None = None,
@@ -66,8 +43,8 @@ def select(app, *, status: str | None = None, staff: str | None = None,
     start = now - since if since is not None else None
     if status in FINAL:
         begin = start or now - FINAL_SINCE
-        pool: Iterable[Ticket] = every_ticket(app, months_since(begin, now), status=status,
-                                              since=(begin - timedelta(days=1)).date())
+        pool: Iterable[Ticket] = desk.store.every_ticket(
+            months_between(begin, now), status=status, since=(begin - timedelta(days=1)).date())
         start = begin
     else:
         rows = desk.store.open_rows(status=status, staff=staff, category=category,
