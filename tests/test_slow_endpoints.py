@@ -172,3 +172,23 @@ def test_a_notice_cancelled_mid_pass_holds_back_none_of_the_groups_other_notices
     assert [next(t for t in texts if t in got) for got in robot.texts] == [texts[0], texts[2]]
     assert results[0].sent == 2 and results[0].pending == 0
     assert [outbox.get(app, i).status for i in ids] == ["done", "cancelled", "done"]
+
+
+def test_a_pass_merges_its_bookings_with_what_another_sender_stored_meanwhile(one_robot):
+    """`serve` books a robot while a pass is sending: the pass's end keeps both bookings."""
+    sim, robot, app = one_robot("wecom", latency=0.5)
+    with sim:
+        _announce(app)
+        passing = threading.Thread(target=Dispatcher(app).run)
+        passing.start()
+        deadline = time.monotonic() + 10
+        while not sim.received() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with app.store.state("ratelimit") as st:     # as `serve` merges its own
+            st.setdefault("keys", {})["dingtalk:other"] = {
+                "window": 60.0, "sends": [time.time()], "blocked_until": 0.0}
+        passing.join(10)
+    keys = app.store.read_state("ratelimit")["keys"]
+    assert len(robot.texts) == 1
+    assert sorted(k.split(":")[0] for k in keys) == ["dingtalk", "wecom"]
+    assert [len(e["sends"]) for _, e in sorted(keys.items())] == [1, 1]

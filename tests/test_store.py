@@ -33,6 +33,27 @@ def test_state_documents_live_in_0700_directories(tmp_path):
         assert stat.S_IMODE(d.stat().st_mode) == 0o700
 
 
+def test_a_state_document_is_written_only_when_it_changed(tmp_path):
+    store = FileStore(tmp_path / "var")
+    path = store.state_path("demo")
+    with store.state("demo") as st:
+        assert st == {}                 # read, left empty: no file made
+    assert not path.exists()
+    with store.state("demo") as st:
+        st.update({"keys": {"b": [1.5, 2], "a": "好"}})
+    written = path.stat()
+    with store.state("demo") as st:     # read and left as it was: not written again
+        st["keys"] = dict(st["keys"])
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (written.st_ino,
+                                                             written.st_mtime_ns)
+    with store.state("demo") as st:
+        st["keys"]["b"].append(3)       # a change deep inside is a change
+    assert store.read_state("demo") == {"keys": {"b": [1.5, 2, 3], "a": "好"}}
+    with store.state("demo") as st:
+        st.clear()
+    assert store.read_state("demo") == {} and path.exists()
+
+
 def test_corrupt_file_is_reported_not_treated_as_empty(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text("{not json")

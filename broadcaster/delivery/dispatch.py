@@ -77,7 +77,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_EVERY = 0.25             # seconds between looks at progress, cancellations, slow sends
-SHARE_LIMITS_EVERY = 2.0      # seconds between merges of the rate-limit state in a long pass
+SHARE_LIMITS_EVERY = 2.0      # seconds between merges of the rate-limit state while a pass claims more
 MAX_INLINE_WAIT = 5.0         # wait this long for a rate-limit slot or a retry-after, else defer
 INLINE_RETRIES = 3            # retries within one pass after a short retry-after
 SLOW_SEND = 1.0               # seconds: a send in flight longer than this frees its slot
@@ -185,10 +185,12 @@ class Dispatcher:
 
             def refill() -> dict[str, list[Job]] | None:
                 nonlocal shared_at
-                if shared_at is not None and time.monotonic() >= shared_at + SHARE_LIMITS_EVERY:
-                    self._share_limits()
+                more = self._next_work(session, now)
+                if more is not None and shared_at is not None \
+                        and time.monotonic() >= shared_at + SHARE_LIMITS_EVERY:
+                    self._share_limits()    # the pass goes on: others see what it booked
                     shared_at = time.monotonic()
-                return self._next_work(session, now)
+                return more     # None: what is left is sent, then shared once, at the end
 
             while (work := self._next_work(session, now)) is not None:
                 if shared is None and shared_at is None:

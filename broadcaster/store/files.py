@@ -504,12 +504,15 @@ class FileStore(Store):
         path = self.state_path(name)
         with self.lock():
             data = self._load_doc(path, name, check, rebuild)
-            before = json.dumps(data, sort_keys=True, default=str)
+            try:
+                stored = path.read_bytes()  # what a doc left as it was would be written as
+            except FileNotFoundError:
+                stored = None               # none yet, or set aside as damaged
             yield data
-            changed = json.dumps(data, sort_keys=True, default=str) != before
-            if changed or (data and not path.exists()):    # changed, or rebuilt after damage
-                atomic_write(path, json.dumps({"state": {META_DOC: data}}, ensure_ascii=False,
-                                              separators=(",", ":"), default=str).encode())
+            out = json.dumps({"state": {META_DOC: data}}, ensure_ascii=False,
+                             separators=(",", ":"), default=str).encode()
+            if out != stored and (data or stored is not None):   # changed, or rebuilt
+                atomic_write(path, out)
 
     def read_state(self, name: str, *, check: Callable[[dict], None] | None = None,
                    rebuild: Callable[[], dict] | None = None) -> dict[str, Any]:
