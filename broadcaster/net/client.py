@@ -113,9 +113,38 @@ class _HTTPSPool(HTTPSConnectionPool):
 
 
 class _Adapter(HTTPAdapter):
+    """requests' pooled adapter, less what this client never uses, which costs CPU on every
+    request of a fan-out: proxies (none: the environment is not read, ``proxies`` is
+    empty) and cookies (no jar: a cookie one robot sets never goes to another)."""
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def get_connection_with_tls_context(self, request: requests.PreparedRequest, verify: Any,
+                                        proxies: dict | None = None, cert: Any = None) -> Any:
+        if proxies:
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        try:
+            host, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
+        except ValueError as exc:
+            raise requests.exceptions.InvalidURL(exc, request=request) from None
+        return self.poolmanager.connection_from_host(**host, pool_kwargs=pool_kwargs)
+
+    def request_url(self, request: requests.PreparedRequest, proxies: dict | None) -> str:
+        return super().request_url(request, proxies) if proxies else request.path_url
+
+    def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
+        response = requests.Response()
+        response.status_code = resp.status
+        response.headers = requests.structures.CaseInsensitiveDict(resp.headers)
+        response.encoding = requests.utils.get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url if isinstance(req.url, str) else req.url.decode("utf-8")
+        response.request = req
+        response.connection = self
+        return response
 
 
 # -- the client ------------------------------------------------------------------------
