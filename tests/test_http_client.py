@@ -117,7 +117,11 @@ def test_a_cookie_one_robot_sets_never_goes_to_another():
     with Routes() as srv, webhook_client() as client:
         srv.routes["/a"] = lambda h: (200, {"Set-Cookie": "session=ROBOT-A; Path=/"}, b"{}")
         srv.routes["/b"] = lambda h: (200, {}, b"{}")
-        assert client.post(f"{srv.url}/a", data=b"{}").status_code == 200
+        first_answer = client.post(f"{srv.url}/a", data=b"{}")
+        assert (first_answer.status_code, first_answer.reason) == (200, "OK")
+        assert first_answer.url == f"{srv.url}/a" and first_answer.json() == {}
+        assert first_answer.headers["set-cookie"].startswith("session=ROBOT-A")  # any case
+        assert not first_answer.cookies     # kept nowhere
         assert client.post(f"{srv.url}/b?q=1", data=b"{}", headers={"X-Sign": "s"}).json() == {}
     (_, first), (path, second) = srv.hits
     assert "Cookie" not in second and path == "/b?q=1" and second["X-Sign"] == "s"
