@@ -14,6 +14,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -95,6 +96,33 @@ def test_the_ticket_commands_answer_the_same_on_postgres(troot, tmp_path, pg_url
     assert re.search(r"hlz-g01 +1 +1 +0 ", on_pg["stats_text"][1]), on_pg["stats_text"][1]
     assert [json.loads(t)["id"] for t in on_pg["overdue"][1]] == ["GL-1123-0002"]   # the light
     assert not (troot / "var" / "tickets").exists()             # nothing of them under var/
+
+
+def test_a_ticket_whose_commit_answer_was_lost_is_opened_once(pg_server, pg_url, tmp_path):
+    """The server committed a new ticket and the connection died before the answer came back
+    (a proxy drops the COMMIT's answer and closes the connection): the store's retry returns
+    the ticket that try made, as new, instead of numbering a second one."""
+    from tests.pgproxy import CommitCutter
+
+    cutter = CommitCutter(pg_server)
+    store = open_store(tmp_path / "var", url=cutter.url(urlsplit(pg_url).path.lstrip("/")))
+    try:
+        tickets = store.tickets()
+        first, _ = opened(tickets)                      # connected, the schema checked
+        made = []
+        for source in (None, "generic:chat:m1"):
+            cutter.cut_next_commit()
+            t, new = opened(tickets, source=source)
+            assert cutter.cut.is_set(), "the answer to the COMMIT was dropped"
+            assert new
+            made.append(t.id)
+        assert made == ["GL-1122-0002", "GL-1122-0003"]
+        assert sorted(r["id"] for r in tickets.open_rows()) == [first.id, *made]
+        assert opened(tickets, source="generic:chat:m1") == (tickets.get(made[1]), False)
+        assert opened(tickets)[0].id == "GL-1122-0004"
+    finally:
+        store.close()
+        cutter.close()
 
 
 def test_two_staff_changing_one_ticket_from_one_read_one_wins(pg_url, tmp_path):

@@ -36,7 +36,10 @@ The tables (every time is ``timestamptz``; a row's whole record is kept as
   (``pgjournal``);
 - ``tickets.resolved_at`` (version 7): when a ticket last entered ``resolved``
   (from its history), so that ``stats`` counts tickets in one query over the
-  columns, and the index ``tickets_figures`` it reads them by.
+  columns, and the index ``tickets_figures`` it reads them by;
+- ``tickets.create_key`` (version 8): as ``add_key`` for announcements, a token
+  made before a ticket's first try, so that a retry after a commit whose answer
+  was lost returns the ticket made instead of numbering a second one.
 """
 
 from __future__ import annotations
@@ -324,6 +327,10 @@ WHERE h.ticket = t.id;
 -- the archived tickets of stats' window, read from the index alone
 CREATE INDEX tickets_figures ON tickets (day) INCLUDE (grp, status, created_at, resolved_at, deadline)
     WHERE NOT working;
+"""),
+    (8, "idempotent ticket creation", """
+ALTER TABLE tickets ADD COLUMN create_key text;
+CREATE UNIQUE INDEX tickets_create_key ON tickets (create_key) WHERE create_key IS NOT NULL;
 """),
 ]
 

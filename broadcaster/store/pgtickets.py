@@ -26,6 +26,7 @@ so one message opens one ticket however many servers see it.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -45,8 +46,8 @@ SELECT = """SELECT t.record || jsonb_build_object('version', t.version, 'history
   (SELECT jsonb_agg(h.change ORDER BY h.position) FROM ticket_history h WHERE h.ticket = t.id),
   '[]'::jsonb)), t.changed FROM tickets t """
 INSERT = """INSERT INTO tickets (id, changed, day, version, status, working, category, grp,
-  staff, created_at, deadline, resolved_at, record)
-VALUES (%s, nextval('ticket_changes'), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+  staff, created_at, deadline, resolved_at, record, create_key)
+VALUES (%s, nextval('ticket_changes'), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (id) DO NOTHING"""
 UPDATE = """UPDATE tickets SET changed = nextval('ticket_changes'), day = %s, version = %s,
   status = %s, working = %s, category = %s, grp = %s, staff = %s, created_at = %s,
@@ -99,9 +100,10 @@ def add_history(conn: psycopg.Connection, rows: list[tuple]) -> None:
                             " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", rows)
 
 
-def insert(conn: psycopg.Connection, t: Ticket) -> bool:
-    """Insert ``t`` with its history unless its number is taken; True when inserted."""
-    added = conn.execute(INSERT, (t.id, *columns(t))).rowcount == 1
+def insert(conn: psycopg.Connection, t: Ticket, key: str | None = None) -> bool:
+    """Insert ``t`` with its history unless its number is taken; True when inserted.
+    ``key``: the create's idempotency key (see ``PgTicketStore.create``)."""
+    added = conn.execute(INSERT, (t.id, *columns(t), key)).rowcount == 1
     if added:
         add_history(conn, history_rows(t))
     return added
@@ -114,7 +116,7 @@ def insert_many(conn: psycopg.Connection, tickets: list[Ticket]) -> int:
     if not tickets:
         return 0
     with conn.cursor() as cur:
-        cur.executemany(INSERT, [(t.id, *columns(t)) for t in tickets])
+        cur.executemany(INSERT, [(t.id, *columns(t), None) for t in tickets])
         added = cur.rowcount
     add_history(conn, [row for t in tickets for row in history_rows(t)])
     return added
@@ -205,7 +207,20 @@ class PgTicketStore(TicketStore):
     # -- writing -------------------------------------------------------------------
     def create(self, day: date, prefix: str, build: Callable[[str], Ticket],
                source: str | None = None) -> tuple[Ticket, bool]:
+        """Idempotent across retries: a key made before the first try is kept with the
+        ticket (``create_key``), so a try after one whose commit's answer was lost returns
+        the ticket that one made (``(ticket, True)``) instead of numbering a second."""
+        key = secrets.token_hex(16)
+        tries = 0
+
         def add(conn: psycopg.Connection) -> tuple[Ticket, bool]:
+            nonlocal tries
+            tries += 1
+            if tries > 1:       # the first try may have committed before its answer was lost
+                row = conn.execute("SELECT id FROM tickets WHERE create_key = %s", (key,)).fetchone()
+                found = row and self._one(conn, row[0])
+                if found:
+                    return found[0], True
             tid = None
             if source is not None:
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
@@ -223,7 +238,7 @@ class PgTicketStore(TicketStore):
                     conn.execute("INSERT INTO ticket_sources (day, source, ticket) VALUES (%s, %s, %s)",
                                  (day, source, tid))
             ticket = build(tid)
-            insert(conn, ticket)
+            insert(conn, ticket, key)
             return ticket, True
 
         return self.store.run(add, "tickets")

@@ -196,7 +196,8 @@ class TicketStore(ABC):
         """Number and store the ticket ``build(id)`` returns; ``(ticket, True)``.
 
         With ``source`` (one resident message), a ticket already opened from it on
-        ``day`` is returned instead, ``(ticket, False)``.
+        ``day`` is returned instead, ``(ticket, False)``. A store that retries after a
+        lost answer returns the ticket its first try made, never numbers a second.
         """
 
     @abstractmethod
