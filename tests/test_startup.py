@@ -62,6 +62,17 @@ def test_run_once_with_nothing_due_loads_only_what_it_needs(root):
     assert loaded == []
 
 
+def test_a_pass_with_work_takes_its_groups_from_the_caches_without_yaml(root):
+    """Something to send: the groups come from the parse and validated caches, so the
+    pass parses no YAML (PyYAML is not even imported)."""
+    _project(root)
+    assert cli(root, "announce", "明天停水", "--to", "all").code == 0   # fills the caches
+    assert cli(root, "announce", "后天停水", "--to", "all").code == 0
+    seen = _loaded(root, "run-once")
+    assert seen["code"] == 0
+    assert "broadcaster.config.groups" in seen["modules"] and "yaml" not in seen["modules"]
+
+
 def test_announce_help_loads_only_its_command(root):
     seen = _loaded(_project(root), "announce", "--help")
     assert seen["code"] == 0

@@ -23,17 +23,27 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from broadcaster.config.kept import MISS, CheckedCache
 from broadcaster.errors import ConfigError, Problem
 
-# libyaml's parser when present (tens of times faster on a 2,000-group file)
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# PyYAML, imported when a file is parsed (``_yaml()``): the parse cache usually spares it
+yaml: Any = None
+_LOADER: Any = None     # libyaml's parser when present (tens of times faster on 2,000 groups)
 _STR = "tag:yaml.org,2002:str"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")  # ${NAME} or ${NAME:-default}
 MAX_DEPTH = 64                 # nested mappings and lists; broadcaster's own files use under 10
 MAX_ALIAS_VALUES = 100_000     # values that aliases may add (a 2,000-group file has ~30,000)
+
+def _yaml() -> Any:
+    """PyYAML, imported on first use (the functions below that parse call this first)."""
+    global yaml, _LOADER
+    if yaml is None:
+        import yaml as module  # start-up time: loaded when first used
+
+        _LOADER = getattr(module, "CSafeLoader", module.SafeLoader)
+        yaml = module
+    return yaml
+
 
 class Lines:
     """Where each value of a file was: ``lines[path] -> line`` (1-based).
@@ -50,7 +60,7 @@ class Lines:
     def table(self) -> dict[tuple, int]:
         if self._table is None:
             self._table = {}
-            check_bounds(self._text, "")
+            check_bounds(self._text, "")     # imports PyYAML
             node = yaml.compose(self._text, Loader=_LOADER)
             if node is not None:
                 _walk_lines(node, (), self._table, yaml.constructor.SafeConstructor())
@@ -136,6 +146,7 @@ def check_bounds(text: str, shown: str) -> None:
     expanded; each alias adds its anchor's size. Syntax errors are left to
     the parser, which reports them with their line.
     """
+    _yaml()
     sizes: dict[str, int] = {}          # anchor -> values it stands for
     open_: list[list] = []              # per open collection: [anchor, values so far]
     added = 0
