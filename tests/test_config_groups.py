@@ -231,6 +231,27 @@ def test_validated_groups_are_kept_without_secrets_and_served_to_the_next_load(
         load_groups(tmp_path, environ={}, cache_dir=cache)
 
 
+def test_locations_from_the_cache_are_each_group_s_own(tmp_path, monkeypatch):
+    """Groups at one place share one (frozen) location; a different one, even -0.0 for
+    0.0, or one field left unwritten, stays apart."""
+    places = ["{name: 鼓楼区, lat: 32.1, lon: 118.8}", "{name: 鼓楼区, lat: 32.1, lon: 118.8}",
+              "{name: 鼓楼区, lat: -0.0, lon: 118.8}", "{name: 鼓楼区, lat: 0.0, lon: 118.8}",
+              "{name: 鼓楼区, lat: 0.0, lon: 118.8, qweather_id: null}"]
+    write_groups(tmp_path, "groups:\n" + "".join(
+        f"  - {{id: g{i}, name: 群{i}, channel: {{type: file, path: out}}, location: {p}}}\n"
+        for i, p in enumerate(places)))
+    cache = tmp_path / "cache"
+    first = load_groups(tmp_path, cache_dir=cache)
+    calls = counted_validation(monkeypatch)
+    again = load_groups(tmp_path, cache_dir=cache)
+    assert calls == [] and again.groups == first.groups
+    shown = [(str(g.location.lat), sorted(g.location.model_fields_set)) for g in again.groups]
+    written = ["lat", "lon", "name"]
+    assert shown == [("32.1", written), ("32.1", written), ("-0.0", written), ("0.0", written),
+                     ("0.0", [*written, "qweather_id"])]
+    assert again.groups[0].location is again.groups[1].location
+
+
 def test_a_secret_that_validation_rewrites_is_not_kept(tmp_path, monkeypatch):
     """The parser writes the scheme and host in lowercase: keeping that URL would keep the key."""
     cache = tmp_path / "cache"

@@ -74,6 +74,7 @@ class GroupCache:
             self._key, self._old = secrets.token_bytes(KEY_BYTES), {}    # a new cache
         self._new: dict[str, Any] = {}
         self._changed = False
+        self._locations: dict[tuple, Any] = {}    # alike locations: one (frozen) object
 
     def _digest(self, entry: dict) -> str | None:
         try:
@@ -90,7 +91,7 @@ class GroupCache:
         if kept is None:
             return None
         try:
-            made = _rebuild(kept, entry)
+            made = _rebuild(kept, entry, self._locations)
         except (KeyError, TypeError, ValueError, AttributeError):
             return None     # a shape this code did not write: validated again
         self._new[digest] = kept
@@ -131,7 +132,14 @@ def _keepable(entry: dict, spec: GroupSpec, channel: ChannelConfig) -> dict | No
     }
 
 
-def _rebuild(kept: dict, entry: dict) -> tuple[SimpleNamespace, ChannelConfig]:
+@functools.cache
+def _field_names(model: type) -> frozenset[str]:
+    return frozenset(model.model_fields)
+
+
+def _rebuild(kept: dict, entry: dict, locations: dict[tuple, Any]
+             ) -> tuple[SimpleNamespace, ChannelConfig]:
+    """``locations``: the locations made so far, by their values (frozen: groups share them)."""
     from broadcaster import channels  # start-up time: loaded when first used
     from broadcaster.config.groups import GroupSpec, Location
 
@@ -140,12 +148,16 @@ def _rebuild(kept: dict, entry: dict) -> tuple[SimpleNamespace, ChannelConfig]:
     for name in kept["own"]:
         fields[name] = raw[name]
     config = channels.get(fields["type"]).Config
-    if not (set(fields) <= set(config.model_fields)
-            and set(kept["spec"]) <= set(GroupSpec.model_fields)):
+    if not (fields.keys() <= _field_names(config)
+            and kept["spec"].keys() <= _field_names(GroupSpec)):
         raise KeyError("a field this code does not have")
     channel = config.model_construct(_fields_set=set(kept["channel_set"]), **fields)
     location = None
     if kept["location"] is not None:
         values, fields_set = kept["location"]
-        location = Location.model_construct(_fields_set=set(fields_set), **values)
+        key = (*((k, repr(v)) for k, v in values.items()), None, *fields_set)   # -0.0 is not 0.0
+        location = locations.get(key)
+        if location is None:
+            location = locations[key] = Location.model_construct(_fields_set=set(fields_set),
+                                                                 **values)
     return SimpleNamespace(**kept["spec"], channel=raw, location=location), channel

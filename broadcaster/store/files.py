@@ -152,10 +152,13 @@ def decode_announcement(data: Any, ann_id: str) -> tuple[Announcement, dict[str,
     return ann, dict(marks)
 
 
-def encode_announcement(ann: Announcement, marks: dict[str, int]) -> bytes:
+def encode_announcement(ann: Announcement, marks: dict[str, int], *,
+                        as_json: tuple[dict, list[dict]] | None = None) -> bytes:
+    """The file's bytes; ``as_json``: ``ann``'s meta and rows already as JSON, to reuse."""
+    meta, rows = as_json or (ann.meta.to_json(), [d.to_json() for d in ann.deliveries])
     doc: dict[str, Any] = {
-        "_default": {META_DOC: ann.meta.to_json()},
-        "deliveries": {str(i): d.to_json() for i, d in enumerate(ann.deliveries, 1)},
+        "_default": {META_DOC: meta},
+        "deliveries": {str(i): row for i, row in enumerate(rows, 1)},
     }
     if marks:
         doc["_journal"] = {META_DOC: marks}
@@ -367,12 +370,13 @@ class FileStore(Store):
         The caller holds the store lock. Returns the path it lives at afterwards."""
         live = {p.stem for p in self.journal_dir.glob("*.jsonl")} if marks else set()
         marks = {k: v for k, v in marks.items() if k in live}
-        atomic_write(path, encode_announcement(ann, marks))
+        as_json = (ann.meta.to_json(), [d.to_json() for d in ann.deliveries])  # encoded once
+        atomic_write(path, encode_announcement(ann, marks, as_json=as_json))
         in_queue = path.parent == self.active_dir
         finished = ann.finished
         if in_queue and finished:
             moved = self._move(path, self.archive_path(ann.id))
-            self.history.record(ann.meta.to_json(), [d.to_json() for d in ann.deliveries])
+            self.history.record(*as_json)
             return moved
         if not in_queue and not finished:
             moved = self._move(path, self.active_path(ann.id))
