@@ -73,6 +73,17 @@ def test_a_pass_with_work_takes_its_groups_from_the_caches_without_yaml(root):
     assert "broadcaster.config.groups" in seen["modules"] and "yaml" not in seen["modules"]
 
 
+def test_announce_imports_no_content_kind(root):
+    """An announcement's template kind is its own: the weather, news, holiday… modules that
+    declare the other kinds are not imported."""
+    seen = _loaded(_project(root), "announce", "明天停水", "--to", "all")
+    assert seen["code"] == 0
+    others = [m for m in ("broadcaster.sources.weather", "broadcaster.sources.news",
+                          "broadcaster.sources.events", "broadcaster.sources.holidays",
+                          "broadcaster.tickets.notices") if m in seen["modules"]]
+    assert others == []
+
+
 def test_announce_help_loads_only_its_command(root):
     seen = _loaded(_project(root), "announce", "--help")
     assert seen["code"] == 0

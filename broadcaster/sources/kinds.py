@@ -231,6 +231,17 @@ def declared_elsewhere() -> list[str]:
     return [name for name, kind in _CONTENT.items() if type(kind).__module__ not in BUILTIN]
 
 
+def template_kind(name: str) -> TemplateKind | None:
+    """The template kind ``name``, or None. A kind registered already is the answer without
+    importing the others (a name is never declared twice): ``announce`` imports no content
+    kind's module."""
+    kind = _TEMPLATES.get(name)
+    if kind is None:
+        _load()
+        kind = _TEMPLATES.get(name)
+    return kind
+
+
 def template_kinds() -> dict[str, TemplateKind]:
     """Every template kind, by name (a kind is listed with the module its sample comes from)."""
     global _ordered

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from broadcaster.sources.kinds import TemplateKind, template_kinds
+from broadcaster.sources.kinds import TemplateKind, template_kind, template_kinds
 
 # The names every template receives.
 COMMON: tuple[str, ...] = ("group", "now", "today")
@@ -58,9 +58,9 @@ def declared_kind(source: str) -> str | None:
 def kind_by_name(name: str) -> str:
     """The kind a template name implies (rules 2-4 of the module docstring)."""
     base = name.split(".", 1)[0]
-    known = template_kinds()
-    if base in known:
+    if template_kind(base) is not None:     # the longest prefix there can be
         return base
+    known = template_kinds()
     for kind in sorted(known, key=len, reverse=True):
         if base.startswith(kind + "_"):
             return kind
@@ -74,7 +74,10 @@ def names() -> list[str]:
 
 def get(kind: str) -> TemplateKind:
     """The template kind ``kind``; KeyError if there is none."""
-    return template_kinds()[kind]
+    found = template_kind(kind)
+    if found is None:
+        raise KeyError(kind)
+    return found
 
 
 def variables(kind: str) -> tuple[str, ...]:
