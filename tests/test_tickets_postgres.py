@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 import time_machine
 
@@ -123,6 +124,56 @@ def test_a_ticket_whose_commit_answer_was_lost_is_opened_once(pg_server, pg_url,
     finally:
         store.close()
         cutter.close()
+
+
+def test_a_damaged_ticket_row_is_set_aside_and_named_and_the_rest_reads_on(troot, pg_url, caplog):
+    """A row whose record no longer reads as a ticket (edited by hand, or by a bug): the read
+    that meets it moves it, with its history, to the table ``damaged`` and goes on;
+    ``status`` and ``check`` name it, ``tickets show`` says where it went, the pass names one
+    it meets; the others list, change and count as before."""
+    env = {"BROADCASTER_DATABASE_URL": pg_url}
+    with time_machine.travel(MONDAY, tick=False):
+        made = [cli(troot, "tickets", "open", text, "--group", "hlz-g01", "--json", env=env).json()["id"]
+                for text in ("楼道垃圾三天没清", "路灯坏了", "消防通道被占", "垃圾桶满了")]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE tickets SET record = record - 'created_at' WHERE id = %s", (made[0],))
+        conn.execute("UPDATE ticket_history SET change = '{\"at\": \"yesterday\"}' WHERE ticket = %s",
+                     (made[1],))
+    with time_machine.travel(MONDAY + timedelta(hours=1), tick=False):
+        listed = cli(troot, "tickets", "list", "--json", env=env)
+        assert listed.code == 0, listed.err
+        assert sorted(t["id"] for t in listed.json()) == made[2:]
+        assert "ticket GL-1123-0001 is damaged" in caplog.text
+        shown = cli(troot, "tickets", "show", made[0], "--json", env=env)
+        assert shown.code == 1 and "is damaged and was set aside as" in shown.json()["error"]["message"]
+        assert "KeyError: 'created_at'" in shown.json()["error"]["message"]
+        status = cli(troot, "status", "--json", env=env).json()["damaged"]
+        assert [d["name"] for d in status] == [f"ticket {made[0]}", f"ticket {made[1]}"]
+        assert "table tickets (damaged #" in status[0]["path"]
+        check = cli(troot, "check", "--json", env=env).out
+        assert f"ticket {made[1]} was damaged" in check
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            kept = conn.execute("SELECT data FROM damaged ORDER BY id").fetchall()
+            assert [k[0]["id"] for k in kept] == made[:2] and len(kept[1][0]["history"]) == 2
+            conn.execute("UPDATE tickets SET record = jsonb_set(record, '{urgent}', '\"maybe\"')"
+                         " || '{\"clock_from\": 7}' WHERE id = %s", (made[3],))
+        ran = cli(troot, "run-once", "--json", env=env)
+        assert ran.code == 1 and f"ticket {made[3]} is damaged" in ran.out    # named once
+        assert cli(troot, "run-once", "--json", env=env).code == 0
+        assert cli(troot, "tickets", "accept", made[2], "--by", "wang-li", "--json", env=env).code == 0
+        assert cli(troot, "stats", "--json", env=env).json()["tickets"]["opened"] == 1
+        again = cli(troot, "tickets", "open", "路灯又坏了", "--group", "hlz-g01", "--json", env=env)
+        assert again.json()["id"] == "GL-1123-0005"         # numbers of damaged ones not reused
+    store = open_store(troot / "var", url=pg_url)
+    try:
+        tickets = store.tickets()
+        first, _ = opened(tickets, source="generic:chat:m7")
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("UPDATE tickets SET record = '[]' WHERE id = %s", (first.id,))
+        again, new = opened(tickets, source="generic:chat:m7")     # the platform retried
+        assert new and again.id == "GL-1122-0002"        # its ticket set aside: a new one
+    finally:
+        store.close()
 
 
 def test_two_staff_changing_one_ticket_from_one_read_one_wins(pg_url, tmp_path):

@@ -22,6 +22,11 @@ incremented in the transaction that inserts the ticket, so no two machines
 give one number. The message a ticket was opened from is written in that
 same transaction (``ticket_sources``), under an advisory lock on the message,
 so one message opens one ticket however many servers see it.
+
+A row whose record does not read as a ticket (edited by hand, or by a bug) is
+moved to the table ``damaged`` with its history by the read that meets it
+(``set_aside``), as the store does with announcements: reads go on without it,
+``status`` and ``check`` name it, ``get`` says where it went.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from broadcaster.tickets import ids
 from broadcaster.tickets.model import ACTIVE, FINAL, RESOLVED, Ticket
-from broadcaster.tickets.store import Counts, Figures, TicketStore, months_between, no_ticket, stale
+from broadcaster.tickets.store import Counts, Figures, TicketStore, months_between, stale
 
 if TYPE_CHECKING:
     import psycopg
@@ -44,7 +49,7 @@ SEQ = "ticket-seq/"             # counters: ticket-seq/GL-1123
 # A ticket as Ticket.to_record() gives it: the record, its version and its history.
 SELECT = """SELECT t.record || jsonb_build_object('version', t.version, 'history', coalesce(
   (SELECT jsonb_agg(h.change ORDER BY h.position) FROM ticket_history h WHERE h.ticket = t.id),
-  '[]'::jsonb)), t.changed FROM tickets t """
+  '[]'::jsonb)), t.changed, t.id FROM tickets t """
 INSERT = """INSERT INTO tickets (id, changed, day, version, status, working, category, grp,
   staff, created_at, deadline, resolved_at, record, create_key)
 VALUES (%s, nextval('ticket_changes'), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
@@ -128,8 +133,36 @@ class PgTicketStore(TicketStore):
 
     # -- reading -------------------------------------------------------------------
     def _one(self, conn: psycopg.Connection, tid: str) -> tuple[Ticket, int] | None:
-        row = conn.execute(SELECT + "WHERE t.id = %s", (tid,)).fetchone()
-        return None if row is None else (Ticket.from_record(row[0]), row[1])
+        """The ticket and its ``changed``; None if there is none, or it was damaged (set aside)."""
+        found = self._readable(conn.execute(SELECT + "WHERE t.id = %s", (tid,)).fetchall())
+        return (Ticket.from_record(found[0][0]), found[0][1]) if found else None
+
+    def _readable(self, rows: list[tuple], errors: list[str] | None = None) -> list[tuple]:
+        """``(record, changed)`` of the ``SELECT`` rows that read as tickets. One that does not
+        is set aside (``set_aside``), left out and, with ``errors``, named there."""
+        out = []
+        for record, changed, tid in rows:
+            try:
+                Ticket.from_record(record)
+            except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                note = self.set_aside(tid, changed, record, f"not a ticket: {type(exc).__name__}: {exc}")
+                if errors is not None:
+                    errors.append(note)
+                continue
+            out.append((record, changed))
+        return out
+
+    def set_aside(self, tid: str, changed: int, record: object, reason: str) -> str:
+        """Move a ticket that does not read (its record and history as read) to the table
+        ``damaged``, where ``status`` and ``check`` name it, unless it was written again
+        since it was read; returns what the pass reports."""
+        def move(conn: psycopg.Connection) -> None:
+            if conn.execute("DELETE FROM tickets WHERE id = %s AND changed = %s",
+                            (tid, changed)).rowcount:
+                self.store.set_aside(f"ticket {tid}", "tickets", reason, record)
+
+        self.store.run(move, "set aside")
+        return f"ticket {tid} is damaged ({reason}): set aside in table damaged"
 
     def find(self, ticket_id: str) -> Ticket | None:
         found = self.store.run(lambda conn: self._one(conn, ids.normalize_id(ticket_id)), "tickets")
@@ -150,8 +183,8 @@ class PgTicketStore(TicketStore):
             where.append("t.deadline <= %s AND t.status = ANY(%s)")
             params += [overdue_at, sorted(ACTIVE)]
         query = SELECT + f"WHERE {' AND '.join(where)} ORDER BY t.deadline, t.id"   # fixed clauses
-        return [r[0] for r in self.store.run(lambda conn: conn.execute(query, params).fetchall(),
-                                             "tickets")]
+        rows = self.store.run(lambda conn: conn.execute(query, params).fetchall(), "tickets")
+        return [record for record, _ in self._readable(rows, errors)]
 
     def archived_rows(self, months: list[str] | None = None, *,
                       since: date | None = None) -> Iterator[dict]:
@@ -170,7 +203,7 @@ class PgTicketStore(TicketStore):
             " AND t.day >= coalesce(%s::date, '-infinity') AND t.day < coalesce(%s::date, 'infinity')"
             " AND (%s::text[] IS NULL OR to_char(t.day, 'YYYY-MM') = ANY(%s::text[]))"
             " ORDER BY t.day, t.id", (first, last, months, months)).fetchall(), "tickets")
-        for record, _ in rows:
+        for record, _ in self._readable(rows):
             yield record
 
     def figures(self, start: datetime, end: datetime, grids: Mapping[str, str],
@@ -221,22 +254,21 @@ class PgTicketStore(TicketStore):
                 found = row and self._one(conn, row[0])
                 if found:
                     return found[0], True
-            tid = None
             if source is not None:
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
                              (f"ticket-source/{day}/{source}",))
                 row = conn.execute("SELECT ticket FROM ticket_sources WHERE day = %s AND source = %s",
                                    (day, source)).fetchone()
                 if row is not None:
-                    tid = row[0]
-                    found = self._one(conn, tid)
+                    found = self._one(conn, row[0])
                     if found is not None:
                         return found[0], False
-            if tid is None:
-                tid = ids.format_id(prefix, day, self.store.next_number(f"{SEQ}{prefix}-{day:%m%d}"))
-                if source is not None:
-                    conn.execute("INSERT INTO ticket_sources (day, source, ticket) VALUES (%s, %s, %s)",
-                                 (day, source, tid))
+                    conn.execute("DELETE FROM ticket_sources WHERE day = %s AND source = %s",
+                                 (day, source))         # its ticket was damaged: set aside
+            tid = ids.format_id(prefix, day, self.store.next_number(f"{SEQ}{prefix}-{day:%m%d}"))
+            if source is not None:
+                conn.execute("INSERT INTO ticket_sources (day, source, ticket) VALUES (%s, %s, %s)",
+                             (day, source, tid))
             ticket = build(tid)
             insert(conn, ticket, key)
             return ticket, True
@@ -249,7 +281,7 @@ class PgTicketStore(TicketStore):
         while True:
             found = self.store.run(lambda conn: self._one(conn, tid), "tickets")
             if found is None:
-                raise no_ticket(tid)
+                raise self.missing(tid)
             ticket, changed = found
             if expected_version is not None and ticket.version != expected_version:
                 raise stale(tid, expected_version, ticket)

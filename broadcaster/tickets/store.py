@@ -27,11 +27,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from broadcaster.errors import InputError, did_you_mean
 from broadcaster.tickets import ids
 from broadcaster.tickets.model import ACTIVE, RESOLVED, Ticket
 from broadcaster.timeparse import from_iso
+
+if TYPE_CHECKING:
+    from broadcaster.store.base import Store
 
 
 class StaleTicket(InputError):
@@ -83,22 +87,33 @@ class Figures:
 
 
 class TicketStore(ABC):
+    store: Store        # the installation's store (``damaged()``: what was set aside)
+
     # -- reading -------------------------------------------------------------------
     @abstractmethod
     def find(self, ticket_id: str) -> Ticket | None:
         """The ticket with that number (any letter case), or None."""
 
     def get(self, ticket_id: str) -> Ticket:
-        """``find``, or an InputError naming the number and the nearest open ones."""
+        """``find``, or an InputError naming the number and the nearest open ones (or where
+        it was set aside, if it was damaged)."""
         ticket = self.find(ticket_id)
         if ticket is None:
             if ids.parse_id(ticket_id) is None:
                 raise InputError(f"{ticket_id!r} is not a ticket number (they look like "
                                  "GL-1123-0042; see: tickets list)")
-            near = [t.id for t in self.open_tickets()]
-            hint = did_you_mean(ids.normalize_id(ticket_id), near, " (see: tickets list)")
-            raise InputError(f"no ticket {ticket_id!r}{hint}")
+            raise self.missing(ids.normalize_id(ticket_id), ticket_id)
         return ticket
+
+    def missing(self, tid: str, asked: str | None = None) -> InputError:
+        """Why there is no ticket ``tid``: it was damaged and set aside (where, why), or there
+        is none (the nearest open numbers named)."""
+        aside = [d for d in self.store.damaged() if d.name == f"ticket {tid}"]
+        if aside:
+            return InputError(f"ticket {tid} is damaged and was set aside as {aside[-1].path} "
+                              f"({aside[-1].reason})")
+        hint = did_you_mean(tid, [t.id for t in self.open_tickets()], " (see: tickets list)")
+        return InputError(f"no ticket {asked or tid!r}{hint}")
 
     @abstractmethod
     def open_rows(self, errors: list[str] | None = None, *, status: str | None = None,
