@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from broadcaster.channels.base import ChannelConfig
     from broadcaster.config.groups import GroupSpec
 
+_TEXT = json.JSONEncoder(ensure_ascii=False)    # made once: thousands of entries to digest
 KIND = "valid"
 KEY_BYTES = 32
 _SOURCES = ("config", "channels", "net")   # the code a group's validation runs
@@ -78,7 +79,7 @@ class GroupCache:
 
     def _digest(self, entry: dict) -> str | None:
         try:
-            text = json.dumps([self._root, entry], ensure_ascii=False)
+            text = _TEXT.encode([self._root, entry])
         except (TypeError, ValueError):
             return None     # a date or other non-JSON value: validated every time
         return hashlib.blake2b(text.encode("utf-8"), key=self._key, digest_size=32).hexdigest()

@@ -257,14 +257,15 @@ def _substitute(value, path, lines: Lines, problems: list[Problem], shown: str, 
         return value
 
     def sub(match: re.Match) -> str:
-        name = match.group(1)
-        if name not in env and match.group(2) is not None:
-            return match.group(2)
-        if name not in env:
-            problems.append(Problem(shown, lines.get(path), _dotted(path),
-                                    f"environment variable {name} is not set"))
-            return ""
-        return env[name]
+        name, default = match.groups()
+        found = env.get(name)           # one look-up: os.environ encodes the name each time
+        if found is not None:
+            return found
+        if default is not None:
+            return default
+        problems.append(Problem(shown, lines.get(path), _dotted(path),
+                                f"environment variable {name} is not set"))
+        return ""
 
     return _ENV.sub(sub, value)
 
