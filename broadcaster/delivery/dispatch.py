@@ -199,7 +199,7 @@ class Dispatcher:
                 if work and not self._halt.is_set():
                     self._fan_out(work, refill)
             if shared_at is not None:
-                self._share_limits()
+                self._share_limits(last=True)
             result.pending, result.next_due = self._remaining(session)
         except StoreFull as exc:
             self._full = self._full or exc
@@ -228,14 +228,16 @@ class Dispatcher:
             self._plan(claim.meta, claim.delivery, now, work)
         return work
 
-    def _share_limits(self) -> None:
+    def _share_limits(self, *, last: bool = False) -> None:
         """Merge this pass's bookings into the stored rate-limit state, which other senders
-        (`serve`, dispatchers on other machines) merge theirs into too."""
+        (`serve`, dispatchers on other machines) merge theirs into too; then book on what
+        they booked (``last``: the pass books nothing more)."""
         with self.app.store.state(STATE_NAME, check=check_state) as st:
             merged = merge_state(st, self.limiter.dump(), time.time())
             st.clear()
             st.update(merged)
-        self.limiter.load(merged)
+        if not last:
+            self.limiter.load(merged)
 
     def _may_send(self, meta: AnnouncementMeta, now: datetime) -> bool:
         """Replies are sent under the replies lock only, young ones by `serve` alone."""
