@@ -5,6 +5,7 @@ modules, which do not depend on the machine's load."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -32,7 +33,7 @@ NOT_IN_RUN_ONCE = (*NOT_AT_START_UP, "typer", "click", "broadcaster.cli", "rich"
                    "broadcaster.config.fields", "broadcaster.sources.news")
 
 
-def _loaded(root, *args: str) -> dict:
+def _loaded(root, *args: str, env: dict | None = None) -> dict:
     code = textwrap.dedent(f"""
         import json, sys
         from broadcaster.entry import main
@@ -43,7 +44,7 @@ def _loaded(root, *args: str) -> dict:
         print(json.dumps({{"code": code, "modules": sorted(sys.modules)}}), file=sys.stderr)
     """)
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
-                       timeout=60, check=False)
+                       timeout=60, check=False, env={**os.environ, **(env or {})})
     return json.loads(p.stderr.strip().splitlines()[-1])
 
 
@@ -60,6 +61,19 @@ def test_run_once_with_nothing_due_loads_only_what_it_needs(root):
     assert seen["code"] == 0
     loaded = [m for m in NOT_IN_RUN_ONCE if m in seen["modules"]]
     assert loaded == []
+
+
+def test_run_once_on_postgres_with_nothing_queued_loads_no_dispatcher(root, pg_url):
+    """The store answers ``nothing_queued`` with one query: no dispatcher, no channel, no
+    groups.yaml; an announcement queued (not due yet) starts the dispatcher again."""
+    env = {"BROADCASTER_DATABASE_URL": pg_url}
+    _project(root)
+    assert cli(root, "run-once", env=env).code == 0
+    seen = _loaded(root, "run-once", env=env)
+    assert seen["code"] == 0 and "psycopg" in seen["modules"]
+    assert [m for m in NOT_IN_RUN_ONCE if m in seen["modules"]] == []
+    assert cli(root, "announce", "明天停水", "--to", "all", "--at", "+2h", env=env).code == 0
+    assert "broadcaster.delivery.dispatch" in _loaded(root, "run-once", env=env)["modules"]
 
 
 def test_a_pass_with_work_takes_its_groups_from_the_caches_without_yaml(root):

@@ -73,6 +73,15 @@ def test_a_taken_id_gets_a_fresh_one_and_the_queue_mark_moves(any_store):
     assert [d.group for d in store.announcement(first).deliveries] == ["a", "b"]
 
 
+def test_nothing_is_queued_until_an_announcement_is_and_again_once_it_is_finished(any_store):
+    store = any_store
+    assert store.nothing_queued()
+    ann_id = store.add_announcement(announcement(scheduled=T0 + timedelta(hours=2)))
+    assert not store.nothing_queued()                # not due yet: queued all the same
+    store.change(ann_id, finish)
+    assert store.nothing_queued()
+
+
 def test_a_recorded_result_is_seen_at_once_and_settled_at_close(any_store):
     store = any_store
     ann_id = store.add_announcement(announcement(groups=("a", "b", "c")))

@@ -436,6 +436,12 @@ class PgStore(Store):
 
         return self.run(drop, "retention")
 
+    def nothing_queued(self) -> bool:
+        """No announcement that is not finished (one probe of the partial index
+        ``announcements_queue``): a dispatcher's claims and results are on such ones."""
+        return not self.all("SELECT 1 FROM announcements WHERE NOT finished LIMIT 1", (),
+                            "queue")
+
     def queue_mark(self) -> object:
         return self.run(lambda conn: conn.execute(
             "SELECT last_value, is_called FROM announcements_added_seq").fetchone(), "queue mark")
