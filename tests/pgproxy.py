@@ -4,7 +4,8 @@
 each connection to the server both ways, reading the server's side message by
 message (PostgreSQL's protocol: a type byte, a 4-byte length, the body).
 ``cut_next_commit()`` arms it: the next ``CommandComplete`` "COMMIT" the server
-sends is not passed on, and that connection is closed on both sides. The server
+sends is not passed on, and that connection is closed on both sides (with
+``after``: the next one once the client sent a statement holding those bytes). The server
 has committed; the client sees its connection end while it waits for the
 answer — a commit whose answer was lost, as when a network path dies at that
 moment.
@@ -31,6 +32,7 @@ class CommitCutter:
         self.listener.bind(str(self.dir / ".s.PGSQL.5432"))
         self.listener.listen(16)
         self.armed = threading.Event()
+        self.after: bytes | None = None         # arm once the client sent this
         self.cut = threading.Event()            # set once an answer was dropped
         self._socks: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
@@ -38,9 +40,11 @@ class CommitCutter:
     def url(self, db: str) -> str:
         return f"postgresql://postgres@/{db}?host={quote(str(self.dir), safe='')}"
 
-    def cut_next_commit(self) -> None:
+    def cut_next_commit(self, after: bytes | None = None) -> None:
         self.cut.clear()
-        self.armed.set()
+        self.after = after
+        if after is None:
+            self.armed.set()
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -60,15 +64,18 @@ class CommitCutter:
             upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             upstream.connect(self.target)
             self._socks += [client, upstream]
-            threading.Thread(target=self._copy, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._queries, args=(client, upstream), daemon=True).start()
             threading.Thread(target=self._answers, args=(upstream, client), daemon=True).start()
 
-    @staticmethod
-    def _copy(src: socket.socket, dst: socket.socket) -> None:
+    def _queries(self, client: socket.socket, server: socket.socket) -> None:
+        """The client's bytes to the server, as they come (arming the cut on ``after``)."""
         with contextlib.suppress(OSError):
-            while data := src.recv(65536):
-                dst.sendall(data)
-        _close(src, dst)
+            while data := client.recv(65536):
+                if self.after is not None and self.after in data:
+                    self.after = None
+                    self.armed.set()
+                server.sendall(data)
+        _close(client, server)
 
     def _answers(self, server: socket.socket, client: socket.socket) -> None:
         """The server's messages, whole, to the client; the armed COMMIT answer to no one."""

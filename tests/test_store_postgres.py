@@ -181,7 +181,8 @@ def test_tickets_resolved_before_version_7_are_counted_after_the_upgrade(pg_serv
     assert before.total.resolved == 1 and before.total.handling_s == 5 * 3600
     store.close()
     with psycopg.connect(url, autocommit=True) as conn:      # as a database at version 6 was
-        conn.execute("ALTER TABLE tickets DROP COLUMN resolved_at, DROP COLUMN create_key")
+        conn.execute("ALTER TABLE tickets DROP COLUMN resolved_at, DROP COLUMN create_key,"
+                     " DROP COLUMN write_key")
         conn.execute("DELETE FROM broadcaster_schema WHERE version >= 7")   # (indexes go too)
     store = open_store(tmp_path / "var", url=url)
     assert store.upgrade() == [v for v, _, _ in MIGRATIONS[6:]]

@@ -99,10 +99,12 @@ def test_the_ticket_commands_answer_the_same_on_postgres(troot, tmp_path, pg_url
     assert not (troot / "var" / "tickets").exists()             # nothing of them under var/
 
 
-def test_a_ticket_whose_commit_answer_was_lost_is_opened_once(pg_server, pg_url, tmp_path):
+def test_a_ticket_whose_commit_answer_was_lost_is_opened_and_changed_once(pg_server, pg_url,
+                                                                         tmp_path):
     """The server committed a new ticket and the connection died before the answer came back
     (a proxy drops the COMMIT's answer and closes the connection): the store's retry returns
-    the ticket that try made, as new, instead of numbering a second one."""
+    the ticket that try made, as new, instead of numbering a second one; a change whose
+    answer was lost is not refused as stale on the retry, nor applied twice."""
     from tests.pgproxy import CommitCutter
 
     cutter = CommitCutter(pg_server)
@@ -121,6 +123,19 @@ def test_a_ticket_whose_commit_answer_was_lost_is_opened_once(pg_server, pg_url,
         assert sorted(r["id"] for r in tickets.open_rows()) == [first.id, *made]
         assert opened(tickets, source="generic:chat:m1") == (tickets.get(made[1]), False)
         assert opened(tickets)[0].id == "GL-1122-0004"
+
+        def accept(x):
+            x.add(datetime(2026, 11, 22, 8, 0, tzinfo=TZ), "wang-li", "accepted")
+
+        cutter.cut_next_commit(after=b"UPDATE tickets")   # a person's change: not "stale"
+        done = tickets.change(first.id, accept, expected_version=1)
+        assert cutter.cut.is_set() and done.version == 2
+        cutter.cut_next_commit(after=b"UPDATE tickets")   # bookkeeping: applied once
+        tickets.change(first.id, lambda x: x.notices.append({"key": "k"}), bump=False)
+        assert cutter.cut.is_set()
+        got = tickets.get(first.id)
+        assert got.notices == [{"key": "k"}] and got.version == 2
+        assert [c.status for c in got.history] == ["open", "accepted"]
     finally:
         store.close()
         cutter.close()

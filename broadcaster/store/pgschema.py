@@ -39,7 +39,10 @@ The tables (every time is ``timestamptz``; a row's whole record is kept as
   columns, and the index ``tickets_figures`` it reads them by;
 - ``tickets.create_key`` (version 8): as ``add_key`` for announcements, a token
   made before a ticket's first try, so that a retry after a commit whose answer
-  was lost returns the ticket made instead of numbering a second one.
+  was lost returns the ticket made instead of numbering a second one;
+- ``tickets.write_key`` (version 9): the same for a change: the token of the
+  last write, so that a retry of a change that did land is not refused as stale
+  (nor applied twice).
 """
 
 from __future__ import annotations
@@ -331,6 +334,9 @@ CREATE INDEX tickets_figures ON tickets (day) INCLUDE (grp, status, created_at, 
     (8, "idempotent ticket creation", """
 ALTER TABLE tickets ADD COLUMN create_key text;
 CREATE UNIQUE INDEX tickets_create_key ON tickets (create_key) WHERE create_key IS NOT NULL;
+"""),
+    (9, "idempotent ticket changes", """
+ALTER TABLE tickets ADD COLUMN write_key text;
 """),
 ]
 

@@ -56,7 +56,7 @@ VALUES (%s, nextval('ticket_changes'), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %
 ON CONFLICT (id) DO NOTHING"""
 UPDATE = """UPDATE tickets SET changed = nextval('ticket_changes'), day = %s, version = %s,
   status = %s, working = %s, category = %s, grp = %s, staff = %s, created_at = %s,
-  deadline = %s, resolved_at = %s, record = %s
+  deadline = %s, resolved_at = %s, record = %s, write_key = %s
 WHERE id = %s AND version = %s AND changed = %s"""
 
 # TicketStore.figures in one statement: each ticket counted once, in its grid (grids: the
@@ -294,12 +294,18 @@ class PgTicketStore(TicketStore):
             # another change came first: read it again (refused above if it was a person's)
 
     def _write(self, t: Ticket, version: int, changed: int, lines: int) -> bool:
-        """Store ``t`` if the row is still the one read (``version``, ``changed``)."""
+        """Store ``t`` if the row is still the one read (``version``, ``changed``). Idempotent
+        across retries: a key made before the first try marks the row written, so a try
+        after one whose commit's answer was lost sees its own write (not someone else's)."""
+        key = secrets.token_hex(16)
+
         def write(conn: psycopg.Connection) -> bool:
-            done = conn.execute(UPDATE, (*columns(t), t.id, version, changed)).rowcount == 1
+            done = conn.execute(UPDATE, (*columns(t), key, t.id, version, changed)).rowcount == 1
             if done:
                 add_history(conn, history_rows(t, lines))
-            return done
+                return True
+            return conn.execute("SELECT write_key = %s FROM tickets WHERE id = %s",
+                                (key, t.id)).fetchone() == (True,)
 
         return self.store.run(write, "tickets")
 

@@ -222,7 +222,8 @@ class TicketStore(ABC):
 
         ``expected_version``: refuse (StaleTicket) if someone changed it since.
         ``bump``: a change people make (new version); bookkeeping passes False.
-        An unknown number raises InputError.
+        An unknown number raises InputError. A store that retries after a lost answer
+        recognises its own write: neither refused as stale nor applied twice.
         """
 
     # -- the pass ------------------------------------------------------------------
