@@ -7,9 +7,11 @@ little (``run-once`` with nothing due) loads little.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +24,36 @@ from broadcaster.store import Store, open_store
 if TYPE_CHECKING:
     from broadcaster.config.groups import GroupsConfig
     from broadcaster.templating import Templates
+
+
+_one_shot = False
+
+
+def one_shot_process() -> None:
+    """This process runs one command and exits (the entry point says so for every command
+    but ``daemon`` and ``serve``): the config it loads lives as long as the process."""
+    global _one_shot
+    _one_shot = True
+
+
+@contextmanager
+def _settled() -> Iterator[None]:
+    """In a one-shot process, load config that lives as long as the process (thousands of
+    groups) without cyclic garbage collections walking it while it grows, then set it
+    aside from later ones (``gc.freeze``), so that the collections of a fan-out walk only
+    what the fan-out makes. A long-running process (and a test run) keeps the defaults:
+    a config reloaded there must stay collectable."""
+    if not _one_shot:
+        yield
+        return
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 class App:
@@ -70,7 +102,8 @@ class App:
         from broadcaster.store.durable import make_dirs  # start-up time: loaded when first used
 
         make_dirs(self.state_dir, self.cache_dir)  # the parse cache lives in the (0700) state directory
-        config = load_groups(self.root, cache_dir=self.cache_dir, isolate=True)
+        with _settled():
+            config = load_groups(self.root, cache_dir=self.cache_dir, isolate=True)
         self.redactor.add(config.secrets())
         for gid, problems in config.broken.items():
             for problem in problems:

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from broadcaster.app import App
+from broadcaster.app import App, one_shot_process
 from broadcaster.cleantext import check_utf8
 from broadcaster.delivery.result import PassResult
 from broadcaster.errors import BroadcasterError, LockHeld
@@ -37,11 +37,14 @@ if TYPE_CHECKING:
 LOCK_AGAIN = 10.0   # seconds run-once waits to send what its jobs queued
 EXIT_FAILED = 1     # a job failed or is invalid, a send failed (the rest of the pass still ran)
 EXIT_INTERRUPTED = 130
+LONG_RUNNING = frozenset({"daemon", "serve"})   # commands that do not end after one task
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``) and exit."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if not LONG_RUNNING & set(args):    # (a TEXT that says "serve" only costs the speed-up)
+        one_shot_process()
     cron = cron_run_once(args)
     if cron is None:
         from broadcaster.cli import main as cli_main  # start-up time: typer only beyond cron's run-once

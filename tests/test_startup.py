@@ -4,6 +4,7 @@ modules, which do not depend on the machine's load."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -85,6 +86,29 @@ def test_a_pass_with_work_takes_its_groups_from_the_caches_without_yaml(root):
     seen = _loaded(root, "run-once")
     assert seen["code"] == 0
     assert "broadcaster.config.groups" in seen["modules"] and "yaml" not in seen["modules"]
+
+
+def test_a_one_shot_command_sets_its_groups_aside_from_garbage_collection(root):
+    """announce / run-once (one command, then exit) freeze what loading the groups left
+    (later collections walk only what the fan-out makes); a process that goes on (a test
+    run here, the daemon) does not."""
+    from broadcaster.app import App
+
+    _project(root)
+    code = textwrap.dedent(f"""
+        import gc, sys
+        from broadcaster.entry import main
+        try:
+            main(["--root", {str(root)!r}, "announce", "明天停水", "--to", "all"])
+        except SystemExit:
+            print(gc.get_freeze_count(), gc.isenabled(), file=sys.stderr)
+    """)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                       timeout=60, check=False)
+    frozen, enabled = p.stderr.split()[-2:]
+    assert int(frozen) > 10_000 and enabled == "True"
+    before = gc.get_freeze_count()
+    assert App(root).groups.groups and gc.get_freeze_count() == before
 
 
 def test_announce_imports_no_content_kind(root):
