@@ -91,7 +91,7 @@ def test_a_pass_with_work_takes_its_groups_from_the_caches_without_yaml(root):
 def test_a_one_shot_command_sets_its_groups_aside_from_garbage_collection(root):
     """announce / run-once (one command, then exit) freeze what loading the groups left
     (later collections walk only what the fan-out makes); a process that goes on (a test
-    run here, the daemon) does not."""
+    run here, the daemon) does not. No command looks for pydantic plugins."""
     from broadcaster.app import App
 
     _project(root)
@@ -101,12 +101,14 @@ def test_a_one_shot_command_sets_its_groups_aside_from_garbage_collection(root):
         try:
             main(["--root", {str(root)!r}, "announce", "明天停水", "--to", "all"])
         except SystemExit:
-            print(gc.get_freeze_count(), gc.isenabled(), file=sys.stderr)
+            from pydantic.plugin import _loader
+            print(gc.get_freeze_count(), gc.isenabled(), _loader._plugins, file=sys.stderr)
     """)
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                        timeout=60, check=False)
-    frozen, enabled = p.stderr.split()[-2:]
+    frozen, enabled, plugins = p.stderr.split()[-3:]
     assert int(frozen) > 10_000 and enabled == "True"
+    assert plugins == "None"    # no package's metadata read for pydantic plugins
     before = gc.get_freeze_count()
     assert App(root).groups.groups and gc.get_freeze_count() == before
 
