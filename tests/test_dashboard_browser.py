@@ -2,7 +2,7 @@
 
 Chromium is Debian's ``chromium`` package, which ``make test`` installs when it
 is missing; where it cannot be installed this test is skipped and says why.
-The screenshot is kept as ``var/dashboard-test.png`` for people to look at.
+The screenshot is kept as ``.pytest_cache/dashboard-test.png`` for people to look at.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.conftest import REPO, cli
 pytestmark = pytest.mark.browser
 
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
-SHOT = REPO / "var" / "dashboard-test.png"
+SHOT = REPO / ".pytest_cache" / "dashboard-test.png"   # not var/: that is the state dir
 
 # What the page draws, read back from the rendered DOM: per chart, its series,
 # how many of their shapes have a visible size, their colours, and where it is.
