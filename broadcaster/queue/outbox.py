@@ -61,7 +61,14 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def enqueue(
+def enqueue(app: App, messages: list[Message], *, source: str, **options: Any) -> str | None:
+    """Queue one announcement durably; return its id (None for no messages).
+    ``options`` as ``queue_announcement``'s."""
+    queued = queue_announcement(app, messages, source=source, **options)
+    return queued.meta.id if queued is not None else None
+
+
+def queue_announcement(
     app: App,
     messages: list[Message],
     *,
@@ -74,12 +81,13 @@ def enqueue(
     ann_id: str | None = None,
     reply: bool = False,
     extra: dict[str, Any] | None = None,
-) -> str | None:
-    """Queue one announcement durably; return its id (None for no messages).
+) -> Announcement | None:
+    """Queue one announcement durably; return it as queued (None for no messages), so that
+    the caller need not read it back.
 
     ``ann_id`` (a deterministic id, see ``stable_id``) makes queuing idempotent:
     when an announcement with that id and the same ``source`` exists, active or
-    archived, nothing is queued again and its id is returned.
+    archived, nothing is queued again and that one is returned.
     ``reply``: an answer to residents (see broadcaster.inbound.replies); ``extra``: a
     feature's own fields for the announcement (kept as given, e.g. ``reply_routes``).
     """
@@ -110,8 +118,10 @@ def enqueue(
         if ann_id is not None:
             found = store.announcement(ann_id)
             if found is not None and found.meta.source == source:
-                return ann_id
-        return store.add_announcement(Announcement(meta, rows))  # a taken id gets a fresh one
+                return found
+        ann = Announcement(meta, rows)
+        ann.meta.id = store.add_announcement(ann)  # a taken id gets a fresh one
+        return ann
 
 
 def stable_id(key: str, when: datetime) -> str:
