@@ -224,21 +224,36 @@ def test_a_rule_that_can_never_match_is_bounded_and_skipped(monkeypatch):
                         "than 0.2 s to expand"]
 
 
-def test_a_walk_that_ends_in_time_leaves_no_stop_behind():
-    """A stop raised as the block ends is withdrawn: nothing lands later in the thread."""
+def test_a_stop_that_comes_as_the_walk_ends_lands_in_it_never_after(monkeypatch):
+    """The narrowest race, made certain: the timer fires while the block is ending. The stop
+    is raised within the block (the walk reports it overran) and nothing lands later."""
     from broadcaster.sources import recurrence
 
-    overran = 0
-    for _ in range(300):                         # the timer and the block's end race
+    class LateTimer:                     # fires when cancelled, as the block ends
+        def __init__(self, seconds, stop):
+            self.stop, self.daemon = stop, True
+
+        def start(self):
+            pass
+
+        def cancel(self):
+            self.stop()
+
+    monkeypatch.setattr(recurrence.threading, "Timer", LateTimer)
+    within = later = 0
+    for _ in range(50):
         try:
-            with recurrence._stopped_after(0.001):
-                time.sleep(0.001)
+            with recurrence._stopped_after(1.0):
+                pass
         except recurrence._Overran:
-            overran += 1
-    time.sleep(0.05)
-    total = sum(range(200_000))                  # bytecode enough for a stray stop to land
-    assert total == 19_999_900_000
-    assert overran > 0                           # the race was run
+            within += 1
+        try:
+            total = 0
+            for i in range(1000):        # Python bytecode, where a stray stop would land
+                total += i
+        except recurrence._Overran:
+            later += 1
+    assert (within, later) == (50, 0)
 
 
 def test_after_the_calendar_budget_the_remaining_recurring_events_are_skipped(monkeypatch):
