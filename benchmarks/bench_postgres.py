@@ -139,9 +139,9 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             if "shared" in parts:
-                for name, proc, url in (("the platform simulator", sim, base),
-                                        ("the lean responder", lean, lean_base)):
-                    shared(server, url, tmp / f"shared-{proc.pid}", name,
+                for label, name, proc, url in (("sim", "the platform simulator", sim, base),
+                                               ("lean", "the lean responder", lean, lean_base)):
+                    shared(server, url, tmp, label, name,
                            lambda proc=proc: (cpu_of_process(proc.pid), cpu_of_server(server)))
             if "large" in parts:
                 large(server, base, tmp)
@@ -158,12 +158,13 @@ def start_responder() -> tuple[subprocess.Popen, str]:
     return proc, proc.stdout.readline().strip()
 
 
-def shared(server, base: str, tmp: Path, platform: str, others) -> None:
+def shared(server, base: str, tmp: Path, label: str, platform: str, others) -> None:
+    tmp = tmp / f"shared-{label}"
     tmp.mkdir()
     root = make_root(base, tmp, SHARED)
     times, cpu, other = {}, {}, {}
     for n in (1, 2):
-        env = fresh_database(server, f"shared{n}_{tmp.name[7:]}", tmp / f"state-shared{n}")
+        env = fresh_database(server, f"shared{n}_{label}", tmp / f"state-shared{n}")
         timed(root, env, "announce", TEXT, "--to", "all", "--json")
         times[n], cpu[n], other[n] = dispatchers(root, env, n, SHARED, others)
     print(f"PostgreSQL: {SHARED:,} groups, {platform} answering after 50 ms, run-once processes "
