@@ -585,6 +585,35 @@ def test_a_batch_renders_each_distinct_message_once(root, monkeypatch):
                     "x 08:00 1", "x 08:00 [1]", "x 08:00 (1,)"]
 
 
+class _Loud(str):
+    """Text that prints otherwise than it compares (an enum's member, say)."""
+
+    def __str__(self) -> str:
+        return self.upper()
+
+
+def test_a_batch_takes_no_look_alike_value_for_another(root):
+    """A subclass of text, number, list or dict may print as its equal never does: such data
+    is rendered for its own group."""
+    from collections import defaultdict
+
+    from broadcaster.templating.batch import RenderBatch
+
+    write_groups(root, MANY)
+    group = load_groups(root).groups[1]
+    t = Templates(root)
+    put(root, "plain.md.j2", "{{ vars.text }} {{ vars.n }}\n")
+    batch = RenderBatch(t)
+    outs = [batch.render("plain", group=group, data={"vars": {"text": "x", "n": n}}, now=NOW)
+            for n in ("ab", _Loud("ab"), "ab")]
+    assert outs == ["x ab", "x AB", "x ab"]
+    put(root, "table.md.j2", "{{ vars.t.x }}\n")
+    batch = RenderBatch(t)
+    outs = [batch.render("table", group=group, data={"vars": {"t": t_}}, now=NOW)
+            for t_ in (defaultdict(lambda: "甲"), defaultdict(lambda: "乙"))]
+    assert outs == ["甲", "乙"]
+
+
 @pytest.mark.parametrize("body, partial", [
     ("{{ vars.text }}/{{ group.name }}\n", None),
     ("{{ vars.text }}{% include '_who.md.j2' %}\n", "/{{ group.name }}"),

@@ -37,23 +37,26 @@ def freeze(value: Any) -> Any:
     """A hashable key equal only for values a template prints alike; None when there is none.
 
     Types are part of the key (``1``, ``1.0`` and ``True`` print differently, and so do a
-    list and a tuple); numbers by their ``repr`` (``-0.0`` is not ``0.0``).
+    list and a tuple), and only these exact types have one (a subclass may print otherwise
+    than its equal: an enum's member, a ``defaultdict``); numbers by their ``repr``
+    (``-0.0`` is not ``0.0``).
     """
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return (str, value)
-    if isinstance(value, _SCALARS):
-        return (type(value), repr(value))
-    if isinstance(value, dict):
+    if kind in _SCALARS:
+        return (kind, repr(value))
+    if kind is dict:
         items = []
         for k, v in value.items():
             frozen_k, frozen_v = freeze(k), freeze(v)
             if frozen_k is None or frozen_v is None:
                 return None
             items.append((frozen_k, frozen_v))
-        return (type(value), tuple(items))
-    if isinstance(value, (list, tuple)):
+        return (dict, tuple(items))
+    if kind is list or kind is tuple:
         frozen = tuple(freeze(v) for v in value)
-        return None if any(f is None for f in frozen) else (type(value), frozen)
+        return None if any(f is None for f in frozen) else (kind, frozen)
     return None
 
 
