@@ -429,3 +429,17 @@ def test_the_ticket_figures_count_the_window_by_grid_without_building_tickets(an
     assert half.total.opened == 5 and half.total.overdue == 1               # c, due at T0
     assert tickets.figures(datetime(2027, 1, 1, tzinfo=TZ), datetime(2027, 1, 2, tzinfo=TZ),
                            {}, "(?)") == Figures(Counts(0, 0, 2), {"(?)": Counts(0, 0, 2)}, {})
+
+
+def test_the_ticket_figures_count_times_to_the_second_as_tickets_keep_them(any_store):
+    """A ticket keeps its times to the second: opened at 09:00:00.6 is opened at 09:00:00
+    (not in a window from 09:00:00.5), resolved 1 h 0.2 s later is handled in 3,600 s."""
+    from broadcaster.tickets.store import Counts
+
+    tickets = any_store.tickets()
+    t, _ = opened(tickets, at=T0 + timedelta(microseconds=600_000), group="g1")
+    end, grids = T0 + timedelta(days=1), {"g1": "grid-a"}
+    assert tickets.figures(T0 + timedelta(microseconds=500_000), end, grids, "(?)").total.opened == 0
+    tickets.change(t.id, lambda x: x.add(T0 + timedelta(hours=1, microseconds=800_000), "wang-li",
+                                         "resolved"))
+    assert tickets.figures(T0, end, grids, "(?)").total == Counts(1, 1, 0, 3600)

@@ -80,6 +80,12 @@ SELECT grouping(grid), grouping(status), grid, status,
 FROM counted GROUP BY GROUPING SETS ((grid), (status), ())"""
 
 
+def _second(at: datetime | None) -> datetime | None:
+    """``at`` as the record keeps it (``iso``: to the second), so that what the columns
+    count (``FIGURES``) is what the record says."""
+    return None if at is None else at.replace(microsecond=0)
+
+
 def columns(t: Ticket) -> tuple:
     """The values of the columns from ``day`` to ``record`` for ``t`` (its history is kept apart)."""
     from psycopg.types.json import Jsonb  # start-up time: loaded when first used
@@ -87,14 +93,15 @@ def columns(t: Ticket) -> tuple:
     record = t.to_record()
     del record["history"]
     return (t.day, t.version, t.status, t.status not in FINAL or bool(t.notices), t.category,
-            t.group, t.staff, t.created_at, t.deadline, t.changed_at(RESOLVED), Jsonb(record))
+            t.group, t.staff, _second(t.created_at), _second(t.deadline),
+            _second(t.changed_at(RESOLVED)), Jsonb(record))
 
 
 def history_rows(t: Ticket, first: int = 0) -> list[tuple]:
     """The rows of ``ticket_history`` for ``t``'s history from position ``first`` on."""
     from psycopg.types.json import Jsonb  # start-up time: loaded when first used
 
-    return [(t.id, i, c.at, c.by, c.status, Jsonb(c.as_json()))
+    return [(t.id, i, _second(c.at), c.by, c.status, Jsonb(c.as_json()))
             for i, c in enumerate(t.history) if i >= first]
 
 
