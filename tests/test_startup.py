@@ -113,6 +113,29 @@ def test_a_one_shot_command_sets_its_groups_aside_from_garbage_collection(root):
     assert App(root).groups.groups and gc.get_freeze_count() == before
 
 
+def test_daemon_and_serve_keep_their_groups_collectable(root):
+    """A process that goes on (and may load its groups again) freezes nothing; any other
+    command's process freezes the groups it loads."""
+    _project(root)
+    code = textwrap.dedent("""
+        import gc, sys
+        from broadcaster.app import App
+        from broadcaster.entry import main
+        try:
+            main(["--root", sys.argv[1], *sys.argv[2:], "--help"])
+        except SystemExit:
+            assert App(sys.argv[1]).groups.groups
+            print(gc.get_freeze_count(), file=sys.stderr)
+    """)
+    runs = {command: subprocess.Popen([sys.executable, "-c", code, str(root), command],
+                                      cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                      text=True)
+            for command in ("daemon", "serve", "run-once")}
+    frozen = {command: int(p.communicate(timeout=60)[1].split()[-1])
+              for command, p in runs.items()}
+    assert frozen["daemon"] == frozen["serve"] == 0 and frozen["run-once"] > 10_000
+
+
 def test_announce_imports_no_content_kind(root):
     """An announcement's template kind is its own: the weather, news, holiday… modules that
     declare the other kinds are not imported."""
