@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from broadcaster.tickets import ids
@@ -84,6 +84,13 @@ def _second(at: datetime | None) -> datetime | None:
     """``at`` as the record keeps it (``iso``: to the second), so that what the columns
     count (``FIGURES``) is what the record says."""
     return None if at is None else at.replace(microsecond=0)
+
+
+def _days(months: list[str]) -> tuple[date, date]:
+    """The first day of the first of the ``YYYY-MM`` ``months`` and the day after the last."""
+    end = date.fromisoformat(f"{max(months)}-01")
+    return (date.fromisoformat(f"{min(months)}-01"),
+            date(end.year + end.month // 12, end.month % 12 + 1, 1))
 
 
 def columns(t: Ticket) -> tuple:
@@ -198,11 +205,7 @@ class PgTicketStore(TicketStore):
         """By ``tickets_archive``: the days of ``months`` (from ``since`` on)."""
         if months is not None and not months:
             return
-        first = last = None
-        if months:
-            first = date.fromisoformat(f"{min(months)}-01")
-            end = date.fromisoformat(f"{max(months)}-01")
-            last = date(end.year + end.month // 12, end.month % 12 + 1, 1)
+        first, last = _days(months) if months else (None, None)
         if since is not None:
             first = max(first, since) if first is not None else since
         rows = self.store.run(lambda conn: conn.execute(
@@ -217,9 +220,7 @@ class PgTicketStore(TicketStore):
                 unknown: str) -> Figures:
         """One query (``FIGURES``): the working tickets by ``tickets_working``, the archived
         ones of the window's months by ``tickets_archive``."""
-        months = months_between(start, end)
-        first = date.fromisoformat(f"{months[0]}-01")
-        last = (date.fromisoformat(f"{months[-1]}-01") + timedelta(days=32)).replace(day=1)
+        first, last = _days(months_between(start, end))
         params = {"groups": list(grids), "grids": list(grids.values()), "unknown": unknown,
                   "start": start, "end": end, "active": sorted(ACTIVE), "first": first,
                   "last": last}
