@@ -1,6 +1,7 @@
 """``python -m benchmarks`` (``make bench``): every benchmark, one after the other."""
 
 from benchmarks import (
+    as_installed,
     bench_content,
     bench_fanout,
     bench_faq,
@@ -15,6 +16,7 @@ from benchmarks import (
 )
 
 if __name__ == "__main__":
+    as_installed()
     bench_startup.main()
     bench_fanout.main()
     bench_split.main()

@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from benchmarks import as_installed
+
 REPO = Path(__file__).resolve().parent.parent
 FEEDS, ITEMS = 100, 50
 GROUPS, LOCATIONS = 2000, 40
@@ -135,4 +137,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    as_installed()
     main()

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import as_installed
+
 REPO = Path(__file__).resolve().parent.parent
 ENTRIES = 2000
 QUESTIONS = 2000
@@ -148,4 +150,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    as_installed()
     main()

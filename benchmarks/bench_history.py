@@ -31,6 +31,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from benchmarks import as_installed
 from benchmarks.history_data import TZ, generate, make_root
 
 REPO = Path(__file__).resolve().parent.parent
@@ -153,4 +154,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    as_installed()
     main()

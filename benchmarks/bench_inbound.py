@@ -33,6 +33,8 @@ from pathlib import Path
 import requests
 import yaml
 
+from benchmarks import as_installed
+
 REPO = Path(__file__).resolve().parent.parent
 RATE = int(os.environ.get("BENCH_INBOUND_RATE", "200"))
 SECONDS = int(os.environ.get("BENCH_INBOUND_SECONDS", "30"))
@@ -175,4 +177,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    as_installed()
     main()

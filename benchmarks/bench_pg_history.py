@@ -38,6 +38,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from benchmarks import as_installed
 from benchmarks.bench_history import NOW, REPO, TIMEOUT, cache_dir, history, measure_cpu, run
 from benchmarks.history_data import make_root
 from broadcaster.store import pgschema
@@ -207,4 +208,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    as_installed()
     main()

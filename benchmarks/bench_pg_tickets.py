@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import as_installed
 from benchmarks.bench_history import measure_cpu
 from benchmarks.bench_tickets import GROUPS, NOW, _in_child, write_root, write_tickets
 
@@ -94,4 +95,5 @@ def _first_open(root: Path, env: dict) -> str:
 
 
 if __name__ == "__main__":
+    as_installed()
     main()

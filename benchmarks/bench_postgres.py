@@ -28,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks import as_installed
 from benchmarks.bench_fanout import REPO, TEXT, start_simulator
 
 SHARED = 10_000
@@ -200,4 +201,5 @@ def large(server, base: str, tmp: Path) -> None:
 
 
 if __name__ == "__main__":
+    as_installed()
     main()

@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import as_installed
 from benchmarks import bench_fanout as fanout
 
 GROUPS = fanout.GROUPS
@@ -92,4 +93,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    as_installed()
     sys.exit(main())

@@ -6,8 +6,8 @@ due (the shipped demo's groups, feeds and daily schedules, its state made by a
 first run), and ``broadcaster announce --help``. Prints each and its cost over
 ``python -c pass`` (target: at most 0.15 s each).
 
-Bytecode is written and used (``PYTHONDONTWRITEBYTECODE`` removed), as in an
-installed copy: a warm-up run of each command compiles the modules first.
+Bytecode is written and used (``benchmarks.as_installed``), as in an installed
+copy: a warm-up run of each command compiles the modules first.
 
     python -m benchmarks.bench_startup
 """
@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import as_installed
 from tests.terminal_recording import demo_root
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,7 +46,7 @@ def best(cmd: list[str], env: dict[str, str], runs: int = RUNS) -> tuple[float, 
 
 
 def measure(root: Path) -> dict[str, tuple[float, float]]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env = dict(os.environ)
     cli = [sys.executable, str(REPO / "main.py"), "--root", str(root)]
     subprocess.run([*cli, "run-once"], env=env, capture_output=True, check=True)  # state, catch-up
     return {
@@ -68,4 +69,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    as_installed()
     main()

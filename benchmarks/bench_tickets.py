@@ -41,6 +41,7 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks import as_installed
 from benchmarks.bench_history import measure_cpu
 from benchmarks.history_data import COMMUNITY_SIZE, TZ, make_root
 from broadcaster.tickets.reminders import FULL_EVERY
@@ -323,4 +324,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    as_installed()
     main()
