@@ -165,31 +165,6 @@ def test_a_database_with_history_at_the_first_schema_upgrades_and_reads_back(pro
     assert stats.code == 0, stats.err
 
 
-def test_tickets_resolved_before_version_7_are_counted_after_the_upgrade(pg_server, tmp_path):
-    """Version 7 fills ``resolved_at`` from the history already there (the last resolution)."""
-    from tests.test_store_contract import T0, opened
-
-    url = pg_server.create_db("tickets_before_7")
-    store = open_store(tmp_path / "var", url=url)
-    store.upgrade()
-    tickets = store.tickets()
-    t, _ = opened(tickets)
-    for hours, status in ((1, "resolved"), (2, "reopened"), (5, "resolved"), (6, "closed")):
-        tickets.change(t.id, lambda x, h=hours, s=status: x.add(T0 + timedelta(hours=h), "wang-li", s))
-    window = (T0 - timedelta(days=1), T0 + timedelta(days=1), {"g1": "grid-a"}, "(?)")
-    before = tickets.figures(*window)
-    assert before.total.resolved == 1 and before.total.handling_s == 5 * 3600
-    store.close()
-    with psycopg.connect(url, autocommit=True) as conn:      # as a database at version 6 was
-        conn.execute("ALTER TABLE tickets DROP COLUMN resolved_at, DROP COLUMN create_key,"
-                     " DROP COLUMN write_key")
-        conn.execute("DELETE FROM broadcaster_schema WHERE version >= 7")   # (indexes go too)
-    store = open_store(tmp_path / "var", url=url)
-    assert store.upgrade() == [v for v, _, _ in MIGRATIONS[6:]]
-    assert store.tickets().figures(*window) == before
-    store.close()
-
-
 def test_db_commands_need_a_database_url(proj):
     res = cli(proj, "db", "upgrade", env={"BROADCASTER_DATABASE_URL": ""})
     assert res.code == 1 and "BROADCASTER_DATABASE_URL is not set" in res.err

@@ -36,7 +36,9 @@ The tables (every time is ``timestamptz``; a row's whole record is kept as
   (``pgjournal``);
 - ``tickets.resolved_at`` (version 7): when a ticket last entered ``resolved``
   (from its history), so that ``stats`` counts tickets in one query over the
-  columns, and the index ``tickets_figures`` it reads them by;
+  columns, and the index ``tickets_figures`` it reads them by; the tickets' time
+  columns cut to the second, as the record keeps the times (version 6 wrote them
+  to the microsecond, so ``stats`` counted other times than the tickets show);
 - ``tickets.create_key`` (version 8): as ``add_key`` for announcements, a token
   made before a ticket's first try, so that a retry after a commit whose answer
   was lost returns the ticket made instead of numbering a second one;
@@ -323,6 +325,11 @@ $$;
 """),  # noqa: S608 - constant SQL, no input in it
     (7, "ticket figures from columns", """
 ALTER TABLE tickets ADD COLUMN resolved_at timestamptz;    -- when it last entered resolved
+-- the times to the second, as the record keeps them (version 6 wrote the program's microseconds)
+UPDATE ticket_history SET at = date_trunc('second', at) WHERE at <> date_trunc('second', at);
+UPDATE tickets SET created_at = date_trunc('second', created_at),
+                   deadline = date_trunc('second', deadline)
+WHERE created_at <> date_trunc('second', created_at) OR deadline <> date_trunc('second', deadline);
 UPDATE tickets t SET resolved_at = h.at
 FROM (SELECT DISTINCT ON (ticket) ticket, at FROM ticket_history WHERE status = 'resolved'
       ORDER BY ticket, position DESC) h
@@ -364,8 +371,11 @@ def check(conn: psycopg.Connection, where: str) -> None:
                          f"broadcaster knows ({LATEST}): upgrade broadcaster before running it")
 
 
-def upgrade(conn: psycopg.Connection) -> list[int]:
-    """Apply the missing migrations (``conn`` in autocommit); returns the versions applied."""
+def upgrade(conn: psycopg.Connection, target: int = LATEST) -> list[int]:
+    """Apply the missing migrations (``conn`` in autocommit); returns the versions applied.
+
+    ``target``: stop after that version (tests build a database as an older broadcaster
+    left it); ``db upgrade`` always goes to ``LATEST``."""
     done: list[int] = []
     conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, UPGRADE_LOCK))
     try:
@@ -376,7 +386,7 @@ def upgrade(conn: psycopg.Connection) -> list[int]:
         if current > LATEST:
             check(conn, "")
         for version, name, sql in MIGRATIONS:
-            if version <= current:
+            if version <= current or version > target:
                 continue
             with conn.transaction():
                 conn.execute(sql)
