@@ -9,7 +9,9 @@ Then each command runs as a real process (median of three after a warm-up, as
 in the other history benchmarks) on the embedded store and on PostgreSQL, in the
 same run; printed: both medians, the ratio, PostgreSQL's CPU time and peak memory.
 Target: each within 0.5 s on PostgreSQL (``stats --since 180d`` within 1 s, as
-for the history).
+for the history). Last, in this process: every ticket of the last six months
+read as tickets by the PostgreSQL store (each row built once, as it is checked)
+and by the interface's generic path (the rows, then each built again), alternately.
 
     python -m benchmarks.bench_pg_tickets [--open N] [--closed N]
 """
@@ -19,10 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from benchmarks import as_installed
@@ -82,9 +86,31 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"  {' '.join(args[:-1]):<42} files {on_files:5.2f} s  PostgreSQL {wall:5.2f} s"
                       f" ({wall / on_files:4.2f}x; CPU {cpu:.2f} s, max RSS {rss:.0f} MB;"
                       f" target <= {target} s)")
+            _built_once(root, pg["BROADCASTER_DATABASE_URL"])
             print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
         server.remove()
+
+
+def _built_once(root: Path, url: str) -> None:
+    from broadcaster.store import open_store
+    from broadcaster.tickets.store import TicketStore, months_between
+
+    store = open_store(root / "var", url=url)
+    tickets = store.tickets()
+    months = months_between(NOW - timedelta(days=180), NOW)
+    took: dict[str, list[float]] = {"once": [], "twice": []}
+    for _ in range(3):
+        for name, read in (("once", tickets.every_ticket),
+                           ("twice", lambda m: TicketStore.every_ticket(tickets, m))):
+            t0 = time.perf_counter()
+            n = sum(1 for _ in read(months))
+            took[name].append(time.perf_counter() - t0)
+    store.close()
+    once, twice = statistics.median(took["once"]), statistics.median(took["twice"])
+    print(f"  every ticket of 180 days ({n:,}), in process: built once {once:5.2f} s,"
+          f" rows then built again {twice:5.2f} s ({twice / once:4.2f}x;"
+          f" {(twice - once) / n * 1e6:.0f} us a ticket)")
 
 
 def _first_open(root: Path, env: dict) -> str:

@@ -191,6 +191,31 @@ def test_a_damaged_ticket_row_is_set_aside_and_named_and_the_rest_reads_on(troot
         store.close()
 
 
+def test_a_ticket_read_from_postgres_is_built_once(pg_url, tmp_path, monkeypatch):
+    """Each row is built as a ticket to check it reads; readers asking for tickets get
+    those, not a second build from the row."""
+    from broadcaster.tickets.model import Ticket
+    from tests.test_store_contract import T0
+
+    store = open_store(tmp_path / "var", url=pg_url)
+    tickets = store.tickets()
+    made = [opened(tickets, at=T0 + timedelta(minutes=i))[0].id for i in range(3)]
+    tickets.change(made[0], lambda t: t.add(T0 + timedelta(hours=1), "wang-li", "closed"))
+    built: list[str] = []
+    build = Ticket.from_record.__func__
+    monkeypatch.setattr(Ticket, "from_record",
+                        classmethod(lambda cls, r: built.append(r["id"]) or build(cls, r)))
+    assert sorted(t.id for t in tickets.every_ticket()) == made and sorted(built) == made
+    built.clear()
+    assert [t.id for t in tickets.archived_tickets()] == [made[0]] and built == [made[0]]
+    built.clear()
+    assert [t.id for t in tickets.open_tickets(where=lambda r: r["id"] == made[2])] == [made[2]]
+    assert sorted(built) == made[1:]
+    built.clear()
+    assert tickets.get(made[1]).id == made[1] and built == [made[1]]
+    store.close()
+
+
 def test_two_staff_changing_one_ticket_from_one_read_one_wins(pg_url, tmp_path):
     """Both read version 1, both apply their change, then both write: one UPDATE finds the
     row still at version 1, the other none and is told."""

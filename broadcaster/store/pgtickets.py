@@ -38,7 +38,14 @@ from typing import TYPE_CHECKING
 
 from broadcaster.tickets import ids
 from broadcaster.tickets.model import ACTIVE, FINAL, RESOLVED, Ticket
-from broadcaster.tickets.store import Counts, Figures, TicketStore, months_between, stale
+from broadcaster.tickets.store import (
+    Counts,
+    Figures,
+    TicketStore,
+    months_between,
+    open_copy_wins,
+    stale,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -149,21 +156,23 @@ class PgTicketStore(TicketStore):
     def _one(self, conn: psycopg.Connection, tid: str) -> tuple[Ticket, int] | None:
         """The ticket and its ``changed``; None if there is none, or it was damaged (set aside)."""
         found = self._readable(conn.execute(SELECT + "WHERE t.id = %s", (tid,)).fetchall())
-        return (Ticket.from_record(found[0][0]), found[0][1]) if found else None
+        return (found[0][1], found[0][2]) if found else None
 
-    def _readable(self, rows: list[tuple], errors: list[str] | None = None) -> list[tuple]:
-        """``(record, changed)`` of the ``SELECT`` rows that read as tickets. One that does not
-        is set aside (``set_aside``), left out and, with ``errors``, named there."""
+    def _readable(self, rows: list[tuple], errors: list[str] | None = None
+                  ) -> list[tuple[dict, Ticket, int]]:
+        """``(record, ticket, changed)`` of the ``SELECT`` rows that read as tickets (each
+        built once, here: the readers hand back these). One that does not is set aside
+        (``set_aside``), left out and, with ``errors``, named there."""
         out = []
         for record, changed, tid in rows:
             try:
-                Ticket.from_record(record)
+                ticket = Ticket.from_record(record)
             except (KeyError, ValueError, TypeError, AttributeError) as exc:
                 note = self.set_aside(tid, changed, record, f"not a ticket: {type(exc).__name__}: {exc}")
                 if errors is not None:
                     errors.append(note)
                 continue
-            out.append((record, changed))
+            out.append((record, ticket, changed))
         return out
 
     def set_aside(self, tid: str, changed: int, record: object, reason: str) -> str:
@@ -185,6 +194,17 @@ class PgTicketStore(TicketStore):
     def open_rows(self, errors: list[str] | None = None, *, status: str | None = None,
                   staff: str | None = None, category: str | None = None,
                   overdue_at: datetime | None = None) -> list[dict]:
+        return [record for record, _, _ in self._open(errors, status, staff, category, overdue_at)]
+
+    def open_tickets(self, errors: list[str] | None = None, *, status: str | None = None,
+                     staff: str | None = None, category: str | None = None,
+                     overdue_at: datetime | None = None,
+                     where: Callable[[dict], bool] | None = None) -> list[Ticket]:
+        return [t for record, t, _ in self._open(errors, status, staff, category, overdue_at)
+                if where is None or where(record)]
+
+    def _open(self, errors: list[str] | None, status: str | None, staff: str | None,
+              category: str | None, overdue_at: datetime | None) -> list[tuple[dict, Ticket, int]]:
         """The working tickets that pass the hints given (by ``tickets_working`` or
         ``tickets_working_staff``), soonest deadline first."""
         where, params = ["t.working"], []
@@ -198,13 +218,28 @@ class PgTicketStore(TicketStore):
             params += [overdue_at, sorted(ACTIVE)]
         query = SELECT + f"WHERE {' AND '.join(where)} ORDER BY t.deadline, t.id"   # fixed clauses
         rows = self.store.run(lambda conn: conn.execute(query, params).fetchall(), "tickets")
-        return [record for record, _ in self._readable(rows, errors)]
+        return self._readable(rows, errors)
 
     def archived_rows(self, months: list[str] | None = None, *,
                       since: date | None = None) -> Iterator[dict]:
+        for record, _, _ in self._archived(months, since):
+            yield record
+
+    def archived_tickets(self, months: list[str] | None = None, *,
+                         since: date | None = None) -> Iterator[Ticket]:
+        for _, ticket, _ in self._archived(months, since):
+            yield ticket
+
+    def every_ticket(self, months: list[str] | None = None, *, status: str | None = None,
+                     since: date | None = None) -> Iterator[Ticket]:
+        yield from open_copy_wins(self.open_tickets(status=status),
+                                  self.archived_tickets(months, since=since), lambda t: t.id)
+
+    def _archived(self, months: list[str] | None, since: date | None
+                  ) -> list[tuple[dict, Ticket, int]]:
         """By ``tickets_archive``: the days of ``months`` (from ``since`` on)."""
         if months is not None and not months:
-            return
+            return []
         first, last = _days(months) if months else (None, None)
         if since is not None:
             first = max(first, since) if first is not None else since
@@ -213,8 +248,7 @@ class PgTicketStore(TicketStore):
             " AND t.day >= coalesce(%s::date, '-infinity') AND t.day < coalesce(%s::date, 'infinity')"
             " AND (%s::text[] IS NULL OR to_char(t.day, 'YYYY-MM') = ANY(%s::text[]))"
             " ORDER BY t.day, t.id", (first, last, months, months)).fetchall(), "tickets")
-        for record, _ in self._readable(rows):
-            yield record
+        return self._readable(rows)
 
     def figures(self, start: datetime, end: datetime, grids: Mapping[str, str],
                 unknown: str) -> Figures:

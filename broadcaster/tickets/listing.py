@@ -47,10 +47,9 @@ def select(app, *, status: str | None = None, staff: str | None = None,
             months_between(begin, now), status=status, since=(begin - timedelta(days=1)).date())
         start = begin
     else:
-        rows = desk.store.open_rows(status=status, staff=staff, category=category,
-                                    overdue_at=now if overdue else None)
-        pool = (Ticket.from_record(r) for r in rows
-                if _may_pass(r, status, staff, category, overdue, now))
+        pool = desk.store.open_tickets(
+            status=status, staff=staff, category=category, overdue_at=now if overdue else None,
+            where=lambda r: _may_pass(r, status, staff, category, overdue, now))
     out = []
     for t in pool:
         if (status is None and t.status in FINAL) or (status is not None and t.status != status):

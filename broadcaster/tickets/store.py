@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import statistics
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from broadcaster.errors import InputError, did_you_mean
 from broadcaster.tickets import ids
@@ -36,6 +36,8 @@ from broadcaster.timeparse import from_iso
 
 if TYPE_CHECKING:
     from broadcaster.store.base import Store
+
+T = TypeVar("T")
 
 
 class StaleTicket(InputError):
@@ -62,6 +64,18 @@ def months_between(since: datetime | date, until: datetime | date) -> list[str]:
         months.append(f"{cur:%Y-%m}")
         cur = (cur + timedelta(days=32)).replace(day=1)
     return months
+
+
+def open_copy_wins(opened: list[T], archived: Iterable[T], number: Callable[[T], str]
+                   ) -> Iterator[T]:
+    """``opened``, then the ``archived`` ones whose ``number`` is not among them (each
+    ticket once: see ``TicketStore.every_row``)."""
+    seen = {number(x) for x in opened}
+    yield from opened
+    for x in archived:
+        if number(x) not in seen:
+            seen.add(number(x))
+            yield x
 
 
 @dataclass
@@ -127,8 +141,16 @@ class TicketStore(ABC):
         hints: a store may leave out the rows they exclude (a database, by its indexes) or
         return them all; the caller filters again."""
 
-    def open_tickets(self, errors: list[str] | None = None) -> list[Ticket]:
-        return [Ticket.from_record(r) for r in self.open_rows(errors)]
+    def open_tickets(self, errors: list[str] | None = None, *, status: str | None = None,
+                     staff: str | None = None, category: str | None = None,
+                     overdue_at: datetime | None = None,
+                     where: Callable[[dict], bool] | None = None) -> list[Ticket]:
+        """The tickets of ``open_rows`` (same hints) whose row passes ``where`` (all without
+        it), built from their rows; a store that builds each row anyway to read it hands
+        back those tickets."""
+        return [Ticket.from_record(r) for r in self.open_rows(
+            errors, status=status, staff=staff, category=category, overdue_at=overdue_at)
+            if where is None or where(r)]
 
     @abstractmethod
     def archived_rows(self, months: list[str] | None = None, *,
@@ -149,13 +171,8 @@ class TicketStore(ABC):
         crash cut short), the open copy wins.
 
         ``status``, ``since``: hints (see ``open_rows``); the caller filters again."""
-        opened = self.open_rows(status=status)
-        seen = {r["id"] for r in opened}
-        yield from opened
-        for row in self.archived_rows(months, since=since):
-            if row["id"] not in seen:
-                seen.add(row["id"])
-                yield row
+        yield from open_copy_wins(self.open_rows(status=status),
+                                  self.archived_rows(months, since=since), lambda r: r["id"])
 
     def every_ticket(self, months: list[str] | None = None, *, status: str | None = None,
                      since: date | None = None) -> Iterator[Ticket]:
