@@ -108,3 +108,22 @@ def test_sighup_with_a_broken_job_leaves_it_out_and_reloads_the_rest(root):
             log = daemon.stderr.read()
         assert "broken.yaml:3" in log and "job left out" in log
         assert "reload refused" in log and "groups.yaml" in log
+
+
+def test_the_daemon_logs_a_jobs_problem_and_failure_once(root):
+    from tests.test_isolation import GOOD_JOB, _job_with_a_problem, _jobs
+
+    with PlatformSimulator() as sim:
+        _root_with(root, sim, 1)
+        problem = _job_with_a_problem(root)
+        _jobs(root, "broken.yaml", [{**GOOD_JOB, "id": "broken-template",
+                                     "template": "sorting_reminder_gone"}])
+        with running_daemon(root) as daemon:
+            assert wait_for(lambda: len(status(root)["problems"]) >= 2), status(root)
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=30) == 0
+            log = daemon.stderr.read()
+    firings = log.count("job news fired for")   # twice if the test spans a minute's change
+    assert firings >= 1 and log.count(problem) == firings, log
+    assert log.count("job broken-template") == firings, log
+    assert "ERROR" in next(line for line in log.splitlines() if problem in line)

@@ -70,6 +70,7 @@ def test_a_failing_job_exits_1_and_status_shows_it_until_it_next_succeeds(root):
         r = cli_process(root, "run-once", "--json")
         assert r.code == 1
         assert "job broken-template" in r.err and "sorting_reminder_gone" in r.err
+        assert r.err.count("job broken-template") == 1, r.err     # said once
         assert r.json()["fired"] == ["sorting"]
         assert all(len(robot.texts) == 1 for robot in robots.values())
         status = cli_process(root, "status")
@@ -142,3 +143,27 @@ def test_one_groups_unset_variable_leaves_out_only_that_group(root, monkeypatch)
                         env={"G2_WEBHOOK": robots["g2"].config()["url"]})
         assert fixed.code == 0, fixed.err
         assert robots["g2"].texts == ["早先的通知"]
+
+
+def _job_with_a_problem(root) -> str:
+    """A news job whose one feed is not a feed: the job runs, with that problem."""
+    page = root / "feeds" / "page.html"
+    page.write_text("<html><body>\x00 not a feed</body></html>", encoding="utf-8")
+    (root / "feeds" / "news.yaml").write_text(yaml.safe_dump({"news": [
+        {"id": "district", "title": "区新闻", "url": page.as_uri(), "to": ["all"]}]},
+        allow_unicode=True), encoding="utf-8")
+    _jobs(root, "news.yaml", [{"id": "news", "cron": "* * * * *", "content": "news",
+                               "to": ["all"]}])
+    return "news feed district: malformed feed"
+
+
+def test_a_jobs_problem_is_said_once_by_jobs_run_and_run_once(root):
+    with PlatformSimulator() as sim:
+        _groups(root, sim, n=2)
+        problem = _job_with_a_problem(root)
+        ran = cli_process(root, "jobs", "run", "news")
+        assert ran.code == 0 and ran.err.count(problem) == 1, ran.err
+        assert f"warning: {problem}" in ran.err
+        r = cli_process(root, "run-once")
+        assert r.code == 1 and r.err.count(problem) == 1, r.err
+        assert "error: job news" in r.err

@@ -185,6 +185,8 @@ class Daemon:
             except Exception:   # a bug in a content kind must not stop the schedules
                 log.exception("firing the schedules failed")
                 continue
+            for problem in run.problems:    # the daemon's log is where its operator reads them
+                log.error("%s", problem)
             if run.fired or run.problems:
                 with self._content_lock:
                     self._content_runs.append(run)

@@ -14,7 +14,6 @@ is reported in ``JobRun.problems`` and logged; the job's other sources still pos
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,7 +34,6 @@ from broadcaster.timeparse import iso
 if TYPE_CHECKING:
     from broadcaster.app import App
 
-log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, int], None]    # (done, total, failed so far)
 
@@ -69,6 +67,8 @@ def execute(
     allowed private addresses only with ``defaults.allow_private_feeds``.
     ``progress(done, total, failed)``: told as a source works through long work
     (feeds read of all), for a bar on a terminal.
+    Problems are returned in the run, not logged: the caller says them once (``jobs run``
+    as warnings, ``run-once`` as errors, the daemon in its log).
     """
     kind = kinds.get(job.content)
     feeds = feeds or load_feeds(app.root)
@@ -89,8 +89,6 @@ def execute(
     finally:
         if session is None:
             client.close()
-    for problem in ctx.run.problems:
-        log.warning("job %s: %s", job.id, app.redact(problem))
     if not ctx.run.announcements and not ctx.run.reasons:
         ctx.nothing(_why_nothing(ctx))
     return ctx.run

@@ -270,8 +270,6 @@ def fire_due(
         except Exception as exc:   # one job's failure must not stop the others or dispatch
             status = {"status": "failed", "error": app.redact(f"{type(exc).__name__}: {exc}"),
                        "failed_at": iso(now)}
-            log.error("job %s (%s) failed for %s: %s", job.id, job.where, iso(when),
-                      status["error"])
             problems.append(f"job {job.id} ({job.where}) failed for {iso(when)}: "
                             f"{status['error']}")
         with app.store.state(STATE, check=check_state, rebuild=lambda: rebuild_state(app)) as st:
