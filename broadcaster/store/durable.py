@@ -80,7 +80,11 @@ def _unlink(path: Path) -> None:
 
 def read_json(path: Path) -> Any:
     """The JSON in ``path``; ``BadRecord`` when it is not JSON (FileNotFoundError passes)."""
-    raw = path.read_bytes()
+    return parse_json(path.read_bytes())
+
+
+def parse_json(raw: bytes) -> Any:
+    """The JSON in ``raw``, a file's bytes; ``BadRecord`` when it is not JSON."""
     if not raw.strip():
         raise BadRecord("empty file")
     try:

@@ -51,7 +51,15 @@ from tinydb.storages import Storage
 
 from broadcaster.errors import LockHeld
 from broadcaster.store.base import Collection, JournalShelf, R, Store, StoreError, check_name
-from broadcaster.store.durable import atomic_write, dumps, fsync_dir, make_dirs, read_json, read_lines
+from broadcaster.store.durable import (
+    atomic_write,
+    dumps,
+    fsync_dir,
+    make_dirs,
+    parse_json,
+    read_json,
+    read_lines,
+)
 from broadcaster.store.records import (
     Announcement,
     AnnouncementMeta,
@@ -507,11 +515,7 @@ class FileStore(Store):
               rebuild: Callable[[], dict] | None = None) -> Iterator[dict[str, Any]]:
         path = self.state_path(name)
         with self.lock():
-            data = self._load_doc(path, name, check, rebuild)
-            try:
-                stored = path.read_bytes()  # what a doc left as it was would be written as
-            except FileNotFoundError:
-                stored = None               # none yet, or set aside as damaged
+            data, stored = self._load_doc(path, name, check, rebuild)
             yield data
             out = json.dumps({"state": {META_DOC: data}}, ensure_ascii=False,
                              separators=(",", ":"), default=str).encode()
@@ -520,25 +524,29 @@ class FileStore(Store):
 
     def read_state(self, name: str, *, check: Callable[[dict], None] | None = None,
                    rebuild: Callable[[], dict] | None = None) -> dict[str, Any]:
-        return self._load_doc(self.state_path(name), name, check, rebuild)
+        return self._load_doc(self.state_path(name), name, check, rebuild)[0]
 
-    def _load_doc(self, path: Path, name: str, check, rebuild) -> dict[str, Any]:
+    def _load_doc(self, path: Path, name: str, check, rebuild
+                  ) -> tuple[dict[str, Any], bytes | None]:
+        """The document, and the bytes it was read from (what it would be written as if
+        left as it was); None when there is no file (none yet, or set aside as damaged)."""
         try:
-            return self._decode_doc(path, check)
+            raw = path.read_bytes()
+            return self._decode_doc(raw, check), raw
         except FileNotFoundError:
             # set aside by an earlier reader and not written since: still to be rebuilt
-            return rebuild() if rebuild is not None and self._was_damaged(path) else {}
+            return (rebuild() if rebuild is not None and self._was_damaged(path) else {}), None
         except BadRecord as exc:
             self.set_aside(path, f"state {name}", str(exc),
                            still_bad=lambda: self._doc_still_bad(path, check))
             data = rebuild() if rebuild is not None else {}
             log.warning("state %s rebuilt%s", name, " from what the store still knows"
                         if rebuild is not None else " empty")
-            return data
+            return data, None
 
     @staticmethod
-    def _decode_doc(path: Path, check) -> dict[str, Any]:
-        data = check_tables(read_json(path))
+    def _decode_doc(raw: bytes, check) -> dict[str, Any]:
+        data = check_tables(parse_json(raw))
         doc = data.get("state", {}).get(META_DOC, {})
         if check is not None:
             check(doc)
@@ -546,7 +554,7 @@ class FileStore(Store):
 
     def _doc_still_bad(self, path: Path, check) -> bool:
         try:
-            self._decode_doc(path, check)
+            self._decode_doc(path.read_bytes(), check)
         except FileNotFoundError:
             return False
         except BadRecord:
