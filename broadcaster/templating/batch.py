@@ -24,6 +24,7 @@ from jinja2 import TemplateError as JinjaError
 from jinja2 import meta, nodes
 
 from broadcaster.templating.context import local_now
+from broadcaster.templating.templates import festival_of
 
 if TYPE_CHECKING:
     from broadcaster.config.groups import Group
@@ -76,8 +77,7 @@ class RenderBatch:
     def render(self, name: str, *, group: Group, data: dict[str, Any], now: datetime,
                festival: str | None = None, channel: str | None = None) -> str:
         t = self.templates
-        if festival is None and isinstance(data.get("festival"), dict):
-            festival = data["festival"].get("key")
+        festival = festival_of(data, festival)
         how = (name, group.templates.get(name), channel or group.channel_type, festival)
         resolution = self._resolved.get(how)
         if resolution is None or resolution.file is None:

@@ -121,8 +121,7 @@ class Templates:
         ``festival`` defaults to ``data["festival"]["key"]``. Raises
         ``TemplateError`` (file, line, reason) if it cannot be rendered.
         """
-        if festival is None and isinstance(data.get("festival"), dict):
-            festival = data["festival"].get("key")
+        festival = festival_of(data, festival)
         resolution = self.resolve(name, group=group, channel=channel, festival=festival)
         return self.render_resolved(resolution, group=group, data=data, now=now)
 
@@ -198,3 +197,9 @@ class Templates:
 
         return check_templates(self, groups, now=now, progress=progress)
 
+
+def festival_of(data: dict[str, Any], festival: str | None) -> str | None:
+    """``festival``, by default the key of a holiday template's ``data["festival"]``."""
+    if festival is None and isinstance(data.get("festival"), dict):
+        return data["festival"].get("key")
+    return festival
