@@ -186,3 +186,27 @@ def test_a_database_filled_at_version_6_upgrades_and_reads_and_writes_on(pg_serv
     with psycopg.connect(url, autocommit=True) as conn:
         assert snapshot(conn) == before
     store.close()
+
+
+def test_ticket_times_written_to_the_microsecond_at_version_9_are_cut_by_version_10(
+        pg_server, tmp_path):
+    """Versions 6-9 wrote the program's microseconds into the time columns (a database that
+    went to 9 kept them, its resolved_at back-filled with them): 10 cuts them to the second."""
+    url = pg_server.create_db("filled_at_v9")
+    done = changed(ticket("GL-1122-0001", at=T0 + 600 * MS),
+                   (timedelta(hours=1, milliseconds=800), "wang-li", "resolved"))
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert pgschema.upgrade(conn, target=6) == [1, 2, 3, 4, 5, 6]
+        write_v6_ticket(conn, done)
+        assert pgschema.upgrade(conn, target=9) == [7, 8, 9]
+        assert conn.execute("SELECT resolved_at FROM tickets").fetchone()[0] == \
+            T0 + timedelta(hours=1, milliseconds=800)
+    store = open_store(tmp_path / "var", url=url)
+    assert store.upgrade() == [10]
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT created_at, deadline, resolved_at FROM tickets").fetchone() \
+            == (T0, T0 + timedelta(hours=48), T0 + timedelta(hours=1))
+        assert [r[0] for r in conn.execute("SELECT at FROM ticket_history ORDER BY position")] \
+            == [T0, T0 + timedelta(hours=1)]
+    assert store.tickets().get(done.id).to_record() == done.to_record()
+    store.close()

@@ -36,15 +36,16 @@ The tables (every time is ``timestamptz``; a row's whole record is kept as
   (``pgjournal``);
 - ``tickets.resolved_at`` (version 7): when a ticket last entered ``resolved``
   (from its history), so that ``stats`` counts tickets in one query over the
-  columns, and the index ``tickets_figures`` it reads them by; the tickets' time
-  columns cut to the second, as the record keeps the times (version 6 wrote them
-  to the microsecond, so ``stats`` counted other times than the tickets show);
+  columns, and the index ``tickets_figures`` it reads them by;
 - ``tickets.create_key`` (version 8): as ``add_key`` for announcements, a token
   made before a ticket's first try, so that a retry after a commit whose answer
   was lost returns the ticket made instead of numbering a second one;
 - ``tickets.write_key`` (version 9): the same for a change: the token of the
   last write, so that a retry of a change that did land is not refused as stale
-  (nor applied twice).
+  (nor applied twice);
+- version 10 cuts the tickets' time columns to the second, as the record keeps the
+  times: earlier versions wrote them to the microsecond, so ``stats`` counted other
+  times than the tickets show.
 """
 
 from __future__ import annotations
@@ -325,11 +326,6 @@ $$;
 """),  # noqa: S608 - constant SQL, no input in it
     (7, "ticket figures from columns", """
 ALTER TABLE tickets ADD COLUMN resolved_at timestamptz;    -- when it last entered resolved
--- the times to the second, as the record keeps them (version 6 wrote the program's microseconds)
-UPDATE ticket_history SET at = date_trunc('second', at) WHERE at <> date_trunc('second', at);
-UPDATE tickets SET created_at = date_trunc('second', created_at),
-                   deadline = date_trunc('second', deadline)
-WHERE created_at <> date_trunc('second', created_at) OR deadline <> date_trunc('second', deadline);
 UPDATE tickets t SET resolved_at = h.at
 FROM (SELECT DISTINCT ON (ticket) ticket, at FROM ticket_history WHERE status = 'resolved'
       ORDER BY ticket, position DESC) h
@@ -344,6 +340,17 @@ CREATE UNIQUE INDEX tickets_create_key ON tickets (create_key) WHERE create_key 
 """),
     (9, "idempotent ticket changes", """
 ALTER TABLE tickets ADD COLUMN write_key text;
+"""),
+    (10, "ticket times to the second", """
+-- as the record keeps them: versions 6-9 wrote the program's microseconds, so stats
+-- (which reads the columns) could count other times than the tickets show
+UPDATE ticket_history SET at = date_trunc('second', at) WHERE at <> date_trunc('second', at);
+UPDATE tickets SET created_at = date_trunc('second', created_at),
+                   deadline = date_trunc('second', deadline),
+                   resolved_at = date_trunc('second', resolved_at)
+WHERE created_at <> date_trunc('second', created_at)
+   OR deadline <> date_trunc('second', deadline)
+   OR resolved_at <> date_trunc('second', resolved_at);
 """),
 ]
 
