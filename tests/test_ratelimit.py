@@ -67,3 +67,21 @@ def test_block_and_persist_round_trip():
     assert not ok and t == 1600.0
     clock.t = 1600.0
     assert again.reserve(lim, max_wait=0)[0]
+
+
+def test_a_send_that_left_late_counts_from_when_it_left():
+    """A thread held up past its slot (a busy machine): the window runs from the departure,
+    so the send that replaces it in the window cannot reach the platform while it still counts."""
+    clock = Clock()
+    rl = RateLimiter(clock)
+    lim = [("discord:a", RateLimit(5, 2))]
+    slots = [rl.reserve(lim, max_wait=5)[1] for _ in range(5)]
+    assert slots == [1000.0] * 5
+    rl.left_at(lim, slots[0], 1000.3)       # the first left 0.3 s late
+    rl.left_at(lim, slots[1], 999.9)        # early (a clock step): nothing to move
+    assert rl.reserve(lim, max_wait=5)[1] == pytest.approx(1002.1)     # after the 2nd's window
+    assert rl.reserve(lim, max_wait=5)[1] == pytest.approx(1002.1)
+    assert rl.reserve(lim, max_wait=5)[1] == pytest.approx(1002.1)
+    assert rl.reserve(lim, max_wait=5)[1] == pytest.approx(1002.1)
+    assert rl.reserve(lim, max_wait=5)[1] == pytest.approx(1002.4)     # the late one's window
+    assert rl.dump()["keys"]["discord:a"]["sends"][:5] == [1000.0] * 4 + [1000.3]

@@ -516,6 +516,7 @@ class Dispatcher:
                 self.stop.wait(delay)
             if not self._take_slot(meta.id):
                 continue                    # stopped: the loop's first check records
+            self.limiter.left_at(limits, slot, time.time())
             res = channel.send(parts[sent])
             if not res.ok:
                 if res.outcome == "transient" and res.retry_after:

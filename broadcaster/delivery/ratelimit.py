@@ -9,7 +9,9 @@ A window is kept a little longer than the platform's (``margin``): the
 platform counts a request when it arrives, the limiter when it leaves, and
 latency varies, so a send booked exactly one window after the send it
 replaces can reach the platform while that one still counts (a 26 KB notice
-to Discord, 14 parts at 5 per 2 s, got two 429s at the window boundary).
+to Discord, 14 parts at 5 per 2 s, got two 429s at the window boundary). For
+the same reason a send that leaves late (its thread held up on a busy machine)
+counts from when it left (``left_at``), not from its slot.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections import deque
 from broadcaster.channels.base import RateLimit
 
 STATE_NAME = "ratelimit"
+LATE = 0.01     # seconds a send may leave after its slot and still count from the slot
 
 
 def check_state(doc: dict) -> None:
@@ -76,6 +79,22 @@ class RateLimiter:
                     self._sends[key] = deque(sorted(q))
                 self._windows[key] = lim.per_seconds
             return True, t
+
+    def left_at(self, limits: list[tuple[str, RateLimit]], slot: float, at: float) -> None:
+        """The send booked for ``slot`` left at ``at``: when later (its thread was held up
+        more than ``LATE``), it counts from ``at``, so the sends after it keep their
+        distance from what the platform sees."""
+        if at - slot <= LATE:
+            return
+        with self._lock:
+            for key, _lim in limits:
+                q = self._sends.get(key)
+                if q is None or slot not in q:
+                    continue
+                q.remove(slot)
+                q.append(at)
+                if len(q) > 1 and q[-2] > at:  # keep bookings sorted
+                    self._sends[key] = deque(sorted(q))
 
     def block(self, keys: list[str], until: float) -> None:
         """The platform said "too fast": send nothing on these keys before ``until``."""
