@@ -123,7 +123,10 @@ def test_the_daemon_logs_a_jobs_problem_and_failure_once(root):
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(timeout=30) == 0
             log = daemon.stderr.read()
-    firings = log.count("job news fired for")   # twice if the test spans a minute's change
-    assert firings >= 1 and log.count(problem) == firings, log
-    assert log.count("job broken-template") == firings, log
+    # a `* * * * *` job fires again if the test spans a minute's change, and SIGTERM may
+    # end that second run before the daemon logs what it found: once per whole run
+    firings = log.count("job news fired for")
+    assert firings >= 1, log
+    assert max(1, firings - 1) <= log.count(problem) <= firings, log
+    assert max(1, firings - 1) <= log.count("job broken-template") <= firings, log
     assert "ERROR" in next(line for line in log.splitlines() if problem in line)
