@@ -155,15 +155,15 @@ class PgTicketStore(TicketStore):
     # -- reading -------------------------------------------------------------------
     def _one(self, conn: psycopg.Connection, tid: str) -> tuple[Ticket, int] | None:
         """The ticket and its ``changed``; None if there is none, or it was damaged (set aside)."""
-        found = self._readable(conn.execute(SELECT + "WHERE t.id = %s", (tid,)).fetchall())
+        found = list(self._readable(conn.execute(SELECT + "WHERE t.id = %s", (tid,)).fetchall()))
         return (found[0][1], found[0][2]) if found else None
 
     def _readable(self, rows: list[tuple], errors: list[str] | None = None
-                  ) -> list[tuple[dict, Ticket, int]]:
-        """``(record, ticket, changed)`` of the ``SELECT`` rows that read as tickets (each
-        built once, here: the readers hand back these). One that does not is set aside
+                  ) -> Iterator[tuple[dict, Ticket, int]]:
+        """``(record, ticket, changed)`` of the ``SELECT`` rows that read as tickets, one by
+        one (each built once, here: the readers hand back these; a long archive read holds
+        no more tickets than its caller keeps). One that does not is set aside
         (``set_aside``), left out and, with ``errors``, named there."""
-        out = []
         for record, changed, tid in rows:
             try:
                 ticket = Ticket.from_record(record)
@@ -172,8 +172,7 @@ class PgTicketStore(TicketStore):
                 if errors is not None:
                     errors.append(note)
                 continue
-            out.append((record, ticket, changed))
-        return out
+            yield record, ticket, changed
 
     def set_aside(self, tid: str, changed: int, record: object, reason: str) -> str:
         """Move a ticket that does not read (its record and history as read) to the table
@@ -204,7 +203,8 @@ class PgTicketStore(TicketStore):
                 if where is None or where(record)]
 
     def _open(self, errors: list[str] | None, status: str | None, staff: str | None,
-              category: str | None, overdue_at: datetime | None) -> list[tuple[dict, Ticket, int]]:
+              category: str | None, overdue_at: datetime | None
+              ) -> Iterator[tuple[dict, Ticket, int]]:
         """The working tickets that pass the hints given (by ``tickets_working`` or
         ``tickets_working_staff``), soonest deadline first."""
         where, params = ["t.working"], []
@@ -236,10 +236,10 @@ class PgTicketStore(TicketStore):
                                   self.archived_tickets(months, since=since), lambda t: t.id)
 
     def _archived(self, months: list[str] | None, since: date | None
-                  ) -> list[tuple[dict, Ticket, int]]:
+                  ) -> Iterator[tuple[dict, Ticket, int]]:
         """By ``tickets_archive``: the days of ``months`` (from ``since`` on)."""
         if months is not None and not months:
-            return []
+            return iter(())
         first, last = _days(months) if months else (None, None)
         if since is not None:
             first = max(first, since) if first is not None else since
