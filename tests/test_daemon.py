@@ -130,3 +130,23 @@ def test_the_daemon_logs_a_jobs_problem_and_failure_once(root):
     assert max(1, firings - 1) <= log.count(problem) <= firings, log
     assert max(1, firings - 1) <= log.count("job broken-template") <= firings, log
     assert "ERROR" in next(line for line in log.splitlines() if problem in line)
+
+
+def test_a_store_error_while_firing_is_logged_once_and_recorded(root, monkeypatch, caplog):
+    """The content thread meets a store error (a full disk, say): one log line, and the
+    problem goes on to the pass that records it for `status`."""
+    from broadcaster.app import App
+    from broadcaster.errors import BroadcasterError
+    from broadcaster.schedule import daemon as daemon_module
+
+    d = daemon_module.Daemon(App(root))
+
+    def fire(app, run, **_):
+        d.stop.set()                            # this one round only
+        raise BroadcasterError("no space left in var/state")
+
+    monkeypatch.setattr(daemon_module, "fire_jobs", fire)
+    d.content_due.set()
+    d._content_loop()
+    assert caplog.text.count("no space left in var/state") == 1, caplog.text
+    assert [r.problems for r in d._content_runs] == [["no space left in var/state"]]

@@ -179,9 +179,8 @@ class Daemon:
             try:
                 fire_jobs(self.app, run, jobs=runner.jobs if runner else None,
                           feeds=runner.feeds if runner else None)
-            except BroadcasterError as exc:
+            except BroadcasterError as exc:     # logged below, with the jobs' problems
                 run.problems.append(self.app.redact(exc))
-                log.error("%s", self.app.redact(exc))
             except Exception:   # a bug in a content kind must not stop the schedules
                 log.exception("firing the schedules failed")
                 continue
