@@ -34,6 +34,7 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")  # ${NAME} or
 MAX_DEPTH = 64                 # nested mappings and lists; broadcaster's own files use under 10
 MAX_ALIAS_VALUES = 100_000     # values that aliases may add (a 2,000-group file has ~30,000)
 
+
 def _yaml() -> Any:
     """PyYAML, imported on first use (the functions below that parse call this first)."""
     global yaml, _LOADER

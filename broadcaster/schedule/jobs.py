@@ -9,7 +9,7 @@ Content that must reach each group once (an alert, a reminder, a greeting) uses
 ``once_only(state)``: the record and the enqueue happen under the same store
 lock, so two processes cannot both send, and a failed enqueue records nothing;
 records older than ``KEEP_DAYS`` are pruned. A source that fails (a feed down)
-is reported in ``JobRun.problems`` and logged; the job's other sources still post.
+is reported in ``JobRun.problems`` (the caller says it); the job's other sources still post.
 """
 
 from __future__ import annotations
