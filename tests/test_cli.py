@@ -49,6 +49,8 @@ def proj(root):
         (["announce", "x", "--to", "all", "--at", "2020-01-01 09:00"], 1, "in the past"),
         (["announce", "x", "--to", "all", "--at", "2026-13-40 10:00"], 1, "not a real date"),
         (["announce", "x", "--to", "street:nowhere"], 1, "matches no group"),
+        (["announce", "x", "--to", "all", "--exclude", "all"], 1, "leaves no group"),
+        (["announce", "x", "--to", "all", "--exclude", "all", "--dry-run"], 1, "leaves no group"),
         (["queue", "show", "nope"], 1, "no announcement"),
         (["report", "nope"], 1, "no announcement"),
     ],

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from broadcaster.cli.common import ExcludeOpt, JsonOpt, ToOpt, console, emit_json, get_app, table
-from broadcaster.errors import InputError
 from broadcaster.timeparse import iso, parse_at, parse_duration
 
 
@@ -68,8 +67,7 @@ def announce(
         return
     ann = outbox.queue_announcement(a, draft.messages, source="cli", urgent=urgent,
                                     mention_all=mention_all, scheduled_for=when, expires=expiry)
-    if ann is None:                 # compose refuses a selection of no groups already
-        raise InputError("the selection leaves no group to send to")
+    # never None: compose refuses a selection that leaves no group
     out = {"id": ann.meta.id, "targets": len(draft.messages), "scheduled_for": iso(ann.meta.scheduled_for),
            "expires_at": iso(ann.meta.expires_at), "status": ann.status}
     if json_:

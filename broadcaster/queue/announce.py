@@ -109,6 +109,9 @@ def compose(
     from broadcaster.templating.batch import RenderBatch  # start-up time: loaded when first used
 
     groups = select(app.groups, to, exclude)
+    if not groups:
+        raise InputError(f"--exclude {' '.join(exclude)} leaves no group of --to {' '.join(to)} "
+                         "to send to")
     now = app.now()
     messages = []
     renderer = RenderBatch(app.templates)     # each distinct message rendered once
