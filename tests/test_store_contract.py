@@ -408,7 +408,9 @@ def test_the_ticket_figures_count_the_window_by_grid_without_building_tickets(an
     move(c, T0 + h, "resolved")
     move(c, T0 + 2 * h, "reopened", "zhang-hua")
     d, _ = opened(tickets, at=datetime(2026, 10, 20, 9, 0, tzinfo=TZ), group="g9")   # a group
-    move(d, datetime(2026, 11, 2, 9, 0, tzinfo=TZ), "resolved")     # no longer configured
+    move(d, datetime(2026, 10, 25, 9, 0, tzinfo=TZ), "resolved")    # no longer configured,
+    move(d, datetime(2026, 10, 26, 9, 0, tzinfo=TZ), "reopened")    # resolved before the
+    move(d, datetime(2026, 11, 2, 9, 0, tzinfo=TZ), "resolved")     # window and again in it
     e, _ = opened(tickets, at=datetime(2026, 9, 10, 9, 0, tzinfo=TZ), group="g1")   # September
     move(e, datetime(2026, 9, 10, 12, 0, tzinfo=TZ), "resolved")
     move(e, datetime(2026, 9, 11, 12, 0, tzinfo=TZ), "closed")
