@@ -182,15 +182,16 @@ def _tickets(src: FileStore, dst: PgStore, out: Imported) -> None:
     """Every ticket (the open copy of one reopened from the archive) with its history, and
     the messages they were opened from, in batches of ``BATCH``."""
     from broadcaster.store.pgtickets import insert_many  # start-up time: loaded when first used
+    from broadcaster.tickets.model import Ticket  # start-up time: loaded when first used
 
     tickets = src.tickets()
     if not tickets.kept():
         return
     have = {r[0] for r in dst.run(lambda conn: conn.execute("SELECT id FROM tickets").fetchall(),
                                   "import")}
-    todo = list(tickets.every_ticket())
-    out.tickets_skipped = sum(1 for t in todo if t.id in have)
-    todo = [t for t in todo if t.id not in have]
+    rows = list(tickets.every_row())
+    todo = [Ticket.from_record(r) for r in rows if r["id"] not in have]   # only those to copy
+    out.tickets_skipped = len(rows) - len(todo)
 
     for i in range(0, len(todo), BATCH):
         out.tickets += dst.run(lambda conn, b=todo[i:i + BATCH]: insert_many(conn, b), "import")
